@@ -1,0 +1,23 @@
+# DTF-Net R50, Kinetics-400, 32 consecutive frames (T = 8 inside the
+# network); 8 GPUs x 16 clips, lr scaled linearly from 0.04 at batch 256.
+_base_ = ['dtf_r50_k400.py']
+
+clip_len = 32
+model = dict(backbone=dict(clip_len=clip_len))
+
+
+def _sample_frames(pipeline):
+    return [dict(step, clip_len=clip_len) if step['type'] == 'SampleFrames'
+            else step for step in pipeline]
+
+
+train_pipeline = _sample_frames(_base_.train_pipeline)
+val_pipeline = _sample_frames(_base_.val_pipeline)
+test_pipeline = _sample_frames(_base_.test_pipeline)
+train_dataloader = dict(
+    batch_size=16, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=16, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=0.02))
+auto_scale_lr = dict(base_batch_size=128)

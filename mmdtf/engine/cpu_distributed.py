@@ -1,0 +1,69 @@
+"""Let MMEngine's ``pytorch`` launcher start CPU-only (gloo) training.
+
+MMEngine 0.10's ``init_dist`` selects a GPU per process
+(``torch.cuda.set_device(LOCAL_RANK)``) before ``init_process_group``, so on
+a machine without CUDA ``--launcher pytorch`` dies with
+``AttributeError: module 'torch._C' has no attribute '_cuda_setDevice'``
+(CPU build of PyTorch) or ``RuntimeError: No CUDA GPUs are available``,
+whatever ``env_cfg.dist_cfg.backend`` says.
+
+Where no CUDA device is available we skip that device selection and start
+the ``gloo`` process group as MMEngine would; with a GPU, or any other
+accelerator MMEngine knows, MMEngine's own function runs unchanged. The
+launcher (``torch.distributed.launch`` / ``torchrun`` via ``mim train
+--launcher pytorch``) and everything after ``init_process_group`` stay
+MMEngine's and PyTorch's.
+
+On CPU the model wrapper must not be given GPU ids either: configs set
+``model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+broadcast_buffers=False, device_ids=None)`` (valid on GPUs too).
+"""
+import functools
+import os
+
+from mmengine.device import (is_cuda_available, is_mlu_available,
+                             is_musa_available, is_npu_available)
+from mmengine.dist import utils as dist_utils
+from torch import distributed as torch_dist
+
+CPU_BACKEND = 'gloo'
+
+
+def _has_accelerator() -> bool:
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def _init_dist_pytorch_cpu(init_dist_pytorch, backend, init_backend='torch',
+                           **kwargs) -> None:
+    if _has_accelerator() or init_backend != 'torch':
+        return init_dist_pytorch(backend, init_backend=init_backend, **kwargs)
+    if backend != CPU_BACKEND:
+        raise RuntimeError(
+            f'Distributed training without a GPU needs the {CPU_BACKEND!r} '
+            f'backend, but env_cfg.dist_cfg.backend is {backend!r}: set '
+            f"`env_cfg = dict(dist_cfg=dict(backend='{CPU_BACKEND}'))` in "
+            'the config or pass `--cfg-options '
+            f'env_cfg.dist_cfg.backend={CPU_BACKEND}`.')
+    torch_dist.init_process_group(
+        backend=backend,
+        rank=int(os.environ['RANK']),
+        world_size=int(os.environ['WORLD_SIZE']),
+        **kwargs)
+
+
+def enable_cpu_distributed() -> bool:
+    """Install the CPU path of MMEngine's ``pytorch`` launcher (idempotent).
+
+    Returns whether the patch is in place.
+    """
+    current = dist_utils._init_dist_pytorch
+    if getattr(current, '_mmdtf_cpu', False):
+        return True
+    patched = functools.partial(_init_dist_pytorch_cpu, current)
+    patched._mmdtf_cpu = True
+    dist_utils._init_dist_pytorch = patched
+    return True
+
+
+__all__ = ['enable_cpu_distributed']

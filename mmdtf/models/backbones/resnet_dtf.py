@@ -1,0 +1,213 @@
+"""DTF-Net: a 2D ResNet with a tubelet stem and DTF blocks (spec section 3).
+
+Like MMAction2's ``ResNetTSM``, it subclasses the stock 2D ``ResNet`` and wraps
+convolutions of its blocks. The body runs frames as a batch of ``N * T`` images
+(2D convolutions are faster than (1, 3, 3) 3D ones); only the stem and the DTF
+blocks see the time axis.
+"""
+from typing import Dict, Optional, Sequence
+
+import torch
+from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+from mmaction.registry import MODELS
+from mmcv.cnn import ConvModule
+from mmengine.logging import MMLogger
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch import nn
+
+from ..blocks import DTFBlock
+
+CLIP_LEN_KEY = 'model.backbone.clip_len'
+
+
+class ConvWithDTF(nn.Module):
+    """A block's 2D convolution followed by a DTF block on its output.
+
+    Sits where the convolution sat inside a ``ConvModule``, so the DTF block
+    comes after the convolution and before its norm (spec section 3).
+    """
+
+    def __init__(self, conv: nn.Conv2d, dtf: DTFBlock) -> None:
+        super().__init__()
+        self.conv = conv
+        self.dtf = dtf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        nt, c, h, w = x.shape
+        t = self.dtf.num_frames
+        if nt % t:
+            raise ValueError(
+                f'ResNetDTF got a batch of {nt} frames, not a multiple of the '
+                f'{t} frames per clip it was built for; set `{CLIP_LEN_KEY}`.')
+        # (N*T, C, H, W) -> (N, C, T, H, W) as a view; DTF handles strides.
+        clip = x.view(nt // t, t, c, h, w).transpose(1, 2)
+        out = self.dtf(clip)
+        return out.transpose(1, 2).reshape(nt, c, h, w)
+
+
+def _norm_cfg_3d(norm_cfg: Dict) -> Dict:
+    """The stem is 3D: BN/BN2d become BN3d; SyncBN and others work as they are."""
+    cfg = dict(norm_cfg)
+    if cfg.get('type') in ('BN', 'BN2d'):
+        cfg['type'] = 'BN3d'
+    return cfg
+
+
+@MODELS.register_module()
+class ResNetDTF(ResNet):
+    """ResNet with Dynamic Temporal Filtering (DTF-Net).
+
+    Input ``(N, 3, clip_len, H, W)``; output ``(N, C, T, H/32, W/32)`` with
+    ``T = clip_len / temporal_stride``, for ``Recognizer3D`` + ``I3DHead``.
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        clip_len: frames per input clip (the pipeline's ``SampleFrames``
+            ``clip_len``); must be a multiple of ``temporal_stride``.
+        temporal_stride: ``s``: the stem's temporal kernel and stride, the
+            only temporal down-sampling (default 4: 16 frames -> T = 4).
+        dtf_stages: per stage, whether its blocks get DTF (paper table 1c).
+        dtf_cfg: keyword arguments of :class:`DTFBlock` (``kernel_size``,
+            ``group_factor``, ``filter_type``, ``aggregate``, ``use_corr``,
+            ``channel_mixing``, ``backend``).
+        pretrained: a 2D ResNet checkpoint in torchvision layout (path, URL
+            or ``torchvision://resnet50``), inflated at ``init_weights``.
+        **kwargs: the other arguments of MMAction2's ``ResNet``.
+    """
+
+    def __init__(self,
+                 depth: int,
+                 clip_len: int = 16,
+                 temporal_stride: int = 4,
+                 dtf_stages: Sequence[bool] = (True, True, True, True),
+                 dtf_cfg: Optional[Dict] = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg=(dict(type='Kaiming', layer=['Conv2d', 'Conv3d']),
+                           dict(type='Constant', layer=['BatchNorm2d',
+                                                        'BatchNorm3d'],
+                                val=1.)),
+                 **kwargs) -> None:
+        if temporal_stride < 1 or clip_len < temporal_stride or \
+                clip_len % temporal_stride:
+            raise ValueError(
+                f'ResNetDTF: clip_len={clip_len} must be a positive multiple '
+                f'of temporal_stride={temporal_stride}; set `{CLIP_LEN_KEY}` '
+                'and `model.backbone.temporal_stride`.')
+        self.clip_len = clip_len
+        self.temporal_stride = temporal_stride
+        self.num_frames = clip_len // temporal_stride
+        super().__init__(
+            depth, pretrained=pretrained, init_cfg=list(init_cfg), **kwargs)
+        if len(dtf_stages) != self.num_stages:
+            raise ValueError(
+                f'ResNetDTF: dtf_stages has {len(dtf_stages)} entries for '
+                f'{self.num_stages} stages; set `model.backbone.dtf_stages`.')
+        self.dtf_stages = tuple(bool(s) for s in dtf_stages)
+        self.dtf_cfg = dict(dtf_cfg or {})
+        self._add_dtf_blocks()
+
+    def _make_stem_layer(self) -> None:
+        # Non-overlapping tubelets: kernel = stride = s in time, no padding.
+        s = self.temporal_stride
+        self.conv1 = ConvModule(
+            self.in_channels,
+            64,
+            kernel_size=(s, 7, 7),
+            stride=(s, 2, 2),
+            padding=(0, 3, 3),
+            bias=False,
+            conv_cfg=dict(type='Conv3d'),
+            norm_cfg=_norm_cfg_3d(self.norm_cfg),
+            act_cfg=self.act_cfg)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def _add_dtf_blocks(self) -> None:
+        """Wrap the first 3x3 conv of every block of the chosen stages."""
+        for stage, with_dtf in enumerate(self.dtf_stages):
+            if not with_dtf:
+                continue
+            for block in getattr(self, self.res_layers[stage]):
+                if isinstance(block, Bottleneck):
+                    conv_module = block.conv2
+                elif isinstance(block, BasicBlock):
+                    conv_module = block.conv1
+                else:
+                    raise TypeError(f'ResNetDTF cannot place DTF in a '
+                                    f'{type(block).__name__}.')
+                dtf = DTFBlock(conv_module.conv.out_channels, self.num_frames,
+                               frames_key=CLIP_LEN_KEY, **self.dtf_cfg)
+                conv_module.conv = ConvWithDTF(conv_module.conv, dtf)
+
+    def _load_torchvision_checkpoint(self,
+                                     logger: Optional[MMLogger] = None) -> None:
+        """Inflate a 2D torchvision ResNet: (kh, kw) kernels act per frame;
+        the stem's 7x7 kernel is spread over its s taps (divided by s, so a
+        clip of identical frames gives the 2D network's features)."""
+        logger = logger or MMLogger.get_current_instance()
+        state_dict = _load_checkpoint(self.pretrained, map_location='cpu')
+        state_dict = dict(state_dict.get('state_dict', state_dict))
+        stem = state_dict.get('conv1.weight')
+        if stem is None or stem.dim() != 4:
+            raise ValueError(
+                f'{self.pretrained} is not a 2D ResNet checkpoint in '
+                'torchvision layout (no 4-D `conv1.weight`); set '
+                '`model.backbone.pretrained` to one, or to None.')
+        s = self.temporal_stride
+        state_dict['conv1.weight'] = stem.unsqueeze(2).repeat(1, 1, s, 1, 1) / s
+        loaded = []
+        for name, module in self.named_modules():
+            if not isinstance(module, ConvModule):
+                continue
+            if 'downsample' in name:
+                conv_name, bn_name = f'{name}.0', f'{name}.1'
+            else:  # conv1 -> bn1, layerX.Y.convN -> layerX.Y.bnN
+                conv_name, bn_name = name, name.replace('conv', 'bn')
+            conv = module.conv
+            if isinstance(conv, ConvWithDTF):
+                conv = conv.conv
+            self._check_shape(conv.weight, state_dict, f'{conv_name}.weight')
+            self._load_conv_params(conv, state_dict, conv_name, loaded)
+            self._load_bn_params(module.bn, state_dict, bn_name, loaded)
+        skipped = sorted(set(state_dict) - set(loaded))
+        logger.info(f'ResNetDTF: loaded {len(loaded)} tensors from '
+                    f'{self.pretrained}; not used: {skipped}')
+
+    def _check_shape(self, param: torch.Tensor, state_dict: Dict,
+                     key: str) -> None:
+        if key not in state_dict:
+            raise KeyError(f'{self.pretrained} has no `{key}`: not a '
+                           f'torchvision ResNet-{self.depth} checkpoint.')
+        if state_dict[key].shape != param.shape:
+            raise ValueError(
+                f'{self.pretrained}: `{key}` has shape '
+                f'{tuple(state_dict[key].shape)}, ResNetDTF-{self.depth} '
+                f'expects {tuple(param.shape)}; is it a ResNet-{self.depth}?')
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # Neither the 2D loading nor MMEngine's init (it recurses into direct
+        # children only) reaches blocks nested in the stages: start every
+        # DTF block as the identity here.
+        for module in self.modules():
+            if isinstance(module, DTFBlock):
+                module.reset_to_identity()
+
+    def forward(self, x: torch.Tensor):
+        if x.dim() != 5 or x.shape[2] != self.clip_len:
+            raise ValueError(
+                f'ResNetDTF expects clips of shape (N, C, T={self.clip_len}, '
+                f'H, W) (format_shape NCTHW), got {tuple(x.shape)}; set '
+                f'`{CLIP_LEN_KEY}` to the `clip_len` of SampleFrames in the '
+                'pipeline.')
+        x = self.conv1(x)
+        n, c, t, h, w = x.shape
+        x = x.transpose(1, 2).reshape(n * t, c, h, w)
+        x = self.maxpool(x)
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            x = getattr(self, layer_name)(x)
+            if i in self.out_indices:
+                nt, c, h, w = x.shape
+                outs.append(x.view(n, t, c, h, w).transpose(1, 2).contiguous())
+        return outs[0] if len(outs) == 1 else tuple(outs)

@@ -1,0 +1,407 @@
+"""DTF-Transformer: a per-frame 2D Swin with DTF blocks (spec section 4).
+
+Built on MMAction2's ``SwinTransformer3D`` with ``patch_size=(s, 4, 4)`` and
+``window_size=(1, 7, 7)``: a (s, 4, 4) tubelet embedding (with its LayerNorm)
+followed by a 2D Swin Transformer on every one of the ``T = clip_len / s``
+frames. Its blocks are replaced by :class:`SwinDTFBlock3D`, MMAction2's block
+with a DTF block after W-MSA's residual add in every block whose window is
+regular (unshifted) at the configured input size.
+"""
+import contextlib
+import logging
+import re
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmaction.models.backbones.swin import (SwinTransformer3D,
+                                            SwinTransformerBlock3D,
+                                            get_window_size)
+from mmaction.registry import MODELS
+from mmengine.logging import MMLogger, print_log
+from mmengine.runner.checkpoint import load_checkpoint
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils import checkpoint as cp
+
+from ..blocks import DTFBlock
+from .swin_checkpoint import load_swin2d_checkpoint
+
+CLIP_LEN_KEY = 'model.backbone.clip_len'
+IMG_SIZE_KEY = 'model.backbone.img_size'
+DTFLayout = Tuple[Tuple[bool, ...], ...]
+
+
+@contextlib.contextmanager
+def _keep_running_stats(module: torch.nn.Module):
+    """Undo the running-statistics update of batch norms inside ``module``
+    (a gradient-checkpointed forward runs twice; only the first may count)."""
+    norms = [m for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats]
+    saved = [[b.clone() for b in m.buffers(recurse=False)] for m in norms]
+    try:
+        yield
+    finally:
+        for norm, buffers in zip(norms, saved):
+            for buf, old in zip(norm.buffers(recurse=False), buffers):
+                buf.copy_(old)
+
+
+class SwinDTFBlock3D(SwinTransformerBlock3D):
+    """MMAction2's Swin block with an optional DTF block between its two
+    residual branches::
+
+        x = x + drop_path(W-MSA(norm1(x)))
+        x = DTF(x)                      # tokens seen as (N, C, T, H, W)
+        x = x + drop_path(MLP(norm2(x)))
+
+    Args:
+        dtf: the DTF block, or None for a plain Swin block.
+        *args, **kwargs: the arguments of ``SwinTransformerBlock3D``.
+    """
+
+    def __init__(self, *args, dtf: Optional[DTFBlock] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dtf = dtf
+
+    def forward_dtf(self, x: torch.Tensor) -> torch.Tensor:
+        """DTF on (B, T, H, W, C) tokens; both permutes are views."""
+        return self.dtf(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+
+    def _run(self, function, *args, keep_stats: bool = False):
+        if not (self.with_cp and torch.is_grad_enabled()):
+            return function(*args)
+        # Recomputation happens in backward; it must not count twice in the
+        # DTF block's batch-norm statistics.
+        context_fn = cp.noop_context_fn
+        if keep_stats:
+            def context_fn():
+                return contextlib.nullcontext(), _keep_running_stats(self.dtf)
+        return cp.checkpoint(function, *args, use_reentrant=False,
+                             context_fn=context_fn)
+
+    def forward(self, x: torch.Tensor,
+                mask_matrix: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            x: tokens of shape (B, T, H, W, C).
+            mask_matrix: attention mask of the shifted windows.
+        """
+        x = x + self.drop_path(self._run(self.forward_part1, x, mask_matrix))
+        if self.dtf is not None:
+            x = self._run(self.forward_dtf, x, keep_stats=True)
+        return x + self._run(self.forward_part2, x)
+
+
+@MODELS.register_module()
+class SwinDTF(SwinTransformer3D):
+    """Swin Transformer with Dynamic Temporal Filtering (DTF-Transformer).
+
+    Input ``(N, 3, clip_len, H, W)``; output ``(N, C, T, H/32, W/32)`` (after
+    the last stage's LayerNorm) with ``T = clip_len / temporal_stride``, for
+    ``Recognizer3D`` + ``I3DHead``.
+
+    A DTF block follows W-MSA in every block whose window is regular at
+    ``img_size``: the even blocks of each stage, and also the odd ones of a
+    stage whose token map is no larger than the window (MMAction2 then drops
+    the shift; at 224 px this is the last stage, 7 x 7 tokens). Other input
+    sizes work, with DTF where ``img_size`` put it; a warning says when that
+    differs from the rule at the actual size. Sizes that do not divide
+    evenly are padded as in MMAction2 (and Swin's own detection code): the
+    patch embedding and patch merging pad the map, and windows at the border
+    are filled with zero tokens that take part in their attention.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` or a dict with
+            ``embed_dims``, ``depths`` and ``num_heads``.
+        clip_len: frames per input clip (the pipeline's ``SampleFrames``
+            ``clip_len``); a multiple of ``temporal_stride``.
+        temporal_stride: ``s``, depth of the tubelet embedding (kernel =
+            stride = (s, patch_size, patch_size)), the only temporal
+            down-sampling.
+        img_size: input height and width (int or pair) that decide which
+            blocks get DTF.
+        dtf_cfg: keyword arguments of :class:`DTFBlock` (``kernel_size``,
+            ``group_factor``, ``filter_type``, ``aggregate``, ``use_corr``,
+            ``channel_mixing``, ``backend``).
+        pretrained: a checkpoint path or URL. With ``pretrained2d`` a 2D
+            ImageNet Swin in official, timm or MMPretrain layout, inflated;
+            otherwise a SwinDTF checkpoint (a recognizer's ``backbone.`` keys
+            are taken).
+        pretrained2d: whether ``pretrained`` is a 2D Swin checkpoint.
+        patch_size: spatial patch size.
+        window_size: spatial window size (windows are one frame deep).
+        drop_path_rate: stochastic depth rate, linear over the blocks.
+        with_cp: gradient checkpointing of attention, DTF and MLP (saves
+            memory on long clips, costs a second forward).
+        mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate, act_cfg,
+            norm_cfg: as in MMAction2's ``SwinTransformer3D``.
+        **kwargs: its other arguments (``patch_norm``, ``frozen_stages``,
+            ``out_indices``, ``out_after_downsample``, ``init_cfg``, ...).
+    """
+
+    def __init__(self,
+                 arch: Union[str, Dict] = 'base',
+                 clip_len: int = 64,
+                 temporal_stride: int = 4,
+                 img_size: Union[int, Sequence[int]] = 224,
+                 dtf_cfg: Optional[Dict] = None,
+                 pretrained: Optional[str] = None,
+                 pretrained2d: bool = True,
+                 patch_size: int = 4,
+                 window_size: int = 7,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 qk_scale: Optional[float] = None,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.1,
+                 act_cfg: Dict = dict(type='GELU'),
+                 norm_cfg: Dict = dict(type='LN'),
+                 with_cp: bool = False,
+                 **kwargs) -> None:
+        if temporal_stride < 1 or clip_len < temporal_stride or \
+                clip_len % temporal_stride:
+            raise ValueError(
+                f'SwinDTF: clip_len={clip_len} must be a positive multiple '
+                f'of temporal_stride={temporal_stride}; set `{CLIP_LEN_KEY}` '
+                'and `model.backbone.temporal_stride`.')
+        if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
+            raise ValueError(
+                f'SwinDTF: unknown arch {arch!r}; set `model.backbone.arch` '
+                "to 'tiny', 'small', 'base', 'large' or a dict of "
+                'embed_dims, depths and num_heads.')
+        for name, value in (('patch_size', patch_size),
+                            ('window_size', window_size)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f'SwinDTF: {name} is the spatial size (an int), got '
+                    f'{value!r}; set `model.backbone.{name}` (time is fixed: '
+                    'tubelets of temporal_stride frames, one-frame windows).')
+        self.clip_len = clip_len
+        self.temporal_stride = temporal_stride
+        self.num_frames = clip_len // temporal_stride
+        self.img_size = _pair(img_size)
+        self.arch_name = arch.lower() if isinstance(arch, str) else 'custom'
+        super().__init__(
+            arch,
+            pretrained=pretrained,
+            pretrained2d=pretrained2d,
+            patch_size=(temporal_stride, patch_size, patch_size),
+            window_size=(1, window_size, window_size),
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+            act_cfg=act_cfg,
+            norm_cfg=norm_cfg,
+            with_cp=with_cp,
+            **kwargs)
+        self.dtf_cfg = dict(dtf_cfg or {})
+        self.dtf_layout = self.unshifted_blocks(self.img_size)
+        self._checked_sizes = {self.img_size}
+        self._add_dtf_blocks(
+            dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
+                 drop=drop_rate, attn_drop=attn_drop_rate, act_cfg=act_cfg,
+                 norm_cfg=norm_cfg, with_cp=with_cp))
+        self._freeze_stages()  # again: the blocks are new
+
+    def unshifted_blocks(self, img_size: Sequence[int]) -> DTFLayout:
+        """Per stage and block, whether the block's window is regular (not
+        shifted) for an input of ``img_size``, as MMAction2 decides it:
+        ``get_window_size`` drops the shift along an axis whose token map is
+        no larger than the window."""
+        patch = self.patch_size
+        h = -(-img_size[0] // patch[1])  # the patch embedding pads
+        w = -(-img_size[1] // patch[2])
+        layout = []
+        for layer in self.layers:
+            stage = []
+            for block in layer.blocks:
+                _, shift = get_window_size((self.num_frames, h, w),
+                                           block.window_size, block.shift_size)
+                stage.append(not any(shift))
+            layout.append(tuple(stage))
+            h, w = -(-h // 2), -(-w // 2)  # patch merging pads odd sizes
+        return tuple(layout)
+
+    def _add_dtf_blocks(self, block_cfg: Dict) -> None:
+        """Rebuild each stage's blocks as :class:`SwinDTFBlock3D` with the
+        same settings, with a DTF block where ``dtf_layout`` says.
+
+        (MMAction2's ``BasicLayer`` builds its blocks inline, with no way to
+        choose their class.)
+        """
+        for layer, with_dtf in zip(self.layers, self.dtf_layout):
+            for j, block in enumerate(layer.blocks):
+                dtf = None
+                if with_dtf[j]:
+                    dtf = DTFBlock(layer.embed_dims, self.num_frames,
+                                   frames_key=CLIP_LEN_KEY, **self.dtf_cfg)
+                layer.blocks[j] = SwinDTFBlock3D(
+                    embed_dims=block.embed_dims,
+                    num_heads=block.num_heads,
+                    window_size=block.window_size,
+                    shift_size=block.shift_size,
+                    drop_path=getattr(block.drop_path, 'drop_prob', 0.),
+                    dtf=dtf,
+                    **block_cfg)
+
+    def _check_layout(self, size: Tuple[int, int]) -> None:
+        if size in self._checked_sizes:
+            return
+        self._checked_sizes.add(size)
+        if self.unshifted_blocks(size) != self.dtf_layout:
+            print_log(
+                f'SwinDTF was built for {self.img_size[0]}x{self.img_size[1]}'
+                f' inputs and got {size[0]}x{size[1]}: at this size another '
+                'set of blocks has unshifted windows, and DTF stays where it '
+                f'was placed. Set `{IMG_SIZE_KEY}` to the crop size if this '
+                'is the size the model is meant for.',
+                logger='current',
+                level=logging.WARNING)
+
+    def init_weights(self) -> None:
+        """Random init (TruncNormal linears, unit LayerNorms), every DTF block
+        the identity, then the checkpoint, if any."""
+        # Not SwinTransformer3D.init_weights: it loads a 2D checkpoint even
+        # when none is given.
+        super(SwinTransformer3D, self).init_weights()
+        for module in self.modules():
+            if isinstance(module, DTFBlock):
+                module.reset_to_identity()
+        if not self.pretrained:
+            return
+        logger = MMLogger.get_current_instance()
+        if self.pretrained2d:
+            self._load_2d_checkpoint(logger)
+        else:
+            load_checkpoint(self, self.pretrained, map_location='cpu',
+                            strict=False, logger=logger,
+                            revise_keys=[(r'^module\.', ''),
+                                         (r'^backbone\.', '')])
+
+    def _load_2d_checkpoint(self, logger: MMLogger) -> None:
+        """Inflate a 2D ImageNet Swin: the (4, 4) patch kernel is spread over
+        the s tubelet frames (divided by s, so a clip of identical frames
+        gives the 2D features); everything else acts per frame as it is."""
+        state_dict, layout = load_swin2d_checkpoint(self.pretrained)
+        own = self.state_dict()
+        skipped = []
+
+        patch = state_dict.get('patch_embed.proj.weight')
+        if patch is None or patch.dim() != 4:
+            shape = None if patch is None else tuple(patch.shape)
+            raise ValueError(
+                f'{self.pretrained} is not a 2D Swin checkpoint: its '
+                f'`patch_embed.proj.weight` has shape {shape}, expected '
+                '(C, 3, kh, kw). For a SwinDTF checkpoint set '
+                '`model.backbone.pretrained2d=False`.')
+        s = self.temporal_stride
+        state_dict['patch_embed.proj.weight'] = \
+            patch.unsqueeze(2).repeat(1, 1, s, 1, 1) / s
+
+        # `norm`: the 2D network's final norm, our last stage's output norm.
+        last_norm = f'norm{self.num_layers - 1}'
+        for name in ('weight', 'bias'):
+            value = state_dict.pop(f'norm.{name}', None)
+            if value is None:
+                continue
+            if f'{last_norm}.{name}' in own:
+                state_dict.setdefault(f'{last_norm}.{name}', value)
+            else:  # the last stage is not an output
+                skipped.append(f'norm.{name}')
+
+        for key in [k for k in state_dict
+                    if k.endswith('relative_position_bias_table')]:
+            if key in own:
+                state_dict[key] = self._resize_bias_table(
+                    key, state_dict[key], own[key], logger)
+
+        unexpected = []
+        for key, value in state_dict.items():
+            if key not in own:
+                # Norms this configuration does not have: the patch norm
+                # (patch_norm=False) or output norms of other stages.
+                optional = re.match(r'(patch_embed\.)?norm\d*\.', key)
+                (skipped if optional else unexpected).append(key)
+            elif value.shape != own[key].shape:
+                raise ValueError(
+                    f'{self.pretrained}: `{key}` has shape '
+                    f'{tuple(value.shape)}, SwinDTF-{self.arch_name} expects '
+                    f'{tuple(own[key].shape)}; is it a Swin-{self.arch_name}'
+                    ' checkpoint? Set `model.backbone.arch` to match it.')
+        missing = [k for k in own
+                   if k not in state_dict and not self._not_in_2d_swin(k)]
+        if unexpected or missing:
+            raise ValueError(
+                f'{self.pretrained} ({layout} layout) does not match '
+                f'SwinDTF-{self.arch_name}: missing {_some(missing)}, '
+                f'unexpected {_some(unexpected)}. Set `model.backbone.arch` '
+                'to the checkpoint\'s, or `model.backbone.pretrained` to '
+                'another checkpoint.')
+        for key in skipped:
+            state_dict.pop(key, None)
+        self.load_state_dict(state_dict, strict=False)
+        logger.info(f'SwinDTF: loaded {len(state_dict)} tensors from '
+                    f'{self.pretrained} ({layout} layout); not used: '
+                    f'{skipped}')
+
+    def _not_in_2d_swin(self, key: str) -> bool:
+        """Parameters a 2D Swin checkpoint does not have."""
+        return ('.dtf.' in key or key.endswith('relative_position_index')
+                or (key.startswith('norm')
+                    and not key.startswith(f'norm{self.num_layers - 1}.')))
+
+    def _resize_bias_table(self, key: str, table: torch.Tensor,
+                           own: torch.Tensor,
+                           logger: MMLogger) -> torch.Tensor:
+        """A table of another window size, resized bicubically (as
+        MMAction2's ``inflate_weights``); one of the same size as it is."""
+        if table.dim() != 2 or table.shape[1] != own.shape[1] or \
+                table.shape[0] == own.shape[0]:
+            return table  # same size, or a mismatch the shape check reports
+        old = int(round(table.shape[0]**0.5))
+        new = 2 * self.window_size[1] - 1
+        if old * old != table.shape[0]:
+            return table
+        logger.info(f'SwinDTF: resizing `{key}` from a {old}x{old} to a '
+                    f'{new}x{new} relative position table.')
+        grid = table.T.reshape(1, -1, old, old).float()
+        grid = F.interpolate(grid, size=(new, new), mode='bicubic',
+                             align_corners=False)
+        return grid.reshape(-1, new * new).T.to(table.dtype)
+
+    def train(self, mode: bool = True) -> 'SwinDTF':
+        # MMAction2's keeps frozen stages in eval mode but returns None;
+        # `model.eval()` should return the model, as for any nn.Module.
+        super().train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> \
+            Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        if x.dim() != 5 or x.shape[2] != self.clip_len:
+            raise ValueError(
+                f'SwinDTF expects clips of shape (N, C, T={self.clip_len}, '
+                f'H, W) (format_shape NCTHW), got {tuple(x.shape)}; set '
+                f'`{CLIP_LEN_KEY}` to the `clip_len` of SampleFrames in the '
+                'pipeline.')
+        self._check_layout(tuple(x.shape[-2:]))
+        return super().forward(x)
+
+
+def _pair(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    size = tuple(size)
+    if len(size) != 2:
+        raise ValueError(f'SwinDTF: img_size must be an int or (H, W), got '
+                         f'{size!r}; set `{IMG_SIZE_KEY}`.')
+    return int(size[0]), int(size[1])
+
+
+def _some(keys: List[str], limit: int = 8) -> str:
+    shown = ', '.join(f'`{k}`' for k in keys[:limit]) or 'none'
+    return shown + (f' and {len(keys) - limit} more'
+                    if len(keys) > limit else '')

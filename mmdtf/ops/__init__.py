@@ -1,0 +1,6 @@
+from .frame_aggregation import (BACKENDS, FrameAggregation,
+                                check_frame_aggregation_input,
+                                frame_aggregation)
+
+__all__ = ['frame_aggregation', 'FrameAggregation',
+           'check_frame_aggregation_input', 'BACKENDS']

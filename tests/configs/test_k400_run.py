@@ -1,0 +1,91 @@
+"""dtf_r50_k400.py's own pipelines and recipe, end to end at reduced size:
+one training iteration, one 10 clips x 3 crops test step, and a checkpoint
+that loads for testing and for resuming (torch's weights_only loading)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE = 4  # geometry divided by 4: 224 -> 56, 256 -> 64
+
+
+@pytest.fixture(scope='module')
+def k400_like(tmp_path_factory):
+    root = tmp_path_factory.mktemp('k400')
+    (root / 'videos').mkdir()
+    lines = []
+    for i in range(2):
+        helpers.write_moving_square_video(root / 'videos' / f'clip{i}.mp4',
+                                          seed=i)
+        lines.append(f'clip{i}.mp4 {i}')
+    (root / 'list.txt').write_text('\n'.join(lines) + '\n')
+    return root
+
+
+def make_cfg(root: Path, work_dir: Path) -> Config:
+    cfg = Config.fromfile(str(REPO / 'configs' / 'dtf_r50_k400.py'))
+    cfg.work_dir = str(work_dir)
+    cfg.model.backbone.pretrained = None
+    cfg.model.cls_head.num_classes = 2
+    for name, batch in (('train_dataloader', 2), ('test_dataloader', 1)):
+        loader = cfg[name]
+        loader.batch_size = batch
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.dataset.ann_file = str(root / 'list.txt')
+        loader.dataset.data_prefix = dict(video=str(root / 'videos'))
+        loader.dataset.pipeline = helpers.scale_pipeline(
+            loader.dataset.pipeline, SCALE)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.pop('val_interval')
+    cfg.train_cfg.pop('val_begin')
+    cfg.param_scheduler = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.default_hooks.logger.interval = 1
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    cfg.randomness = dict(seed=0)
+    return cfg
+
+
+def test_test_pipeline_is_10_clips_x_3_crops(k400_like, tmp_path):
+    from mmaction.registry import DATASETS
+    cfg = make_cfg(k400_like, tmp_path)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    inputs = dataset[0]['inputs']
+    assert tuple(inputs.shape) == (30, 3, 16, 64, 64)  # 10 clips x 3 crops
+
+
+def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path):
+    cfg = make_cfg(k400_like, tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 1
+    loss = runner.message_hub.get_scalar('train/loss').current()
+    assert np.isfinite(loss) and loss > 0
+    metrics = runner.test()
+    assert 0.0 <= metrics['acc/top1'] <= 1.0
+
+    checkpoint = tmp_path / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    torch.load(checkpoint)  # weights_only (torch's default) accepts it
+
+    # `mim test --checkpoint` path: load_from, then test
+    test_cfg = make_cfg(k400_like, tmp_path / 'test')
+    test_cfg.load_from = str(checkpoint)
+    tested = Runner.from_cfg(test_cfg).test()
+    assert tested['acc/top1'] == pytest.approx(metrics['acc/top1'])
+
+    # `--resume` path: continues at epoch 2 with the saved state
+    resume_cfg = make_cfg(k400_like, tmp_path)
+    resume_cfg.train_cfg.max_epochs = 2
+    resume_cfg.resume = True
+    resumed = Runner.from_cfg(resume_cfg)
+    resumed.train()
+    assert resumed.epoch == 2 and resumed.iter == 2

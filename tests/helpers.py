@@ -1,0 +1,290 @@
+"""Shared test helpers: the tools loaded as modules, tiny demo data and
+configs, bad videos, and subprocesses that cannot hang. Test modules
+``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / 'configs' / 'demo' / 'dtf_r18_demo.py'
+#: what `mim train mmaction2` / `mim test mmaction2` run
+MMACTION_TOOLS = Path(
+    importlib.util.find_spec('mmaction').submodule_search_locations[0],
+    '.mim', 'tools')
+TRAIN_PY = MMACTION_TOOLS / 'train.py'
+TEST_PY = MMACTION_TOOLS / 'test.py'
+#: a time limit for every subprocess: nothing may hang CI
+SUBPROCESS_TIMEOUT = 150
+
+
+#: The demo config's model, pinned for tests that must not change with the
+#: demo recipe: R18, T = 16 / 4, DTF (with channel mixing) in res4 and res5.
+PINNED_DEMO_MODEL = """
+model = dict(
+    backbone=dict(depth=18, clip_len=16, temporal_stride=4,
+                  dtf_stages=(False, False, True, True),
+                  dtf_cfg=dict(_delete_=True, kernel_size=3,
+                               group_factor=16)),
+    cls_head=dict(num_classes=8, in_channels=512))
+"""
+
+
+def write_pinned_demo_config(path: Path, extra: str = '') -> Path:
+    """A config inheriting the demo config with :data:`PINNED_DEMO_MODEL`
+    (and ``extra`` config text) at ``path``."""
+    path.write_text(f'_base_ = [{str(DEMO_CONFIG)!r}]\n' + PINNED_DEMO_MODEL
+                    + extra)
+    return path
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_demo_data(root: Path, train_per_class=2, val_per_class=1) -> dict:
+    """The demo's synthetic dataset, small: 8 classes x ``*_per_class``."""
+    return load_tool('make_demo_dataset').make_demo_dataset(
+        str(root), train_per_class=train_per_class,
+        val_per_class=val_per_class)
+
+
+def add_bad_videos(root: Path, ann_file: Path, short_frames=10) -> Dict:
+    """Append bad videos to ``ann_file`` (paths relative to
+    ``root/videos``): missing, zero-byte, truncated, and shorter than the
+    16-frame clip. Returns ``{kind: (relative path, annotation line)}``."""
+    demo = load_tool('make_demo_dataset')
+    videos = root / 'videos'
+    (videos / 'bad').mkdir(exist_ok=True)
+    good = sorted(videos.glob('train/*/*.mp4'))[0].read_bytes()
+    (videos / 'bad' / 'empty.mp4').write_bytes(b'')
+    (videos / 'bad' / 'truncated.mp4').write_bytes(good[:len(good) // 2])
+    clip = demo.generate_clip(0, 0, num_frames=short_frames, size=64)
+    demo.write_video(str(videos / 'bad' / 'short.mp4'), clip)
+    lines = [line for line in ann_file.read_text().splitlines() if line]
+    bad = {}
+    for kind in ('missing', 'empty', 'truncated', 'short'):
+        lines.append(f'bad/{kind}.mp4 0')
+        bad[kind] = (f'bad/{kind}.mp4', len(lines))
+    ann_file.write_text('\n'.join(lines) + '\n')
+    return bad
+
+
+def shrink_pipeline(pipeline: list, size: int) -> list:
+    """The same transforms at ``size`` pixels (crops) and ``size + 4``
+    (resizes). Before a ``ThreeCrop`` frames are resized to ``size`` high:
+    MMAction2's ``ThreeCrop`` needs one side equal to the crop size."""
+    three_crop = any(step['type'] == 'ThreeCrop' for step in pipeline)
+    steps = []
+    for step in pipeline:
+        step = dict(step)
+        if step['type'] == 'Resize':
+            step['scale'] = (size + 4, size if three_crop else size + 4)
+        elif step['type'] == 'RandomCrop':
+            step['size'] = size
+        elif 'crop_size' in step:
+            step['crop_size'] = size
+        steps.append(step)
+    return steps
+
+
+def demo_config(data_root: Path,
+                work_dir: Optional[Path] = None,
+                size: int = 16,
+                batch_size: int = 4,
+                max_epochs: int = 1,
+                num_workers: int = 0,
+                overrides: Optional[dict] = None) -> Config:
+    """``configs/demo/dtf_r18_demo.py`` on the data at ``data_root``, small:
+    ``size`` px, ``max_epochs``, a checkpoint and a validation every epoch,
+    a log line every iteration, seed 0 and deterministic."""
+    cfg = Config.fromfile(str(DEMO_CONFIG))
+    for split, ann in (('train', 'train'), ('val', 'val'), ('test', 'val')):
+        loader = cfg[f'{split}_dataloader']
+        loader.batch_size = batch_size if split != 'test' else 1
+        loader.num_workers = num_workers
+        loader.persistent_workers = False
+        loader.dataset.ann_file = str(data_root / f'{ann}_list.txt')
+        loader.dataset.data_prefix = dict(video=str(data_root / 'videos'))
+        loader.dataset.pipeline = shrink_pipeline(loader.dataset.pipeline,
+                                                  size)
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.train_cfg.val_interval = 1
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=-1)
+    cfg.randomness = dict(seed=0, deterministic=True)
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    return cfg
+
+
+def write_config(cfg: Config, path: Path) -> Path:
+    """Dump ``cfg`` to ``path`` for `mim train` / tools/train.py."""
+    cfg.dump(str(path))
+    return path
+
+
+def subprocess_env() -> dict:
+    env = dict(os.environ)
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)  # torch's default
+    env.pop('TORCH_FORCE_WEIGHTS_ONLY_LOAD', None)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(REPO), env.get('PYTHONPATH')) if p)
+    env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = '1'
+    env['PYTHONWARNINGS'] = 'ignore'
+    return env
+
+
+def start(cmd: List[str], log: Path) -> subprocess.Popen:
+    """Start ``cmd`` in its own process group, output to ``log``."""
+    with open(log, 'w') as out:
+        return subprocess.Popen(
+            [str(c) for c in cmd], cwd=REPO, env=subprocess_env(),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc`` and its children (its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def run(cmd: List[str], log: Path, timeout=SUBPROCESS_TIMEOUT,
+        check=True) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (killed after ``timeout`` s); its output in ``.stdout``."""
+    proc = start(cmd, log)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        raise AssertionError(f'{cmd} ran over {timeout} s:\n{tail(log)}')
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+    output = log.read_text()
+    if check and proc.returncode:
+        raise AssertionError(
+            f'{cmd} failed (exit {proc.returncode}):\n{tail(log)}')
+    return subprocess.CompletedProcess(cmd, proc.returncode, output)
+
+
+def tail(log: Path, lines=60) -> str:
+    return '\n'.join(log.read_text(errors='replace').splitlines()[-lines:])
+
+
+def python_cmd(script: Path, *args) -> List[str]:
+    return [sys.executable, str(script), *map(str, args)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run_dirs(work_dir: Path) -> List[Path]:
+    """The timestamped folders of the runs in ``work_dir``, oldest first."""
+    return sorted(p.parent.parent
+                  for p in Path(work_dir).glob('*/vis_data/scalars.json'))
+
+
+def train_scalars(run_dir: Path) -> Dict[int, dict]:
+    """``{iteration: scalars}`` of the training iterations of one run."""
+    scalars = {}
+    for line in (run_dir / 'vis_data' / 'scalars.json').read_text().split(
+            '\n'):
+        if line.strip():
+            record = json.loads(line)
+            if 'loss' in record:
+                scalars[record['iter']] = record
+    return scalars
+
+
+def wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float,
+             what: str, poll=0.05):
+    """Poll ``predicate()`` until it is truthy; fail if ``proc`` ends or
+    ``timeout`` s pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            raise AssertionError(f'the run ended (exit {proc.returncode}) '
+                                 f'before {what}:\n{tail(log)}')
+        time.sleep(poll)
+    kill(proc)
+    raise AssertionError(f'no {what} within {timeout} s:\n{tail(log)}')
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run PyTorch on one thread, as the subprocesses do: on a busy 2-core
+    machine, more threads than free cores make CPU training many times
+    slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def write_moving_square_video(path: Path, num_frames=24, height=72, width=96,
+                              seed=0) -> None:
+    """A small mp4 (OpenCV) of a coloured square moving right."""
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 8,
+                             (width, height))
+    for t in range(num_frames):
+        frame = np.full((height, width, 3), 40, np.uint8)
+        x = (5 + 3 * t) % (width - 16)
+        frame[20:36, x:x + 16] = rng.integers(100, 255, 3, dtype=np.uint8)
+        writer.write(frame)
+    writer.release()
+
+
+def scale_pipeline(pipeline: List[dict], factor: float,
+                    clip_len: Optional[int] = None) -> List[dict]:
+    """The same pipeline steps with every size divided by ``factor`` (and
+    ``SampleFrames.clip_len`` set to ``clip_len`` if given)."""
+    import copy
+
+    def size(s):
+        return s if s == -1 else round(s / factor)
+
+    steps = []
+    for step in copy.deepcopy(list(pipeline)):
+        if step['type'] == 'SampleFrames' and clip_len is not None:
+            step['clip_len'] = clip_len
+        elif step['type'] == 'RandomRescale':
+            step['scale_range'] = tuple(map(size, step['scale_range']))
+        elif step['type'] == 'Resize':
+            step['scale'] = tuple(map(size, step['scale']))
+        elif 'crop_size' in step:
+            step['crop_size'] = size(step['crop_size'])
+        steps.append(step)
+    return steps

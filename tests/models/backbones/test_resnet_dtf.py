@@ -1,0 +1,152 @@
+"""ResNetDTF: shapes, DTF placement, ImageNet inflation from a torchvision-
+layout checkpoint made here, clip-length errors."""
+import pytest
+import torch
+from mmaction.models.backbones import ResNet
+from mmaction.registry import MODELS
+from mmcv.cnn import ConvModule
+
+from mmdtf.models import DTFBlock, ResNetDTF
+
+
+def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
+    """A random 2D ResNet in torchvision's key layout (conv1, bn1,
+    layerX.Y.convN / bnN, downsample.0 / .1, fc), with non-trivial BN."""
+    torch.manual_seed(seed)
+    net = ResNet(depth, pretrained=None)
+    net.init_weights()
+    state = {}
+    for name, module in net.named_modules():
+        if not isinstance(module, ConvModule):
+            continue
+        if 'downsample' in name:
+            conv_name, bn_name = f'{name}.0', f'{name}.1'
+        else:
+            conv_name, bn_name = name, name.replace('conv', 'bn')
+        state[f'{conv_name}.weight'] = module.conv.weight.detach().clone()
+        bn = module.bn
+        c = bn.num_features
+        state[f'{bn_name}.weight'] = torch.rand(c) + 0.5
+        state[f'{bn_name}.bias'] = torch.randn(c) * 0.1
+        state[f'{bn_name}.running_mean'] = torch.randn(c) * 0.1
+        state[f'{bn_name}.running_var'] = torch.rand(c) + 0.5
+        state[f'{bn_name}.num_batches_tracked'] = torch.tensor(100)
+    feat = 512 * (4 if depth >= 50 else 1)
+    state['fc.weight'] = torch.randn(1000, feat) * 0.01
+    state['fc.bias'] = torch.zeros(1000)
+    return state
+
+
+@pytest.mark.parametrize('depth,channels', [(18, 512), (34, 512), (50, 2048)])
+def test_output_shape(depth, channels):
+    model = ResNetDTF(depth, clip_len=8, temporal_stride=4,
+                      dtf_cfg=dict(group_factor=8))
+    model.init_weights()
+    out = model(torch.randn(2, 3, 8, 64, 64))
+    assert out.shape == (2, channels, 2, 2, 2)
+
+
+@pytest.mark.parametrize('depth,blocks', [(50, 16), (101, 33), (152, 50)])
+def test_dtf_in_every_block_by_default(depth, blocks):
+    model = ResNetDTF(depth, clip_len=16)
+    dtfs = [m for m in model.modules() if isinstance(m, DTFBlock)]
+    assert len(dtfs) == blocks
+    assert all(m.num_frames == 4 for m in dtfs)
+    # after the 3x3 conv of each bottleneck, before its BN
+    assert isinstance(model.layer1[0].conv2.conv.dtf, DTFBlock)
+
+
+def test_dtf_stages_and_cfg():
+    model = ResNetDTF(50, clip_len=32, temporal_stride=4,
+                      dtf_stages=(False, False, False, True),
+                      dtf_cfg=dict(kernel_size=5, group_factor=32,
+                                   filter_type='static'))
+    dtfs = [m for m in model.modules() if isinstance(m, DTFBlock)]
+    assert len(dtfs) == 3
+    assert {(m.num_frames, m.kernel_size, m.filter_type, m.in_channels)
+            for m in dtfs} == {(8, 5, 'static', 512)}
+
+
+def test_stem_is_tubelet_without_temporal_padding():
+    model = ResNetDTF(18, clip_len=16, temporal_stride=4)
+    conv = model.conv1.conv
+    assert conv.kernel_size == (4, 7, 7) and conv.stride == (4, 2, 2)
+    assert conv.padding == (0, 3, 3)
+    assert model.conv1(torch.randn(1, 3, 16, 32, 32)).shape[2] == 4
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_imagenet_inflation_matches_2d_network(tmp_path, depth):
+    ckpt = tmp_path / f'resnet{depth}_torchvision.pth'
+    torch.save(torchvision_state_dict(depth), ckpt)
+
+    model = MODELS.build(dict(type='ResNetDTF', depth=depth, clip_len=8,
+                              temporal_stride=4, pretrained=str(ckpt)))
+    model.init_weights()
+    reference = ResNet(depth, pretrained=str(ckpt), torchvision_pretrain=True)
+    reference.init_weights()
+    # float64: equality up to rounding, not up to float32 noise of 50 layers
+    model.double().eval()
+    reference.double().eval()
+
+    torch.manual_seed(1)
+    frame = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    clip = frame[:, :, None].expand(-1, -1, 8, -1, -1).contiguous()
+    with torch.no_grad():
+        feats = model(clip)
+        expected = reference(frame)
+    assert feats.shape[:3] == (2, expected.shape[1], 2)
+    for t in range(2):
+        torch.testing.assert_close(feats[:, :, t], expected, rtol=1e-10,
+                                   atol=1e-10)
+    # and the stem really is the 2D kernel spread over 4 taps
+    stem_2d = torch.load(ckpt)['conv1.weight']
+    torch.testing.assert_close(model.conv1.conv.weight.sum(2).float(),
+                               stem_2d)
+
+
+def test_checkpoint_of_wrong_depth(tmp_path):
+    ckpt = tmp_path / 'r18.pth'
+    torch.save(torchvision_state_dict(18), ckpt)
+    model = ResNetDTF(50, clip_len=8, pretrained=str(ckpt))
+    with pytest.raises((KeyError, ValueError), match='r18.pth'):
+        model.init_weights()
+
+
+def test_not_a_torchvision_checkpoint(tmp_path):
+    ckpt = tmp_path / 'other.pth'
+    torch.save({'backbone.conv1.conv.weight': torch.zeros(1)}, ckpt)
+    model = ResNetDTF(18, clip_len=8, pretrained=str(ckpt))
+    with pytest.raises(ValueError, match='not a 2D ResNet checkpoint in '
+                       'torchvision layout.*model.backbone.pretrained'):
+        model.init_weights()
+
+
+def test_wrong_clip_length_names_both_and_key():
+    model = ResNetDTF(18, clip_len=16)
+    with pytest.raises(ValueError) as info:
+        model(torch.randn(1, 3, 8, 32, 32))
+    msg = str(info.value)
+    assert 'T=16' in msg and '(1, 3, 8, 32, 32)' in msg
+    assert 'model.backbone.clip_len' in msg
+
+
+def test_clip_len_not_multiple_of_stride():
+    with pytest.raises(ValueError, match='clip_len=10 must be a positive '
+                       'multiple of temporal_stride=4'):
+        ResNetDTF(18, clip_len=10, temporal_stride=4)
+
+
+def test_dtf_stages_length():
+    with pytest.raises(ValueError, match='dtf_stages has 3 entries for 4'):
+        ResNetDTF(18, clip_len=8, dtf_stages=(True, True, True))
+
+
+def test_backward_and_gradients_reach_dtf():
+    torch.manual_seed(0)
+    model = ResNetDTF(18, clip_len=8, dtf_cfg=dict(group_factor=8))
+    model.init_weights()
+    model(torch.randn(2, 3, 8, 32, 32)).mean().backward()
+    gammas = [m.gamma.grad for m in model.modules() if isinstance(m, DTFBlock)]
+    assert all(g is not None and torch.isfinite(g).all() for g in gammas)
+    assert sum(g.abs().sum() for g in gammas) > 0

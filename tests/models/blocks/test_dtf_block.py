@@ -1,0 +1,230 @@
+"""DTF block: identity at init, every table-1 variant runs and learns, the
+spectral path against a direct formula, errors name values and keys."""
+import pytest
+import torch
+from mmaction.registry import MODELS
+
+from mmdtf.models import DTFBlock
+from mmdtf.models.blocks.temporal_filters import DynamicSpectralFilter
+from mmdtf.ops import frame_aggregation
+
+VARIANTS = {
+    'DTF': dict(),
+    'DTF_1d': dict(filter_type='conv1d'),
+    'DTF_F': dict(filter_type='static'),
+    'no FA': dict(aggregate=False, use_corr=False),
+    'FA without corr': dict(use_corr=False),
+    'corr without FA': dict(aggregate=False),
+    'no channel mixing': dict(channel_mixing=False),
+}
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_fresh_block_is_identity(variant):
+    torch.manual_seed(0)
+    block = MODELS.build(dict(type='DTFBlock', in_channels=32, num_frames=4,
+                              **VARIANTS[variant]))
+    block.init_weights()
+    x = torch.randn(2, 32, 4, 5, 6)
+    assert torch.equal(block(x), x)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_variant_changes_output_and_has_gradients(variant):
+    torch.manual_seed(0)
+    block = DTFBlock(32, 4, **VARIANTS[variant])
+    with torch.no_grad():
+        block.gamma.fill_(1.)
+    x = torch.randn(2, 32, 4, 5, 6, requires_grad=True)
+    out = block(x)
+    assert out.shape == x.shape
+    assert not torch.allclose(out, x)
+    out.square().mean().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for name, p in block.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+def test_gamma_gets_gradient_at_identity_init():
+    torch.manual_seed(0)
+    block = DTFBlock(16, 4)
+    x = torch.randn(1, 16, 4, 3, 3)
+    block(x).sum().backward()
+    assert block.gamma.grad.abs().sum() > 0  # the block can leave identity
+
+
+def test_dynamic_filter_against_direct_formula():
+    """Spec section 2 steps 2-5 with complex tensors, without mixing."""
+    torch.manual_seed(0)
+    n, c, t, h, w, g = 2, 8, 4, 3, 2, 4
+    filt = DynamicSpectralFilter(c, t, group_factor=g, corr_channels=9,
+                                 channel_mixing=False).double()
+    x = torch.randn(n, c, t, h, w, dtype=torch.float64)
+    y, corr = frame_aggregation(x, 3)
+    out = filt(y, corr)
+
+    spec = torch.fft.rfft(y, dim=2, norm='ortho')  # (N, C, M, H, W)
+    m = t // 2 + 1
+    z = torch.cat([y, corr], 1).reshape(n, -1, h, w)
+    s = torch.nn.functional.conv2d(z, filt.estimator.weight,
+                                   filt.estimator.bias)
+    s = s.view(n, 2, c // g, m, h, w)
+    s_i = torch.complex(s[:, 0], s[:, 1])
+    s_c = s_i.repeat_interleave(g, dim=1)  # G consecutive channels share
+    expected = torch.fft.irfft(spec * s_c, n=t, dim=2, norm='ortho')
+    torch.testing.assert_close(out, expected)
+
+
+def test_static_filter_all_pass_at_init():
+    block = DTFBlock(8, 6, filter_type='static', channel_mixing=False)
+    y = torch.randn(1, 8, 6, 2, 2)
+    torch.testing.assert_close(block.filter(y, None), y)
+
+
+def test_wrong_clip_length_names_both_and_key():
+    block = DTFBlock(16, 4, frames_key='model.backbone.clip_len')
+    with pytest.raises(ValueError) as info:
+        block(torch.randn(1, 16, 8, 3, 3))
+    msg = str(info.value)
+    assert 'T=4' in msg and 'T=8' in msg and 'model.backbone.clip_len' in msg
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(filter_type='wavelet'), "filter_type must be one of.*'wavelet'"),
+    (dict(group_factor=5), 'in_channels=16 is not divisible by group_factor=5'
+     '.*dtf_cfg.group_factor'),
+    (dict(kernel_size=4), 'odd positive integer kernel_size.*got 4'),
+    (dict(backend='triton'), "backend must be one of.*'triton'"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DTFBlock(16, 4, **kwargs)
+
+
+def test_wrong_channels():
+    with pytest.raises(ValueError, match=r'C=16.*\(1, 8, 4, 3, 3\)'):
+        DTFBlock(16, 4)(torch.randn(1, 8, 4, 3, 3))
+
+
+def test_bfloat16_forward_backward():
+    torch.manual_seed(0)
+    block = DTFBlock(16, 4).to(torch.bfloat16)
+    with torch.no_grad():
+        block.gamma.fill_(1.)
+    x = torch.randn(1, 16, 4, 3, 3, dtype=torch.bfloat16, requires_grad=True)
+    out = block(x)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert torch.isfinite(x.grad.float()).all()
+
+
+def test_sync_bn_convertible():
+    block = DTFBlock(16, 4)
+    converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(block)
+    assert isinstance(converted.filter.mixing.norm, torch.nn.SyncBatchNorm)
+
+
+# ---- spectral_impl='matmul': the DFT over time as matrix products ----------
+
+
+@pytest.mark.parametrize('t', range(1, 17))
+def test_matmul_dft_equals_fft(t):
+    """rdft/irdft against torch.fft in float64, odd and even lengths."""
+    from mmdtf.models.blocks.temporal_filters import (irdft_time, irfft_time,
+                                                      rdft_time, rfft_time)
+    torch.manual_seed(t)
+    y = torch.randn(2, 3, t, 4, 5, dtype=torch.float64)
+    for got, expected in zip(rdft_time(y), rfft_time(y)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    # A random spectrum is not Hermitian: irfft ignores the imaginary parts
+    # of the DC bin and (even T) of the Nyquist bin; so must irdft.
+    m = t // 2 + 1
+    spec = (torch.randn(2, 3, m, 4, 5, dtype=torch.float64),
+            torch.randn(2, 3, m, 4, 5, dtype=torch.float64))
+    torch.testing.assert_close(irdft_time(spec, t, torch.float64),
+                               irfft_time(spec, t, torch.float64),
+                               rtol=0, atol=1e-12)
+    # And the round trip is the identity.
+    torch.testing.assert_close(
+        irdft_time(rdft_time(y), t, torch.float64), y, rtol=0, atol=1e-12)
+
+
+def test_dft_matrices_by_hand():
+    """T = 4, ortho: entries are 0, +-1/2 (and +-1 weighted twice)."""
+    from mmdtf.models.blocks.temporal_filters import dft_matrices
+    real, imag = dft_matrices(4, False, torch.float64, torch.device('cpu'))
+    # m = 0, 1, 2 against t = 0..3: cos(pi m t / 2) / 2, -sin(...) / 2
+    torch.testing.assert_close(real, torch.tensor(
+        [[1., 1., 1., 1.], [1., 0., -1., 0.], [1., -1., 1., -1.]],
+        dtype=torch.float64) / 2, rtol=0, atol=1e-16)
+    torch.testing.assert_close(imag, torch.tensor(
+        [[0., 0., 0., 0.], [0., -1., 0., 1.], [0., 0., 0., 0.]],
+        dtype=torch.float64) / 2, rtol=0, atol=1e-16)
+    inv_real, inv_imag = dft_matrices(4, True, torch.float64,
+                                      torch.device('cpu'))
+    # DC and Nyquist weigh 1, bin 1 weighs 2; their imaginary parts drop.
+    torch.testing.assert_close(inv_real, torch.tensor(
+        [[1., 2., 1.], [1., 0., -1.], [1., -2., 1.], [1., 0., -1.]],
+        dtype=torch.float64) / 2, rtol=0, atol=1e-16)
+    torch.testing.assert_close(inv_imag, torch.tensor(
+        [[0., 0., 0.], [0., -2., 0.], [0., 0., 0.], [0., 2., 0.]],
+        dtype=torch.float64) / 2, rtol=0, atol=1e-16)
+
+
+@pytest.mark.parametrize('variant', ['DTF', 'DTF_F', 'no channel mixing'])
+def test_block_matmul_equals_fft(variant):
+    """The same weights give the same output and gradients either way."""
+    torch.manual_seed(0)
+    fft = DTFBlock(32, 5, **VARIANTS[variant]).double()
+    matmul = DTFBlock(32, 5, spectral_impl='matmul',
+                      **VARIANTS[variant]).double()
+    with torch.no_grad():
+        fft.gamma.normal_()
+        fft.beta.normal_()
+    matmul.load_state_dict(fft.state_dict())
+    x = torch.randn(2, 32, 5, 3, 4, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    out = fft(x)
+    out2 = matmul(x2)
+    assert not torch.allclose(out, x)
+    torch.testing.assert_close(out2, out, rtol=0, atol=1e-12)
+    out.square().sum().backward()
+    out2.square().sum().backward()
+    torch.testing.assert_close(x2.grad, x.grad, rtol=0, atol=1e-10)
+    for (name, p), p2 in zip(fft.named_parameters(), matmul.parameters()):
+        torch.testing.assert_close(p2.grad, p.grad, rtol=0, atol=1e-9,
+                                   msg=name)
+
+
+def test_matmul_dft_half_input_gives_float32_spectrum():
+    from mmdtf.models.blocks.temporal_filters import rdft_time, rfft_time
+    y = torch.randn(1, 4, 4, 2, 3).half()
+    got, expected = rdft_time(y), rfft_time(y)
+    assert got[0].dtype == expected[0].dtype == torch.float32
+    torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-6)
+
+
+def test_set_spectral_impl_and_config_key():
+    from mmdtf.models.blocks.temporal_filters import set_spectral_impl
+    backbone = MODELS.build(dict(
+        type='ResNetDTF', depth=18, clip_len=8, pretrained=None,
+        dtf_stages=(False, False, True, True),
+        dtf_cfg=dict(spectral_impl='matmul')))
+    impls = {m.filter.spectral_impl for m in backbone.modules()
+             if isinstance(m, DTFBlock)}
+    assert impls == {'matmul'}
+    assert set_spectral_impl(backbone, 'fft') == 4  # 2 + 2 basic blocks
+    assert {m.filter.spectral_impl for m in backbone.modules()
+            if isinstance(m, DTFBlock)} == {'fft'}
+    assert "spectral_impl='fft'" in repr(backbone.layer4[0])
+    with pytest.raises(ValueError, match=r"spectral_impl must be one of "
+                       r"\('fft', 'matmul'\), got 'dct'.*dtf_cfg."
+                       r'spectral_impl'):
+        set_spectral_impl(backbone, 'dct')
+
+
+def test_bad_spectral_impl():
+    with pytest.raises(ValueError, match=r"spectral_impl must be one of.*got "
+                       r"'cufft' \(config key `dtf_cfg.spectral_impl`\)"):
+        DTFBlock(16, 4, spectral_impl='cufft')

@@ -1,0 +1,401 @@
+"""CPU-side checks of the CUDA kernel sources in ``ops/``.
+
+- Every ``ops/*.cu`` compiles with nvcc to PTX (and through ptxas to a cubin,
+  which checks the inline PTX), all templates instantiated; skipped without
+  nvcc.
+- The kernels' logic (indexing, padding, softmax, both backward terms, dtype
+  conversions) runs on the CPU: a host C++ compiler builds the .cu file with
+  the CUDA keywords defined away and a serial loop over a small grid in place
+  of a launch. The kernels use no shared memory, atomics or inter-thread
+  communication, so serial execution is exact. Inputs and outputs sit inside
+  NaN-filled guard bands, so an out-of-bounds read or an unwritten output
+  shows up as NaN. Skipped without a C++ compiler.
+- The CuPy availability reason and the kernel-source lookup.
+"""
+import ctypes
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdtf.ops import frame_aggregation
+from mmdtf.ops import frame_aggregation_cupy as fac
+
+OPS_DIR = Path(__file__).resolve().parents[2] / 'ops'
+CU_FILES = sorted(OPS_DIR.glob('*.cu'))
+NVCC = shutil.which('nvcc')
+CXX = shutil.which('g++') or shutil.which('c++') or shutil.which('clang++')
+KERNEL_SIZES = (1, 3, 5, 7)
+EMU_TYPES = {torch.float64: 'double', torch.float32: 'float',
+             torch.float16: 'fa_half', torch.bfloat16: 'fa_bf16'}
+
+
+def test_kernel_sources_exist():
+    assert (OPS_DIR / fac.KERNEL_FILE) in CU_FILES
+    assert fac.kernel_source_path() == (OPS_DIR / fac.KERNEL_FILE).resolve()
+
+
+def test_requested_kernels_are_defined():
+    """The loader's name expressions name templates the source defines."""
+    src = (OPS_DIR / fac.KERNEL_FILE).read_text()
+    for name in fac.KERNEL_NAMES:
+        assert re.search(r'__global__ void ' + name + r'\(', src), name
+    for dtype, cuda_name in fac.CUDA_TYPE_NAMES.items():
+        assert cuda_name in ('double', 'float') or (
+            f'struct {cuda_name} ' in src), cuda_name
+        assert fac.name_expressions(dtype, 5)[0] == (
+            f'fa_forward<{cuda_name}, 5>')
+    assert '#include' not in re.sub(r'//.*', '', src), (
+        'the kernels must compile under NVRTC without headers')
+
+
+def test_missing_source_names_the_directory(monkeypatch, tmp_path):
+    import mmdtf.utils.resources as resources
+    monkeypatch.setattr(resources, 'resource_dir', lambda name: tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        fac.kernel_source_path()
+    assert str(tmp_path) in str(info.value)
+    assert fac.KERNEL_FILE in str(info.value)
+
+
+def test_resource_dir_names_both_places(monkeypatch, tmp_path):
+    import mmdtf.utils.resources as resources
+    monkeypatch.setattr(resources, 'PACKAGE_DIR', tmp_path / 'pkg')
+    monkeypatch.setattr(resources, 'REPO_DIR', tmp_path / 'repo')
+    with pytest.raises(FileNotFoundError) as info:
+        resources.resource_dir('ops')
+    assert str(tmp_path / 'pkg' / '.mim' / 'ops') in str(info.value)
+    assert str(tmp_path / 'repo' / 'ops') in str(info.value)
+
+
+def test_reason_without_cupy():
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        reason = fac.cupy_unavailable_reason(torch.device('cuda', 0))
+        assert reason.startswith('CuPy is not installed')
+    else:  # with CuPy, a CPU device is still refused with a reason
+        assert 'CUDA' in fac.cupy_unavailable_reason(torch.device('cpu'))
+
+
+@pytest.mark.skipif(NVCC is None, reason='nvcc is not on PATH')
+@pytest.mark.parametrize('cu', CU_FILES, ids=lambda p: p.name)
+def test_nvcc_compiles(cu, tmp_path):
+    base = [NVCC, '-std=c++17', '-DMMDTF_INSTANTIATE_ALL', str(cu)]
+    ptx = tmp_path / 'out.ptx'
+    run = subprocess.run(base + ['--ptx', '-arch=compute_80', '-o', str(ptx)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    entries = re.findall(r'\.entry\s+(\w+)', ptx.read_text())
+    if cu.name == fac.KERNEL_FILE:  # every kernel x dtype x size is compiled
+        assert len(entries) == (len(fac.KERNEL_NAMES) * len(EMU_TYPES)
+                                * len(KERNEL_SIZES)), entries
+    # ptxas: catches invalid inline PTX, which --ptx does not look at
+    run = subprocess.run(base + ['-cubin', '-arch=sm_80', '-o',
+                                 str(tmp_path / 'out.cubin')],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+# The host emulation harness: plain C++ around the .cu file.
+HARNESS = r'''
+#include <cstring>
+#include <math.h>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define FA_HOST_EMULATION
+struct fa_dim3 { unsigned x, y, z; };
+static fa_dim3 blockIdx, blockDim, threadIdx, gridDim;
+#include "frame_aggregation.cu"
+
+template <typename F>
+static void emulate(int grid, int block, F f) {
+  gridDim.x = grid; blockDim.x = block;
+  for (int b = 0; b < grid; ++b)
+    for (int t = 0; t < block; ++t) {
+      blockIdx.x = b; threadIdx.x = t;
+      f();
+    }
+}
+
+#define EMU(S, K)                                                           \
+extern "C" void fwd_##S##_##K(const void* x, void* y, void* c, int N,       \
+    int C, int T, int H, int W, int grid, int block) {                      \
+  emulate(grid, block, [&] { fa_forward<S, K>((const S*)x, (S*)y, (S*)c,    \
+                                              N, C, T, H, W); });           \
+}                                                                           \
+extern "C" void bwd1_##S##_##K(const void* x, const void* gy,               \
+    const void* gc, void* a, void* g, int N, int C, int T, int H, int W,    \
+    int grid, int block) {                                                  \
+  typedef fa_traits<S>::acc_t A;                                            \
+  emulate(grid, block, [&] { fa_backward_logits<S, K>((const S*)x,          \
+      (const S*)gy, (const S*)gc, (A*)a, (A*)g, N, C, T, H, W); });          \
+}                                                                           \
+extern "C" void bwd2_##S##_##K(const void* x, const void* gy,               \
+    const void* a, const void* g, void* gx, int N, int C, int T, int H,     \
+    int W, int grid, int block) {                                           \
+  typedef fa_traits<S>::acc_t A;                                            \
+  emulate(grid, block, [&] { fa_backward_input<S, K>((const S*)x,           \
+      (const S*)gy, (const A*)a, (const A*)g, (S*)gx, N, C, T, H, W); });   \
+}
+#define EMU_K(S) EMU(S, 1) EMU(S, 3) EMU(S, 5) EMU(S, 7)
+EMU_K(double) EMU_K(float) EMU_K(fa_half) EMU_K(fa_bf16)
+'''
+
+
+@pytest.fixture(scope='module')
+def emu(tmp_path_factory):
+    if CXX is None:
+        pytest.skip('no C++ compiler for the host emulation')
+    d = tmp_path_factory.mktemp('fa_emu')
+    (d / 'harness.cpp').write_text(HARNESS)
+    lib = d / 'libfa_emu.so'
+    run = subprocess.run([CXX, '-std=c++17', '-O1', '-shared', '-fPIC',
+                          '-I', str(OPS_DIR), str(d / 'harness.cpp'), '-o',
+                          str(lib)], capture_output=True, text=True)
+    if run.returncode != 0 and '_Float16' in run.stderr:
+        pytest.skip('the host compiler lacks _Float16')
+    assert run.returncode == 0, run.stderr
+    return ctypes.CDLL(str(lib))
+
+
+def _guarded(shape, dtype, fill=None):
+    """A tensor inside a NaN guard band as long as itself on both sides."""
+    numel = math.prod(shape)
+    pad = max(numel, 64)
+    buf = torch.full((2 * pad + numel, ), float('nan'), dtype=dtype)
+    view = buf[pad:pad + numel].view(shape)
+    if fill is not None:
+        view.copy_(fill)
+    return buf, view, pad
+
+
+def _guard_intact(buf, pad):
+    return bool(buf[:pad].isnan().all() and buf[-pad:].isnan().all())
+
+
+def _p(t):
+    return ctypes.c_void_p(t.data_ptr() if t is not None else 0)
+
+
+GRID = (3, 5)  # 15 emulated threads: every thread runs the grid-stride loop
+
+
+def emu_forward(lib, x, k):
+    n, c, t, h, w = x.shape
+    name = EMU_TYPES[x.dtype]
+    bx, xg, px = _guarded(x.shape, x.dtype, x)
+    by, y, py = _guarded(x.shape, x.dtype)
+    bc, corr, pc = _guarded((n, k * k, t, h, w), x.dtype)
+    getattr(lib, f'fwd_{name}_{k}')(_p(xg), _p(y), _p(corr), n, c, t, h, w,
+                                    *GRID)
+    assert _guard_intact(by, py) and _guard_intact(bc, pc)
+    assert _guard_intact(bx, px)
+    return y.clone(), corr.clone()
+
+
+def emu_backward(lib, x, k, grad_y, grad_corr):
+    """grad_corr may be None (the kernels' null-pointer path)."""
+    n, c, t, h, w = x.shape
+    name = EMU_TYPES[x.dtype]
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    _, xg, _ = _guarded(x.shape, x.dtype, x)
+    _, gy, _ = _guarded(x.shape, x.dtype, grad_y)
+    gc = None
+    if grad_corr is not None:
+        _, gc, _ = _guarded(grad_corr.shape, x.dtype, grad_corr)
+    ba, attn, pa = _guarded((n, k * k, t - 1, h, w), acc)
+    bg, glogit, pg = _guarded((n, k * k, t - 1, h, w), acc)
+    bx, gx, px = _guarded(x.shape, x.dtype)
+    if t > 1:
+        getattr(lib, f'bwd1_{name}_{k}')(_p(xg), _p(gy), _p(gc), _p(attn),
+                                         _p(glogit), n, c, t, h, w, *GRID)
+        assert _guard_intact(ba, pa) and _guard_intact(bg, pg)
+        assert not attn.isnan().any() and not glogit.isnan().any()
+    else:
+        attn = glogit = None
+    getattr(lib, f'bwd2_{name}_{k}')(_p(xg), _p(gy), _p(attn), _p(glogit),
+                                     _p(gx), n, c, t, h, w, *GRID)
+    assert _guard_intact(bx, px)
+    return gx.clone()
+
+
+class EmulatedFA(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x, k, lib):
+        ctx.save_for_backward(x)
+        ctx.k, ctx.lib = k, lib
+        return emu_forward(lib, x.detach(), k)
+
+    @staticmethod
+    def backward(ctx, gy, gc):
+        (x, ) = ctx.saved_tensors
+        return emu_backward(ctx.lib, x.detach(), ctx.k, gy.contiguous(),
+                            gc.contiguous()), None, None
+
+
+SHAPES = [(2, 5, 4, 7, 9), (1, 3, 2, 1, 1), (2, 3, 1, 4, 3), (1, 6, 3, 3, 2)]
+
+
+@pytest.mark.parametrize('k', KERNEL_SIZES)
+@pytest.mark.parametrize('shape', SHAPES)
+def test_emulated_kernels_match_torch_float64(emu, k, shape):
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    y_ref, corr_ref = frame_aggregation(x, k, backend='torch')
+    y, corr = emu_forward(emu, x.detach(), k)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(corr, corr_ref, rtol=1e-12, atol=1e-12)
+    gy, gc = torch.randn_like(y), torch.randn_like(corr)
+    for grads in ((gy, gc), (gy, None)):
+        outs = (y_ref, corr_ref) if grads[1] is not None else (y_ref, )
+        (g_ref, ) = torch.autograd.grad(outs, x, grads[:len(outs)],
+                                        retain_graph=True)
+        g = emu_backward(emu, x.detach(), k, gy, grads[1])
+        torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize('k', KERNEL_SIZES)
+def test_emulated_kernels_gradcheck(emu, k):
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda i: EmulatedFA.apply(i, k, emu),
+                                    (x, ))
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-5),
+                                       (torch.float16, 2e-3),
+                                       (torch.bfloat16, 1.6e-2)])
+@pytest.mark.parametrize('k', [1, 3, 5])
+def test_emulated_kernels_match_torch_low_precision(emu, dtype, tol, k):
+    torch.manual_seed(2)
+    x = torch.randn(2, 7, 3, 5, 6).to(dtype).requires_grad_()
+    y_ref, corr_ref = frame_aggregation(x, k, backend='torch')
+    y, corr = emu_forward(emu, x.detach(), k)
+    assert y.dtype == corr.dtype == dtype
+    # both compute in float32 and round once: at most about one ulp apart
+    torch.testing.assert_close(y, y_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(corr, corr_ref, rtol=tol, atol=tol)
+    gy, gc = torch.randn_like(y), torch.randn_like(corr)
+    (g_ref, ) = torch.autograd.grad((y_ref, corr_ref), x, (gy, gc))
+    g = emu_backward(emu, x.detach(), k, gy, gc)
+    scale = g_ref.abs().max().item()
+    torch.testing.assert_close(g.float(), g_ref.float(), rtol=2 * tol,
+                               atol=2 * tol * scale)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_emulated_rounding_is_nearest_even(emu, dtype):
+    """k=1, C=1, T=2: y[0] = x0 + x1 and corr[0] = x0 * x1 are one float32
+    operation each, so the 16-bit results must equal torch's rounding of the
+    float32 value bit for bit (sums and products land on ties often)."""
+    torch.manual_seed(3)
+    x = (torch.randn(1, 1, 2, 64, 64) * 4).to(dtype)
+    y, corr = emu_forward(emu, x, 1)
+    x0, x1 = x[:, :, 0].float(), x[:, :, 1].float()
+    assert torch.equal(y[:, :, 0], (x0 + x1).to(dtype))
+    assert torch.equal(corr[:, 0, 0], (x0 * x1)[:, 0].to(dtype))
+    assert torch.equal(y[:, :, 1], x[:, :, 1])
+
+
+class _FakeCuPy:
+    """Just enough of CuPy for frame_aggregation_cupy to drive the emulated
+    kernels: checks the Python glue (argument order, pointers, buffers,
+    launch sizes, the grad-None paths) on the CPU."""
+
+    def __init__(self, lib):
+        import contextlib
+        import types
+        self.lib, self.launches = lib, []
+        fake = self
+
+        class RawModule:
+
+            def __init__(self, code, options, name_expressions):
+                assert '__global__' in code and '-std=c++17' in options
+                self.exprs = list(name_expressions)
+
+            def get_function(self, expr):
+                assert expr in self.exprs
+                return Kernel(expr)
+
+        class Kernel:
+            max_threads_per_block = 1024
+
+            def __init__(self, expr):
+                m = re.fullmatch(r'(\w+)<(\w+), (\d+)>', expr)
+                prefix = {'fa_forward': 'fwd', 'fa_backward_logits': 'bwd1',
+                          'fa_backward_input': 'bwd2'}[m.group(1)]
+                self.fn = getattr(lib, f'{prefix}_{m.group(2)}_{m.group(3)}')
+
+            def __call__(self, grid, block, args, stream=None):
+                assert stream is not None
+                cargs = [ctypes.c_void_p(int(a)) if a.dtype.kind == 'u'
+                         else int(a) for a in args]
+                fake.launches.append((grid, block))
+                self.fn(*cargs, grid[0], block[0])
+
+        self.cuda = types.SimpleNamespace(
+            Device=lambda index: contextlib.nullcontext(),
+            ExternalStream=lambda ptr: ('stream', ptr),
+            runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+        self.RawModule = RawModule
+
+
+@pytest.fixture
+def fake_cupy(emu, monkeypatch):
+    import sys
+    import types
+    fake = _FakeCuPy(emu)
+    monkeypatch.setitem(sys.modules, 'cupy', fake)
+    monkeypatch.setattr(fac, '_kernels', {})
+    monkeypatch.setattr(fac, '_reasons', {})
+    monkeypatch.setattr(torch.cuda, 'current_stream',
+                        lambda index=None: types.SimpleNamespace(
+                            cuda_stream=0))
+    return fake
+
+
+def test_glue_drives_emulated_kernels(fake_cupy):
+    assert fac.cupy_unavailable_reason(torch.device('cuda', 0)) is None
+    torch.manual_seed(4)
+    base = torch.randn(2, 3, 6, 5, 7, dtype=torch.float64)  # N T C H W
+    x = base.transpose(1, 2).requires_grad_()  # non-contiguous
+    y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    y_ref, corr_ref = frame_aggregation(x, 3, backend='torch')
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(corr, corr_ref, rtol=1e-12, atol=1e-12)
+    gy, gc = torch.randn_like(y), torch.randn_like(corr)
+    for outs, refs, grads in (((y, corr), (y_ref, corr_ref), (gy, gc)),
+                              ((y, ), (y_ref, ), (gy, )),
+                              ((corr, ), (corr_ref, ), (gc, ))):
+        (g, ) = torch.autograd.grad(outs, x, grads, retain_graph=True)
+        (g_ref, ) = torch.autograd.grad(refs, x, grads, retain_graph=True)
+        torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-11)
+    # ceil(threads / 256) blocks of 256: forward and input gradient over
+    # N*T*H*W = 210 pixels, logits over N*(T-1)*H*W = 140
+    assert set(fake_cupy.launches) == {((1, ), (256, ))}
+    assert torch.autograd.gradcheck(
+        lambda i: fac.FrameAggregationCuPy.apply(i, 5),
+        (torch.randn(2, 3, 3, 4, 3, dtype=torch.float64,
+                     requires_grad=True), ))
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        x = torch.randn(1, 4, 3, 5, 5).to(dtype)
+        y, corr = fac.FrameAggregationCuPy.apply(x, 1)
+        assert y.dtype == corr.dtype == dtype
+        y_ref, corr_ref = frame_aggregation(x, 1, backend='torch')
+        torch.testing.assert_close(y, y_ref, rtol=1e-2, atol=1e-2)
+    # T == 1 (no scratch buffers, null pointers) and an empty batch
+    x = torch.randn(2, 3, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    assert torch.equal(y, x) and torch.all(corr == 0)
+    (g, ) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(g, torch.ones_like(x))
+    y, corr = fac.FrameAggregationCuPy.apply(torch.randn(0, 3, 2, 4, 4), 3)
+    assert corr.shape == (0, 9, 2, 4, 4)

@@ -1,0 +1,198 @@
+"""Frame-wise Aggregation, CuPy (CUDA) backend: float64 gradcheck and
+agreement with the PyTorch path. Skipped without CUDA or a working CuPy."""
+import pytest
+import torch
+
+from mmdtf.ops import frame_aggregation
+from mmdtf.ops.frame_aggregation_cupy import cupy_unavailable_reason
+
+
+def _skip_reason():
+    if not torch.cuda.is_available():
+        return 'CUDA is not available'
+    return cupy_unavailable_reason(torch.device('cuda', 0))
+
+
+SKIP_REASON = _skip_reason()
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None,
+                                reason=str(SKIP_REASON))
+DEVICE = 'cuda:0'
+
+
+def run_both(x, k, gy, gc, backends=('cupy', 'torch')):
+    """y, corr and grad_x (from grad_y and grad_corr) for each backend."""
+    out = []
+    for backend in backends:
+        xi = x.detach().requires_grad_()
+        y, corr = frame_aggregation(xi, k, backend=backend)
+        (g, ) = torch.autograd.grad((y, corr), xi, (gy, gc))
+        out.append((y, corr, g))
+    return out
+
+
+# (kernel size, (N, C, T, H, W)): odd H and W, C not a power of two, N > 1,
+# T from 2 to 16, H or W below k (a window wider than the image).
+GRADCHECK_CASES = [
+    (1, (2, 3, 2, 3, 5)),
+    (3, (2, 5, 4, 5, 3)),
+    (3, (2, 3, 16, 3, 5)),
+    (5, (2, 3, 3, 5, 7)),
+    (7, (2, 3, 2, 7, 5)),
+    (7, (3, 6, 5, 3, 1)),
+]
+
+
+@pytest.mark.parametrize('k,shape', GRADCHECK_CASES)
+def test_gradcheck_float64(k, shape):
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64, device=DEVICE,
+                    requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda i: frame_aggregation(i, k, backend='cupy'), (x, ),
+        nondet_tol=0.0)
+
+
+@pytest.mark.parametrize('k', [1, 3, 5, 7])
+@pytest.mark.parametrize('shape', [(3, 20, 4, 9, 11), (2, 7, 16, 5, 3),
+                                   (2, 3, 1, 5, 5)])
+def test_float32_matches_torch(k, shape):
+    torch.manual_seed(1)
+    x = torch.randn(*shape, device=DEVICE)
+    gy = torch.randn_like(x)
+    gc = torch.randn(shape[0], k * k, *shape[2:], device=DEVICE)
+    (y, corr, g), (y_ref, corr_ref, g_ref) = run_both(x, k, gy, gc)
+    assert y.dtype == corr.dtype == torch.float32
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(corr, corr_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-4)
+    assert torch.all(corr[:, :, -1] == 0)
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float16, 4e-3),
+                                       (torch.bfloat16, 3e-2)])
+@pytest.mark.parametrize('k', [3, 5])
+def test_half_precision_matches_torch(dtype, tol, k):
+    torch.manual_seed(2)
+    x = torch.randn(2, 24, 4, 7, 9, device=DEVICE).to(dtype)
+    gy = torch.randn_like(x)
+    gc = torch.randn(2, k * k, 4, 7, 9, device=DEVICE).to(dtype)
+    (y, corr, g), (y_ref, corr_ref, g_ref) = run_both(x, k, gy, gc)
+    assert y.dtype == corr.dtype == g.dtype == dtype
+    torch.testing.assert_close(y, y_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(corr, corr_ref, rtol=tol, atol=tol)
+    scale = g_ref.abs().max().item()
+    torch.testing.assert_close(g.float(), g_ref.float(), rtol=2 * tol,
+                               atol=2 * tol * scale)
+
+
+def test_one_output_used():
+    """Only y or only corr in the graph: the other gradient is None (no
+    zero tensor is made), and each agrees with the PyTorch path."""
+    torch.manual_seed(3)
+    x = torch.randn(2, 6, 3, 5, 7, device=DEVICE, dtype=torch.float64)
+    for pick in (0, 1):
+        grads = []
+        for backend in ('cupy', 'torch'):
+            xi = x.clone().requires_grad_()
+            out = frame_aggregation(xi, 3, backend=backend)[pick]
+            (out * torch.linspace(-1, 1, out.numel(), device=DEVICE,
+                                  dtype=out.dtype).view_as(out)).sum() \
+                .backward()
+            grads.append(xi.grad)
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-10,
+                                   atol=1e-10)
+
+
+def test_non_contiguous_input():
+    torch.manual_seed(4)
+    base = torch.randn(2, 5, 13, 9, 7, device=DEVICE)  # N T C H W
+    views = [base.transpose(1, 2),  # (N, C, T, H, W) with permuted strides
+             base.transpose(1, 2)[:, 1:12:2, :, 1:, ::2]]  # sliced too
+    for x in views:
+        assert not x.is_contiguous()
+        gy = torch.randn(x.shape, device=DEVICE)
+        gc = torch.randn(x.shape[0], 9, *x.shape[2:], device=DEVICE)
+        (y, corr, g), (y_ref, corr_ref, g_ref) = run_both(x, 3, gy, gc)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(corr, corr_ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-4)
+        # non-contiguous gradients too
+        gy_nc = torch.randn(gy.shape[::-1], device=DEVICE).permute(
+            4, 3, 2, 1, 0)
+        (_, _, g), (_, _, g_ref) = run_both(x, 3, gy_nc, gc)
+        torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2,
+                    reason='needs a second CUDA device')
+def test_non_default_device():
+    torch.manual_seed(5)
+    x = torch.randn(2, 6, 3, 5, 7)
+    gy, gc = torch.randn_like(x), torch.randn(2, 9, 3, 5, 7)
+    before = torch.cuda.current_device()
+    dev = torch.device('cuda', 1)
+    assert cupy_unavailable_reason(dev) is None
+    (y, corr, g), = run_both(x.to(dev), 3, gy.to(dev), gc.to(dev),
+                             backends=('cupy', ))
+    assert y.device == corr.device == g.device == dev
+    assert torch.cuda.current_device() == before
+    (y_ref, corr_ref, g_ref), = run_both(x, 3, gy, gc, backends=('torch', ))
+    torch.testing.assert_close(y.cpu(), y_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(corr.cpu(), corr_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g.cpu(), g_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_dispatcher_picks_cupy():
+    x = torch.randn(2, 4, 3, 5, 5, device=DEVICE, requires_grad=True)
+    y, corr = frame_aggregation(x, 3)  # backend='auto'
+    assert type(y.grad_fn).__name__.startswith('FrameAggregationCuPy')
+    y, corr = frame_aggregation(x, 3, backend='cupy')
+    assert type(y.grad_fn).__name__.startswith('FrameAggregationCuPy')
+    y, corr = frame_aggregation(x, 3, backend='torch')
+    assert type(y.grad_fn).__name__.startswith('FrameAggregationTorch')
+
+
+def test_autocast_runs_in_input_dtype():
+    torch.manual_seed(6)
+    x = torch.randn(2, 8, 3, 5, 5, device=DEVICE, requires_grad=True)
+    with torch.autocast('cuda', dtype=torch.float16):
+        y, corr = frame_aggregation(x, 3, backend='cupy')
+        assert y.dtype == corr.dtype == torch.float32
+        loss = y.square().mean() + corr.mean()
+    loss.backward()
+    x2 = x.detach().clone().requires_grad_()
+    y2, corr2 = frame_aggregation(x2, 3, backend='torch')
+    (y2.square().mean() + corr2.mean()).backward()
+    torch.testing.assert_close(y, y2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_runs_on_the_current_stream():
+    torch.manual_seed(7)
+    x = torch.randn(8, 32, 4, 28, 28, device=DEVICE)
+    gy = torch.randn_like(x)
+    gc = torch.randn(8, 9, 4, 28, 28, device=DEVICE)
+    expected = run_both(x, 3, gy, gc, backends=('cupy', ))[0]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        got = run_both(x, 3, gy, gc, backends=('cupy', ))[0]
+        # no synchronisation before reading on the side stream: a kernel on
+        # another stream would race with these reads
+        sums = [t.double().sum() for t in got]
+    torch.cuda.synchronize()
+    for a, b, s in zip(got, expected, sums):
+        assert torch.equal(a, b)  # no atomics: bit-for-bit deterministic
+        assert s.item() == b.double().sum().item()
+
+
+def test_empty_and_single_frame():
+    x = torch.randn(0, 3, 4, 5, 5, device=DEVICE)
+    y, corr = frame_aggregation(x, 3, backend='cupy')
+    assert y.shape == x.shape and corr.shape == (0, 9, 4, 5, 5)
+    x = torch.randn(2, 3, 1, 5, 5, device=DEVICE, requires_grad=True)
+    y, corr = frame_aggregation(x, 3, backend='cupy')
+    assert torch.equal(y, x) and torch.all(corr == 0)
+    gy = torch.randn_like(y)
+    (g, ) = torch.autograd.grad((y, corr), x, (gy, torch.randn_like(corr)))
+    assert torch.equal(g, gy)

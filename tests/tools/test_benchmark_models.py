@@ -1,0 +1,58 @@
+"""tools/benchmark_models.py: the ratios and target checks it prints, and a
+real (untimed: nothing is asserted about speed) run at a tiny size."""
+import pytest
+
+import helpers
+
+bench = helpers.load_tool('benchmark_models')
+
+
+def fake(speed, mem=100 * 2**20):
+    return dict(clips_per_s=speed, peak_mem=mem)
+
+
+def test_targets_are_ratios_to_the_named_baseline():
+    results = {
+        'c2d_r50': {'train': fake(2.0), 'infer': fake(10.0)},
+        'dtf_r50': {'train': fake(1.5), 'infer': fake(8.0)},
+        'tsm_r50': {'train': fake(0.5), 'infer': fake(4.0)},
+    }
+    lines = bench.check_targets(results)
+    # inference time ratio = 10 / 8; training speed ratio = 1.5 / 0.5
+    assert lines == [
+        'DTF-Net R50 inference time / C2D R50: 1.25 (target <= 1.15): FAIL',
+        'DTF-Net R50 training clips/s / TSM R50: 3.00 (target >= 1.5): PASS',
+    ]
+    table = bench.format_table(results, ['c2d_r50', 'dtf_r50'],
+                               ['train', 'infer'], 'MiB')
+    dtf_row = table.splitlines()[3]
+    cells = [cell.strip() for cell in dtf_row.split(' | ')]
+    assert cells[2:5] == ['1.500', '0.75x', '100']
+    assert '0.80x' in dtf_row
+
+
+def test_unmeasured_target_is_reported_not_guessed():
+    results = {'c2d_r50': {'infer': fake(10.0)}}
+    assert bench.check_targets(results)[0].endswith('n/a (not measured)')
+
+
+def test_odd_clip_length_is_refused():
+    with pytest.raises(ValueError, match='T=6 must be a multiple of 4'):
+        bench.main(['--shape', '1', '3', '6', '32', '32'])
+
+
+def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
+    results = bench.main([
+        '--models', 'c2d_r50', 'dtf_r50', 'dtf_r50_matmul', '--shape', '1',
+        '3', '8', '32', '32', '--iters', '1', '--warmup', '0', '--threads',
+        '1'
+    ])
+    for key in ('c2d_r50', 'dtf_r50', 'dtf_r50_matmul'):
+        for mode in ('train', 'infer'):
+            res = results[key][mode]
+            assert 'error' not in res, res
+            assert res['clips_per_s'] > 0 and res['peak_mem'] >= 0
+    out = capsys.readouterr().out
+    assert 'DTF-Net R50 inference time / C2D R50: ' in out
+    # TSM was not asked for: its target is not made up
+    assert 'DTF-Net R50 training clips/s / TSM R50: n/a' in out

@@ -1,0 +1,178 @@
+"""FLOP counting of DTF models: every counted number is written out by hand
+here, from the rules of ``mmdtf.utils.flops``."""
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmengine.analysis import FlopAnalyzer
+
+from mmdtf.models import DTFBlock
+from mmdtf.utils.flops import DTFFlopAnalyzer
+
+import helpers
+
+
+def count(model, *inputs):
+    model.eval()  # (MMAction2's ResNet.train returns None, not the model)
+    analyzer = DTFFlopAnalyzer(model, inputs)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return analyzer
+
+
+def test_dtf_block_by_hand():
+    n, c, t, h, w, k, g = 2, 32, 4, 5, 6, 3, 16
+    analyzer = count(DTFBlock(c, t, kernel_size=k, group_factor=g),
+                     torch.randn(n, c, t, h, w))
+    m = t // 2 + 1  # 3 frequency bins
+    hw = h * w  # 30 locations
+    # FA: k^2 * C MACs for the correlation and as many for the aggregation,
+    # at each pixel of frames 0..T-2 of each clip.
+    fa = 2 * 9 * 32 * 3 * 30 * n  # = 103680
+    # Estimator: 1x1 conv from (C + k^2) * T = 164 to 2 * M * C/G = 12.
+    estimator = 164 * 12 * 30 * n  # = 118080
+    # rfft and irfft as DFT products: 2 * T * M real MACs per transform,
+    # one transform per (n, c, h, w).
+    dft = 2 * (2 * 4 * 3) * (n * c * hw)  # = 92160
+    # Filter product: 4 real multiplies per complex bin of every channel.
+    complex_mul = 4 * n * c * m * hw  # = 23040
+    # Mixing: real 2C x 2C conv at each bin and location; non-affine BN in
+    # eval mode: one op per element of its 2C channels.
+    mixing = (2 * 32) * (2 * 32) * m * hw * n  # = 737280
+    norm = 2 * 32 * m * hw * n  # = 11520
+    assert analyzer.by_operator() == {
+        'frame_aggregation': 103680, 'conv': 118080, 'spectral_dft': 92160,
+        'complex_mul': 23040, 'spectral_mixing': 737280, 'batch_norm': 11520}
+    assert (fa, estimator, dft, complex_mul, mixing, norm) == (
+        103680, 118080, 92160, 23040, 737280, 11520)
+    assert analyzer.total() == 1085760
+    # Paper convention: real x complex DFT MACs, complex products and the
+    # complex C x C mixing each counted once.
+    assert analyzer.total_paper() == (
+        103680 + 118080 + 92160 / 2 + 23040 / 4 + 737280 / 4 + 11520)
+    assert analyzer.total_paper() == 469440
+
+
+def test_matmul_spectral_impl_counts_like_fft():
+    """spectral_impl='matmul' traces as MatMuls in the filter: the same
+    spectral_dft count; building the DFT matrices is not counted."""
+    from mmdtf.models.blocks.temporal_filters import _DFT_CACHE
+    _DFT_CACHE.clear()  # built while tracing
+    x = torch.randn(2, 32, 4, 5, 6)
+    fft = count(DTFBlock(32, 4), x)
+    matmul = count(DTFBlock(32, 4, spectral_impl='matmul'), x)
+    assert matmul.by_operator() == fft.by_operator()
+    assert matmul.by_operator()['spectral_dft'] == 92160
+    assert 'aten::fft_rfft' not in matmul.unsupported_ops()
+
+
+def test_plain_flop_analyzer_misses_dtf_operators():
+    """What MMEngine alone counts: the estimator conv, the mixing matmul
+    (its handle ignores the batch of the right operand: (2C)^2 * M*H*W, half
+    of the 737280 real MACs of this batch of 2) and the BN; not FA, the FFTs
+    or the complex product."""
+    x = torch.randn(2, 32, 4, 5, 6)
+    plain = FlopAnalyzer(DTFBlock(32, 4).eval(), (x, ))
+    plain.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    assert plain.by_operator() == {'conv': 118080,
+                                   'matmul': 64 * 64 * 3 * 5 * 6,
+                                   'batch_norm': 11520}
+    unsupported = plain.unsupported_ops()
+    assert unsupported['prim::PythonOp.FrameAggregationTorch'] == 1
+    assert unsupported['aten::fft_rfft'] == 1
+    assert unsupported['aten::fft_irfft'] == 1
+    assert unsupported['aten::mul'] == 5  # 4 complex-product + gamma
+
+
+@pytest.mark.parametrize('t', [1, 5])
+def test_fa_and_dft_lengths(t):
+    """T = 1: FA does nothing; odd T = 5 has M = 3 bins."""
+    c, h, w = 16, 3, 4
+    block = DTFBlock(c, t, group_factor=16, channel_mixing=False)
+    analyzer = count(block, torch.randn(1, c, t, h, w))
+    m = t // 2 + 1
+    ops = analyzer.by_operator()
+    assert ops['frame_aggregation'] == 2 * 9 * c * (t - 1) * h * w
+    assert ops['spectral_dft'] == 2 * (2 * t * m) * c * h * w
+    assert ops['complex_mul'] == 4 * c * m * h * w
+    assert ops['conv'] == (c + 9) * t * (2 * m * 1) * h * w
+    assert 'spectral_mixing' not in ops and 'batch_norm' not in ops
+    if t == 1:
+        assert ops['frame_aggregation'] == 0 and ops['spectral_dft'] == 768
+
+
+def test_static_and_conv1d_variants():
+    n, c, t, h, w = 1, 8, 6, 2, 3
+    x = torch.randn(n, c, t, h, w)
+    static = count(DTFBlock(c, t, filter_type='static', channel_mixing=False,
+                            aggregate=False, use_corr=False), x)
+    # 4 bins; no FA, no estimator: DFTs and the product only.
+    assert static.by_operator() == {
+        'spectral_dft': 2 * (2 * 6 * 4) * 8 * 6,  # = 4608
+        'complex_mul': 4 * 8 * 4 * 6}  # = 768
+    conv1d = count(DTFBlock(c, t, filter_type='conv1d'), x)
+    # Depth-wise temporal conv, kernel 3: 3 MACs per output element, + FA.
+    assert conv1d.by_operator() == {
+        'conv': 3 * 8 * 6 * 6,  # = 864
+        'frame_aggregation': 2 * 9 * 8 * 5 * 6}  # = 4320
+
+
+def test_resnet_dtf_adds_its_blocks_to_c2d():
+    """Tiny R18, DTF in res5 only: DTF-Net = C2D + the two blocks' count."""
+    cfg = dict(type='ResNetDTF', depth=18, clip_len=8, temporal_stride=4,
+               dtf_cfg=dict(group_factor=16), pretrained=None)
+    x = torch.randn(1, 3, 8, 64, 64)
+    dtf = count(MODELS.build(dict(cfg, dtf_stages=(False, False, False,
+                                                   True))), x)
+    c2d = count(MODELS.build(dict(cfg, dtf_stages=(False, ) * 4)), x)
+    # res5 of R18: two basic blocks of width C = 512 at 2 x 2 (64 / 32),
+    # T = 8 / 4 = 2 frames, M = 2 bins, C/G = 32 filters.
+    c, t, m, hw = 512, 2, 2, 4
+    per_block = {
+        'frame_aggregation': 2 * 9 * c * (t - 1) * hw,  # = 36864
+        'conv': (c + 9) * t * (2 * m * 32) * hw,  # = 533504
+        'spectral_dft': 2 * (2 * t * m) * c * hw,  # = 32768
+        'complex_mul': 4 * c * m * hw,  # = 16384
+        'spectral_mixing': (2 * c) ** 2 * m * hw,  # = 8388608
+        'batch_norm': 2 * c * m * hw,  # = 8192
+    }
+    ops, base = dtf.by_operator(), c2d.by_operator()
+    for op, value in per_block.items():
+        assert ops[op] - base.get(op, 0) == 2 * value, op
+    assert dtf.total() - c2d.total() == 2 * (
+        36864 + 533504 + 32768 + 16384 + 8388608 + 8192)
+    assert dtf.total_paper() - c2d.total_paper() == 2 * (
+        36864 + 533504 + 32768 / 2 + 16384 / 4 + 8388608 / 4 + 8192)
+    assert c2d.total() == c2d.total_paper()
+
+
+def test_get_flops_tool_prints_both_conventions(tmp_path, capsys):
+    tool = helpers.load_tool('get_flops')
+    config = tmp_path / 'demo.py'
+    helpers.write_pinned_demo_config(config)
+    info = tool.main([str(config), '--shape', '1', '3', '16', '32', '32',
+                      '--no-table'])
+    out = capsys.readouterr().out
+    assert 'Input shape: (1, 3, 16, 32, 32)' in out
+    assert 'Flops (paper convention, complex MAC counted once): ' \
+        f"{info['flops_paper'] / 1e9:.2f}G" in out
+    assert f"Flops (all-real multiply-adds): {info['flops'] / 1e9:.2f}G" in out
+    assert 'spectral_mixing' in out and 'Counting rules:' in out
+    # The demo's DTF blocks: res4 (C = 256, 2 x 2) and res5 (C = 512,
+    # 1 x 1), two each, T = 4, M = 3. Their mixing is counted 4x all-real.
+    mixing = 2 * (512**2 * 3 * 4) + 2 * (1024**2 * 3 * 1)
+    assert info['by_operator']['spectral_mixing'] == mixing
+    assert info['flops'] - info['flops_paper'] == pytest.approx(
+        mixing * 3 / 4 + info['by_operator']['spectral_dft'] / 2 +
+        info['by_operator']['complex_mul'] * 3 / 4)
+
+
+def test_get_flops_tool_completes_shape_from_config(tmp_path):
+    tool = helpers.load_tool('get_flops')
+    from mmengine.config import Config
+    config = tmp_path / 'demo.py'
+    helpers.write_pinned_demo_config(config)
+    cfg = Config.fromfile(str(config))
+    assert tool.input_shape_from(cfg, [48]) == (1, 3, 16, 48, 48)
+    assert tool.input_shape_from(cfg, [1, 3, 8, 32, 32]) == (1, 3, 8, 32, 32)
+    with pytest.raises(ValueError, match=r'1, 2, 4 or 5 sizes, got \[1, 2, '
+                       r'3\]'):
+        tool.input_shape_from(cfg, [1, 2, 3])

@@ -1,0 +1,327 @@
+"""Benchmark Frame-wise Aggregation backends on DTF-Net shapes.
+
+For each shape and backend (cupy, torch, and a naive ``F.unfold`` version
+written here) it prints the forward and forward+backward time (median of
+repeats after warm-up; CUDA events on GPU), the peak extra memory as a
+multiple of the input size (GPU: ``max_memory_allocated`` minus the
+baseline; CPU: the rise of the resident-set high-water mark, reset just
+before the call, in a fresh process with one thread), the forward's achieved
+bandwidth counted on the minimum traffic (read ``x`` once, write ``y`` and
+``corr``) and its fraction of the device's peak bandwidth, and the speed-up
+over the torch path measured in the same run.
+
+Default shapes: DTF-Net R50 at 16 frames, 224 px (T = 4 after the stem),
+the bottleneck widths and sizes of the four stages (C, H) = (64, 56),
+(128, 28), (256, 14), (512, 7), batch 8 and 32, plus a long clip (T = 16,
+batch 8).
+
+Examples::
+
+    python tools/benchmark_frame_aggregation.py
+    python tools/benchmark_frame_aggregation.py --dtype float16 --batch 8
+    python tools/benchmark_frame_aggregation.py --device cpu --shapes small
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mmdtf.ops import frame_aggregation  # noqa: E402
+
+STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))
+DTYPES = {'float32': torch.float32, 'float16': torch.float16,
+          'bfloat16': torch.bfloat16, 'float64': torch.float64}
+
+
+def naive_frame_aggregation(x: torch.Tensor,
+                            kernel_size: int) -> Tuple[torch.Tensor,
+                                                       torch.Tensor]:
+    """FA with ``F.unfold``: materialises the k*k neighbourhood of every
+    next-frame pixel (a k*k-times copy of x) and lets autograd do the rest."""
+    n, c, t, h, w = x.shape
+    k2 = kernel_size * kernel_size
+    if t < 2:
+        return x.clone(), x.new_zeros(n, k2, t, h, w)
+    nxt = x[:, :, 1:].transpose(1, 2).reshape(n * (t - 1), c, h, w)
+    keys = F.unfold(nxt, kernel_size, padding=kernel_size // 2)
+    keys = keys.view(n, t - 1, c, k2, h, w).transpose(1, 3)  # N k2 C T-1 H W
+    corr = (x[:, None, :, :-1] * keys).mean(2)  # N k2 T-1 H W
+    attn = corr.softmax(1)
+    agg = (attn[:, :, None] * keys).sum(1)  # N C T-1 H W
+    y = x + F.pad(agg, (0, 0, 0, 0, 0, 1))
+    return y, F.pad(corr, (0, 0, 0, 0, 0, 1))
+
+
+def shape_list(which: str, batches: List[int]) -> List[Tuple[int, ...]]:
+    if which == 'small':
+        return [(2, 16, 4, 14, 14), (2, 32, 4, 7, 7), (2, 16, 8, 14, 14)]
+    if which == 'memory':
+        return [(8, 256, 4, 28, 28)]
+    shapes = [(b, c, 4, h, h) for b in batches for c, h in STAGES]
+    shapes += [(8, c, 16, h, h) for c, h in STAGES]  # the long clip
+    return shapes
+
+
+def peak_bandwidth_gbs(device: torch.device) -> Optional[float]:
+    """memory clock * bus width * 2 (double data rate), in GB/s."""
+    props = torch.cuda.get_device_properties(device)
+    clock_khz = getattr(props, 'memory_clock_rate', 0)
+    bus_bits = getattr(props, 'memory_bus_width', 0)
+    if not (clock_khz and bus_bits):
+        try:  # older torch: ask the CUDA runtime through CuPy
+            import cupy
+            rt = cupy.cuda.runtime
+            clock_khz = rt.deviceGetAttribute(rt.cudaDevAttrMemoryClockRate,
+                                              device.index)
+            bus_bits = rt.deviceGetAttribute(
+                rt.cudaDevAttrGlobalMemoryBusWidth, device.index)
+        except Exception:
+            return None
+    return clock_khz * 1e3 * bus_bits / 8 * 2 / 1e9
+
+
+class Timer:
+
+    def __init__(self, device: torch.device, warmup: int, repeat: int):
+        self.device, self.warmup, self.repeat = device, warmup, repeat
+        self.cuda = device.type == 'cuda'
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        """Median milliseconds of ``fn``."""
+        for _ in range(self.warmup):
+            fn()
+        times = []
+        for _ in range(self.repeat):
+            if self.cuda:
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
+
+
+def peak_extra_bytes(fn: Callable[[], object],
+                     device: torch.device) -> Optional[int]:
+    """Peak memory allocated by ``fn`` (outputs included) above what was
+    allocated before, on CUDA (``max_memory_allocated``)."""
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    out = fn()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) - base
+    del out
+    return peak
+
+
+def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
+                         k: int, backward: bool) -> int:
+    """Peak resident memory added by one call on CPU (outputs included),
+    from the RSS high-water mark of a fresh process."""
+    import subprocess
+    cmd = [sys.executable, __file__, '--_rss-probe', backend,
+           ','.join(map(str, shape)), dtype, str(k), str(int(backward))]
+    # A fixed mmap threshold makes glibc map every large tensor on its own
+    # and return it on free; its default, adaptive one keeps freed tensors
+    # in the heap and would count allocator caching as the op's memory.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env=env)
+    return int(out.stdout.split()[-1])
+
+
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'no {field} in /proc/self/status')
+
+
+def _rss_probe(backend: str, shape: str, dtype: str, k: str,
+               backward: str) -> None:
+    torch.set_num_threads(1)  # no per-thread scratch in the figure
+    shape = tuple(int(v) for v in shape.split(','))
+    k, backward = int(k), bool(int(backward))
+    op = naive_frame_aggregation if backend == 'naive' else (
+        lambda i, k: frame_aggregation(i, k, backend=backend))
+    small = torch.randn(1, 2, shape[2], 4, 4, dtype=DTYPES[dtype],
+                        requires_grad=True)
+    y, corr = op(small, k)  # warm up: lazy initialisation is not the op's
+    (y.sum() + corr.sum()).backward()
+    x = torch.randn(*shape, dtype=DTYPES[dtype], requires_grad=backward)
+    gy = torch.randn_like(x) if backward else None
+    gc = torch.randn(shape[0], k * k, *shape[2:], dtype=x.dtype) \
+        if backward else None
+    # Reset the resident-set high-water mark (Linux: 5 > clear_refs), so
+    # the peak below is this call's, not the imports'.
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    base = _status_kib('VmRSS')
+    if backward:
+        y, corr = op(x, k)
+        grads = torch.autograd.grad((y, corr), x, (gy, gc))  # noqa: F841
+    else:
+        with torch.no_grad():
+            y, corr = op(x, k)
+    print((_status_kib('VmHWM') - base) * 1024)
+
+
+def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
+              ref: Optional[Tuple[torch.Tensor, ...]]) -> dict:
+    if backend == 'naive':
+        op = naive_frame_aggregation
+    else:
+        def op(i, k):
+            return frame_aggregation(i, k, backend=backend)
+    n, c, t, h, w = x.shape
+    xg = x.detach().requires_grad_()
+    gy = torch.randn_like(x)
+    gc = torch.randn(n, k * k, t, h, w, device=x.device, dtype=x.dtype)
+
+    def fwd():
+        with torch.no_grad():
+            return op(x, k)
+
+    def fwd_bwd():
+        y, corr = op(xg, k)
+        return torch.autograd.grad((y, corr), xg, (gy, gc))
+
+    res = {'fwd': timer(fwd), 'fwd_bwd': timer(fwd_bwd)}
+    if x.is_cuda:
+        res['mem_fwd'] = peak_extra_bytes(fwd, x.device)
+        res['mem_fwd_bwd'] = peak_extra_bytes(fwd_bwd, x.device)
+    else:
+        dtype = str(x.dtype).replace('torch.', '')
+        res['mem_fwd'] = cpu_peak_extra_bytes(backend, tuple(x.shape), dtype,
+                                              k, backward=False)
+        res['mem_fwd_bwd'] = cpu_peak_extra_bytes(backend, tuple(x.shape),
+                                                  dtype, k, backward=True)
+    if ref is not None:  # sanity check against the torch path
+        y, corr = fwd()
+        res['diff'] = max((y - ref[0]).abs().max().item(),
+                          (corr - ref[1]).abs().max().item())
+    return res
+
+
+def fmt(v, spec='.3f', suffix=''):
+    return 'n/a' if v is None else f'{v:{spec}}{suffix}'
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == '--_rss-probe':  # a CPU memory measurement
+        return _rss_probe(*argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--device', default='cuda',
+                        help="'cuda', 'cuda:1' or 'cpu' (default cuda)")
+    parser.add_argument('--dtype', default='float32', choices=DTYPES)
+    parser.add_argument('--kernel-size', type=int, default=3)
+    parser.add_argument('--shapes', default='dtf',
+                        choices=('dtf', 'small', 'memory'),
+                        help='dtf: DTF-Net R50 16x224 shapes; small: tiny '
+                        'shapes for a CPU smoke test; memory: the memory '
+                        'target shape (C=256, T=4, H=W=28, batch 8)')
+    parser.add_argument('--batch', type=int, nargs='+', default=[8, 32],
+                        help='batch sizes of the T=4 shapes (default 8 32)')
+    parser.add_argument('--backends', nargs='+',
+                        default=['cupy', 'torch', 'naive'],
+                        choices=('cupy', 'torch', 'naive'))
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--repeat', type=int, default=20)
+    parser.add_argument('--peak-bw-gbs', type=float, default=None,
+                        help='peak memory bandwidth in GB/s (default: from '
+                        'the device properties)')
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    dtype = DTYPES[args.dtype]
+    k = args.kernel_size
+    backends = list(args.backends)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            parser.error('CUDA is not available; use --device cpu')
+        if device.index is None:
+            device = torch.device('cuda', torch.cuda.current_device())
+        torch.cuda.set_device(device)
+        peak_bw = args.peak_bw_gbs or peak_bandwidth_gbs(device)
+        name = torch.cuda.get_device_name(device)
+    else:
+        peak_bw = args.peak_bw_gbs
+        name = 'CPU'
+    if 'cupy' in backends:
+        from mmdtf.ops.frame_aggregation_cupy import cupy_unavailable_reason
+        reason = cupy_unavailable_reason(device)
+        if reason is not None:
+            print(f'# skipping backend cupy: {reason}')
+            backends.remove('cupy')
+    if 'torch' not in backends:
+        backends.append('torch')  # the ratios are against it
+    backends.sort(key=('cupy', 'torch', 'naive').index)
+
+    print(f'# device {name}, dtype {args.dtype}, k={k}, warm-up '
+          f'{args.warmup}, median of {args.repeat}; peak bandwidth '
+          f'{fmt(peak_bw, ".0f", " GB/s")}')
+    print('# mem: peak extra memory / input size (outputs included); '
+          'GB/s and %peak: forward, minimum traffic (read x, write y, corr);'
+          ' speed-up: torch time / this time')
+    cols = ('shape (N,C,T,H,W)', 'backend', 'fwd ms', 'fwd+bwd ms',
+            'mem fwd', 'mem f+b', 'GB/s', '%peak', 'fwd x', 'f+b x',
+            'max|diff|')
+    widths = (22, 7, 9, 10, 8, 8, 8, 6, 6, 6, 9)
+    print('  '.join(f'{c:>{w}}' for c, w in zip(cols, widths)))
+    timer = Timer(device, args.warmup, args.repeat)
+    for shape in shape_list(args.shapes, args.batch):
+        torch.manual_seed(0)
+        x = torch.randn(*shape, device=device, dtype=dtype)
+        x_bytes = x.numel() * x.element_size()
+        corr_bytes = x_bytes // shape[1] * k * k
+        min_bytes = 2 * x_bytes + corr_bytes
+        with torch.no_grad():
+            ref = frame_aggregation(x, k, backend='torch')
+        results = {}
+        for backend in backends:
+            try:
+                results[backend] = bench_one(backend, x, k, timer, ref)
+            except torch.cuda.OutOfMemoryError:
+                results[backend] = None
+                torch.cuda.empty_cache()
+        base = results.get('torch')
+        for backend in backends:
+            r = results[backend]
+            label = 'x'.join(map(str, shape))
+            if r is None:
+                print(f'{label:>22}  {backend:>7}  out of memory')
+                continue
+            gbs = min_bytes / (r['fwd'] * 1e-3) / 1e9
+            cells = (label, backend, fmt(r['fwd']), fmt(r['fwd_bwd']),
+                     fmt(r['mem_fwd'] and r['mem_fwd'] / x_bytes, '.2f'),
+                     fmt(r['mem_fwd_bwd'] and r['mem_fwd_bwd'] / x_bytes,
+                         '.2f'),
+                     fmt(gbs, '.1f'),
+                     fmt(peak_bw and 100 * gbs / peak_bw, '.1f'),
+                     fmt(base and base['fwd'] / r['fwd'], '.2f'),
+                     fmt(base and base['fwd_bwd'] / r['fwd_bwd'], '.2f'),
+                     fmt(r.get('diff'), '.1e'))
+            print('  '.join(f'{v:>{w}}' for v, w in zip(cells, widths)))
+        del x, ref, results
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,406 @@
+"""Benchmark DTF models against their peers: speed and peak memory.
+
+Each model is built from its config (``pretrained`` None, random weights) at
+the same clip length and resolution, and measured for
+
+- training: forward + backward + SGD step, in clips/s (from the median
+  timed iteration: robust to other work on a shared machine);
+- inference: forward under ``torch.no_grad``, in clips/s (likewise);
+- peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the rise
+  of the resident-set high-water mark (``ru_maxrss``) over the RSS once the
+  model and its input are built. Every (model, mode) runs in a fresh
+  subprocess, so no high-water mark carries over from another model.
+
+Every figure is also given as a ratio to a baseline measured in the same run:
+C2D R50 (DTF-Net R50 with every DTF block off) for the ResNets, Video Swin-B
+for SwinDTF-B. Two targets are checked: DTF-Net R50 inference time over
+C2D R50's (<= 1.15), and DTF-Net R50 training clips/s over TSM R50's
+(>= 1.5). A clip is ``T`` frames: for the 2D TSM/TIN it is ``T`` segments.
+
+Examples::
+
+    # CPU, small: one thread per process
+    OMP_NUM_THREADS=1 python tools/benchmark_models.py \\
+        --shape 1 3 16 112 112 --iters 3
+    # CUDA with AMP, the paper's 16 x 224 clips
+    python tools/benchmark_models.py --device cuda --amp --shape 8 3 16 224 224
+    # a subset, with a profile of each model's inference
+    python tools/benchmark_models.py --models dtf_r50 c2d_r50 --profile
+"""
+import argparse
+import importlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT_TAG = 'BENCHMARK_RESULT '
+TSM = ('mmaction::recognition/tsm/'
+       'tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_kinetics400-rgb.py')
+TIN = ('mmaction::recognition/tin/'
+       'tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb.py')
+I3D = ('mmaction::recognition/i3d/'
+       'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py')
+SWIN_B = ('mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_'
+          '8xb8-amp-32x2x1-30e_kinetics400-rgb.py')
+
+
+def _clip_len(cfg, t, h, w):
+    cfg.model.backbone.clip_len = t
+
+
+def _c2d(cfg, t, h, w):
+    cfg.model.backbone.clip_len = t
+    cfg.model.backbone.dtf_stages = (False, False, False, False)
+
+
+def _dtf_matmul(cfg, t, h, w):
+    cfg.model.backbone.clip_len = t
+    cfg.model.backbone.dtf_cfg.spectral_impl = 'matmul'  # DFT as matmuls
+
+
+def _segments(cfg, t, h, w):
+    cfg.model.backbone.num_segments = t
+    cfg.model.cls_head.num_segments = t
+
+
+def _swin_dtf(cfg, t, h, w):
+    cfg.model.backbone.clip_len = t
+    cfg.model.backbone.img_size = (h, w)  # decides which blocks get DTF
+    cfg.model.backbone.with_cp = False  # as Video Swin-B: no recomputation
+
+
+def _mmcv_ops_missing() -> Optional[str]:
+    try:
+        importlib.import_module('mmcv.ops')
+    except Exception as error:  # ImportError, or a broken mmcv build
+        return (f'TIN needs the tin_shift op of mmcv.ops, which does not '
+                f'import here ({error}); install the full mmcv')
+    return None
+
+
+class Preset(NamedTuple):
+    """A model to measure: its config, its baseline, and how to set the
+    clip length / size (``adapt(cfg, T, H, W)``)."""
+    name: str
+    config: str
+    baseline: str
+    adapt: Optional[Callable] = None
+    is_2d: bool = False  # input (N, T, C, H, W): T segments of one frame
+    unavailable: Optional[Callable[[], Optional[str]]] = None
+
+
+PRESETS: Dict[str, Preset] = {
+    'c2d_r50': Preset('C2D R50', 'configs/dtf_r50_k400.py', 'c2d_r50', _c2d),
+    'dtf_r50': Preset('DTF-Net R50', 'configs/dtf_r50_k400.py', 'c2d_r50',
+                      _clip_len),
+    'dtf_r50_matmul': Preset('DTF-Net R50 (DFT as matmul)',
+                             'configs/dtf_r50_k400.py', 'c2d_r50',
+                             _dtf_matmul),
+    'tsm_r50': Preset('TSM R50', TSM, 'c2d_r50', _segments, is_2d=True),
+    'tin_r50': Preset('TIN R50', TIN, 'c2d_r50', _segments, is_2d=True,
+                      unavailable=_mmcv_ops_missing),
+    'i3d_r50': Preset('I3D R50', I3D, 'c2d_r50'),
+    'swin_b': Preset('Video Swin-B', SWIN_B, 'swin_b'),
+    'swin_dtf_b': Preset('SwinDTF-B', 'configs/dtf_swin-b_k400.py', 'swin_b',
+                         _swin_dtf),
+}
+DEFAULT_MODELS = ('c2d_r50', 'dtf_r50', 'dtf_r50_matmul', 'tsm_r50',
+                  'tin_r50', 'i3d_r50', 'swin_b', 'swin_dtf_b')
+TARGETS = (
+    # (label, model, baseline, metric, comparison, bound)
+    ('DTF-Net R50 inference time / C2D R50', 'dtf_r50', 'c2d_r50',
+     'infer_time', '<=', 1.15),
+    ('DTF-Net R50 training clips/s / TSM R50', 'dtf_r50', 'tsm_r50',
+     'train_speed', '>=', 1.5),
+)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Speed and memory of DTF models against their peers')
+    parser.add_argument(
+        '--models', nargs='+', default=list(DEFAULT_MODELS),
+        choices=sorted(PRESETS), help='models to measure')
+    parser.add_argument(
+        '--shape', type=int, nargs=5, default=[8, 3, 16, 224, 224],
+        metavar=('N', 'C', 'T', 'H', 'W'),
+        help='batch of clips: N clips of T frames of H x W')
+    parser.add_argument('--iters', type=int, default=10,
+                        help='timed iterations per mode')
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed iterations before them')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (float16, CUDA)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads per process')
+    parser.add_argument(
+        '--modes', nargs='+', default=['train', 'infer'],
+        choices=['train', 'infer'], help='what to measure')
+    parser.add_argument(
+        '--profile', action='store_true',
+        help='print the top operators of one inference pass of each model')
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[],
+        help='key=value overrides for the DTF models (dtf_r50, c2d_r50, '
+        'swin_dtf_b), e.g. model.backbone.dtf_cfg.spectral_impl=matmul')
+    parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--worker-mode', default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------- worker side --
+
+
+def build(key: str, shape: Sequence[int], cfg_options: Sequence[str]):
+    from mmengine.config import Config, DictAction
+    from mmengine.hub import get_config
+    from mmengine.registry import init_default_scope
+
+    sys.path.insert(0, str(REPO))
+    import mmdtf  # noqa: F401  (MMAction2 compat patches, DTF models)
+    from mmaction.registry import MODELS
+
+    preset = PRESETS[key]
+    if preset.config.startswith('mmaction::'):
+        cfg = get_config(preset.config)
+    else:
+        cfg = Config.fromfile(str(REPO / preset.config))
+        if cfg_options:
+            parser = argparse.ArgumentParser()
+            parser.add_argument('--o', nargs='+', action=DictAction)
+            cfg.merge_from_dict(parser.parse_args(['--o', *cfg_options]).o)
+    _, _, t, h, w = shape
+    cfg.model.backbone.pretrained = None
+    if preset.adapt is not None:
+        preset.adapt(cfg, t, h, w)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    return MODELS.build(cfg.model)
+
+
+def _current_rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def run_worker(args: argparse.Namespace) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    key, mode = args.worker, args.worker_mode
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+    n, c, t, h, w = args.shape
+    torch.manual_seed(0)
+    model = build(key, args.shape, args.cfg_options).to(device)
+    is_2d = PRESETS[key].is_2d
+    # extract_feat input: (N, T, C, H, W) segments or (N, 1, C, T, H, W)
+    shape = (n, t, c, h, w) if is_2d else (n, 1, c, t, h, w)
+    inputs = torch.randn(*shape, device=device)
+    labels = torch.randint(0, 400, (n, ), device=device)
+    autocast = torch.autocast(device.type, dtype=torch.float16,
+                              enabled=args.amp and cuda)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    scaler = torch.amp.GradScaler(enabled=args.amp and cuda)
+
+    def step():
+        if mode == 'train':
+            with autocast:
+                scores, _ = model.extract_feat(inputs, stage='head')
+                loss = F.cross_entropy(scores.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            with torch.no_grad(), autocast:
+                model.extract_feat(inputs, stage='head')
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    model.train(mode == 'train')
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    rss_before = _current_rss_bytes()  # model and input built
+    for _ in range(args.warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(args.iters):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    # The median iteration: robust to other work on a shared machine.
+    per_iter = statistics.median(times)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(device)
+    else:
+        # ru_maxrss: KiB on Linux. Its rise over the RSS once the model and
+        # input exist: activations, gradients, optimizer state, workspaces.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = max(peak - rss_before, 0)
+    result = dict(key=key, mode=mode, clips_per_s=n / per_iter,
+                  time_per_iter=per_iter, times=times, peak_mem=peak)
+    if args.profile and mode == 'infer':
+        from torch.profiler import ProfilerActivity, profile
+        activities = [ProfilerActivity.CPU]
+        if cuda:
+            activities.append(ProfilerActivity.CUDA)
+        with profile(activities=activities) as prof:
+            step()
+            sync()
+        sort_by = 'self_cuda_time_total' if cuda else 'self_cpu_time_total'
+        result['profile'] = prof.key_averages().table(sort_by=sort_by,
+                                                      row_limit=15)
+    return result
+
+
+# ----------------------------------------------------------- parent side --
+
+
+def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
+    """Run one (model, mode) in a fresh interpreter; its result dict, or
+    one with ``error``."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', key,
+           '--worker-mode', mode, '--shape', *map(str, args.shape),
+           '--iters', str(args.iters), '--warmup', str(args.warmup),
+           '--device', args.device]
+    if args.amp:
+        cmd.append('--amp')
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    if args.profile:
+        cmd.append('--profile')
+    if args.cfg_options and PRESETS[key].config.startswith('configs/'):
+        cmd += ['--cfg-options', *args.cfg_options]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ['?']
+    return dict(key=key, mode=mode, error=f'exit {proc.returncode}: '
+                f'{tail[0][:200]}')
+
+
+def _ratio(value: Optional[float], base: Optional[float]) -> str:
+    if value is None or not base:
+        return '-'
+    return f'{value / base:.2f}x'
+
+
+def format_table(results: Dict[str, Dict[str, dict]], models: List[str],
+                 modes: Sequence[str], mem_unit: str) -> str:
+    header = ['model', 'baseline']
+    for mode in modes:
+        header += [f'{mode} clips/s', 'ratio', f'{mode} mem {mem_unit}',
+                   'ratio']
+    rows = [header]
+    for key in models:
+        preset = PRESETS[key]
+        base = preset.baseline
+        row = [preset.name, PRESETS[base].name]
+        for mode in modes:
+            res = results.get(key, {}).get(mode, {})
+            ref = results.get(base, {}).get(mode, {})
+            if 'skipped' in res or 'error' in res:
+                row += [res.get('skipped') and 'skipped' or 'error', '', '',
+                        '']
+                continue
+            speed, mem = res.get('clips_per_s'), res.get('peak_mem')
+            row += [f'{speed:.3f}' if speed is not None else '-',
+                    _ratio(speed, ref.get('clips_per_s')),
+                    f'{mem / 2**20:.0f}' if mem is not None else '-',
+                    _ratio(mem, ref.get('peak_mem'))]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [' | '.join(cell.ljust(width) for cell, width in zip(r, widths))
+             for r in rows]
+    lines.insert(1, '-+-'.join('-' * width for width in widths))
+    return '\n'.join(lines)
+
+
+def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
+    lines = []
+    for label, key, base, metric, op, bound in TARGETS:
+        mode = 'infer' if metric == 'infer_time' else 'train'
+        res = results.get(key, {}).get(mode, {})
+        ref = results.get(base, {}).get(mode, {})
+        if 'clips_per_s' not in res or 'clips_per_s' not in ref:
+            lines.append(f'{label}: n/a (not measured)')
+            continue
+        if metric == 'infer_time':  # time ratio = inverse speed ratio
+            value = ref['clips_per_s'] / res['clips_per_s']
+        else:
+            value = res['clips_per_s'] / ref['clips_per_s']
+        ok = value <= bound if op == '<=' else value >= bound
+        lines.append(f"{label}: {value:.2f} (target {op} {bound}): "
+                     f"{'PASS' if ok else 'FAIL'}")
+    return lines
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    if args.worker is not None:
+        print(RESULT_TAG + json.dumps(run_worker(args)), flush=True)
+        return {}
+    if args.amp and not args.device.startswith('cuda'):
+        raise ValueError(f'--amp needs --device cuda, got --device '
+                         f'{args.device}.')
+    if args.shape[2] % 4:
+        raise ValueError(f'--shape T={args.shape[2]} must be a multiple of '
+                         '4, the temporal stride of DTF-Net and SwinDTF '
+                         '(model.backbone.temporal_stride).')
+    # Baselines first, so that ratios exist when a row is printed.
+    models = list(dict.fromkeys(args.models))
+    order = sorted(models, key=lambda k: PRESETS[k].baseline != k)
+    results: Dict[str, Dict[str, dict]] = {}
+    for key in order:
+        unavailable = PRESETS[key].unavailable
+        reason = unavailable() if unavailable is not None else None
+        for mode in args.modes:
+            if reason is not None:
+                results.setdefault(key, {})[mode] = dict(skipped=reason)
+                continue
+            res = measure(key, mode, args)
+            results.setdefault(key, {})[mode] = res
+            status = res.get('error') or (
+                f"{res['clips_per_s']:.3f} clips/s, "
+                f"{res['peak_mem'] / 2**20:.0f} MiB")
+            print(f'{PRESETS[key].name} {mode}: {status}', flush=True)
+        if reason is not None:
+            print(f'{PRESETS[key].name}: skipped: {reason}', flush=True)
+
+    n, c, t, h, w = args.shape
+    mem_unit = 'MiB' if args.device.startswith('cuda') else 'MiB(+RSS)'
+    print(f'\nDevice {args.device}{" (AMP)" if args.amp else ""}, '
+          f'{n} clips of {t} x {h} x {w}, median of {args.iters} timed '
+          f'iterations after {args.warmup} warm-up; memory: '
+          + ('max_memory_allocated' if args.device.startswith('cuda') else
+             'rise of the RSS high-water mark over the RSS of the built '
+             'model'))
+    print(format_table(results, models, args.modes, mem_unit))
+    for line in check_targets(results):
+        print(line)
+    if args.profile:
+        for key in models:
+            prof = results.get(key, {}).get('infer', {}).get('profile')
+            if prof:
+                print(f'\nProfile of {PRESETS[key].name} inference:\n{prof}')
+    return results
+
+
+if __name__ == '__main__':
+    main()

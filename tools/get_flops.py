@@ -1,0 +1,155 @@
+"""Count the FLOPs and parameters of a recognizer, DTF operators included.
+
+As MMAction2's ``tools/analysis_tools/get_flops.py``: builds the model from
+the config (backbone ``pretrained`` forced to None), traces ``extract_feat``
+(backbone and neck, no head) on one random input of shape ``(1, *shape)``
+with MMEngine's ``FlopAnalyzer`` and prints its table, the FLOPs and the
+parameters. It also counts what ``FlopAnalyzer`` misses in DTF models (the
+FA op, the FFTs over time, the complex multiply) and prints two totals:
+the paper's convention (a complex multiply-add counted once) and all-real
+multiply-adds. ``mmdtf.utils.flops`` holds the rules; they are printed too.
+
+Examples::
+
+    python tools/get_flops.py configs/dtf_r50_k400.py --shape 1 3 16 256 256
+    python tools/get_flops.py configs/dtf_swin-b_k400.py \\
+        --shape 1 3 64 224 224 --no-table
+    python tools/get_flops.py configs/dtf_r50_k400.py --shape 256 \\
+        --cfg-options model.backbone.dtf_cfg.channel_mixing=False
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
+
+from mmengine.analysis.print_helper import _format_size
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
+from mmaction.registry import MODELS  # noqa: E402
+from mmdtf.utils.flops import (COUNTING_RULES,  # noqa: E402
+                               REAL_MACS_PER_PAPER_MAC,
+                               get_dtf_complexity_info)
+
+DTF_CATEGORIES = ('frame_aggregation', 'spectral_dft', 'complex_mul',
+                  'spectral_mixing')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Get model flops and params, DTF operators included')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=None,
+        help='input shape: H W (or one size) for the clip length and format '
+        'of the config, or N C H W (2D recognizer) or N C T H W (3D '
+        'recognizer); default 224 x 224')
+    parser.add_argument(
+        '--no-table', action='store_true',
+        help='do not print the per-module table')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    return parser.parse_args(argv)
+
+
+def input_shape_from(cfg: Config,
+                     shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
+    """The input shape, MMAction2's way; one or two sizes are completed with
+    the config's format (``model.data_preprocessor.format_shape``) and clip
+    length (``model.backbone.clip_len``)."""
+    shape = list(shape or [224, 224])
+    if len(shape) in (4, 5):
+        return tuple(shape)
+    if len(shape) not in (1, 2):
+        raise ValueError(f'--shape takes 1, 2, 4 or 5 sizes, got {shape}.')
+    size = tuple(shape * 2 if len(shape) == 1 else shape)
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    format_shape = preprocessor.get('format_shape', 'NCHW')
+    if format_shape == 'NCHW':
+        return (1, 3) + size
+    if format_shape == 'NCTHW':
+        clip_len = cfg.model.get('backbone', {}).get('clip_len')
+        if clip_len is None:
+            raise ValueError(
+                'The config has format_shape NCTHW but no '
+                '`model.backbone.clip_len`; give --shape as N C T H W.')
+        return (1, 3, clip_len) + size
+    raise ValueError(f'Cannot complete --shape {shape} for format_shape '
+                     f'{format_shape!r} (`model.data_preprocessor.'
+                     'format_shape`); give the full input shape.')
+
+
+def build_model(cfg: Config):
+    """The recognizer, without pretrained weights, in eval mode."""
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    backbone = cfg.model.get('backbone')
+    if backbone is not None and 'pretrained' in backbone:
+        backbone.pretrained = None
+    model = MODELS.build(cfg.model)
+    model.eval()
+    return model
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    input_shape = input_shape_from(cfg, args.shape)
+    model = build_model(cfg)
+    if hasattr(model, 'extract_feat'):
+        model.forward = model.extract_feat
+    else:
+        raise NotImplementedError(
+            'FLOPs counter is currently not supported with '
+            f'{model.__class__.__name__}')
+
+    info = get_dtf_complexity_info(model, input_shape,
+                                   show_table=not args.no_table)
+    if info['out_table']:
+        print(info['out_table'])
+    by_op = info['by_operator']
+    split_line = '=' * 30
+    lines = [
+        split_line,
+        f'Input shape: {input_shape}',
+        'Flops (paper convention, complex MAC counted once): '
+        f"{info['flops_paper'] / 1e9:.2f}G",
+        f"Flops (all-real multiply-adds): {info['flops'] / 1e9:.2f}G",
+        f"Params: {info['params_str']}",
+    ]
+    dtf_ops = [op for op in DTF_CATEGORIES if by_op.get(op)]
+    if dtf_ops:
+        lines.append('DTF operators (all-real / paper):')
+        for op in dtf_ops:
+            paper = by_op[op] / REAL_MACS_PER_PAPER_MAC.get(op, 1)
+            lines.append(f'  {op:<18} {_format_size(by_op[op]):>8} / '
+                         f'{_format_size(int(paper)):>8}')
+    others = sorted(op for op in by_op if op not in DTF_CATEGORIES)
+    lines.append('Other operators: ' + ', '.join(
+        f'{op} {_format_size(by_op[op])}' for op in others))
+    uncounted = info['unsupported_ops']
+    if uncounted:
+        lines.append('Not counted (element-wise or unsupported): ' + ', '.join(
+            f'{op} x{n}' for op, n in sorted(uncounted.items())))
+    lines.append('Counting rules:')
+    lines.extend(f'  - {rule}' for rule in COUNTING_RULES)
+    lines.append(split_line)
+    print('\n'.join(lines))
+    print('!!!Please be cautious if you use the results in papers. '
+          'You may need to check if all ops are supported and verify that the '
+          'flops computation is correct.')
+    return info
+
+
+if __name__ == '__main__':
+    main()

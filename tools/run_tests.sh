@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command of README.md (and of CI): set up .venv, run the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup_env.sh
+# shellcheck disable=SC1091
+. "${MMDTF_VENV:-.venv}/bin/activate"
+python -m pytest -q tests "$@"
