@@ -85,6 +85,13 @@ def add_bad_videos(root: Path, ann_file: Path, short_frames=10) -> Dict:
     return bad
 
 
+def make_bad_demo_data(root: Path):
+    """A tiny demo dataset (one training video per class) with the bad
+    videos of `add_bad_videos` appended to its training list."""
+    make_demo_data(root, train_per_class=1, val_per_class=1)
+    return root, add_bad_videos(root, root / 'train_list.txt')
+
+
 def shrink_pipeline(pipeline: list, size: int) -> list:
     """The same transforms at ``size`` pixels (crops) and ``size + 4``
     (resizes). Before a ``ThreeCrop`` frames are resized to ``size`` high:
@@ -265,6 +272,18 @@ def write_moving_square_video(path: Path, num_frames=24, height=72, width=96,
         frame[20:36, x:x + 16] = rng.integers(100, 255, 3, dtype=np.uint8)
         writer.write(frame)
     writer.release()
+
+
+def write_two_class_videos(root: Path) -> Path:
+    """``root/videos/clip{0,1}.mp4`` (labels 0 and 1) and ``root/list.txt``,
+    an MMAction2 VideoDataset list. Returns ``root``."""
+    (root / 'videos').mkdir()
+    lines = []
+    for i in range(2):
+        write_moving_square_video(root / 'videos' / f'clip{i}.mp4', seed=i)
+        lines.append(f'clip{i}.mp4 {i}')
+    (root / 'list.txt').write_text('\n'.join(lines) + '\n')
+    return root
 
 
 def scale_pipeline(pipeline: List[dict], factor: float,

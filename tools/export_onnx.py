@@ -22,12 +22,10 @@ from typing import Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
-from mmaction.registry import MODELS  # noqa: E402
+from mmaction.apis import init_recognizer  # noqa: E402
 from mmdtf.utils.onnx_export import (RecognizerForExport,  # noqa: E402
                                      check_onnx, export_onnx,
                                      onnx_operator_counts, onnx_opset)
@@ -79,17 +77,6 @@ def input_shape_from(cfg: Config, shape: Optional[Sequence[int]]) -> tuple:
     return (1, 3, clip_len, 224, 224)
 
 
-def build_model(cfg: Config, checkpoint: Optional[str]) -> torch.nn.Module:
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    backbone = cfg.model.get('backbone')
-    if backbone is not None and 'pretrained' in backbone:
-        backbone.pretrained = None
-    model = MODELS.build(cfg.model)  # PyTorch's default initialisation
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    model.eval()
-    return model
-
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
@@ -102,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         print('No checkpoint given: exporting randomly initialised weights '
               '(DTF blocks start as the identity).')
     torch.manual_seed(args.seed)
-    model = build_model(cfg, args.checkpoint)
+    model = init_recognizer(cfg, args.checkpoint, device='cpu')
     num_segments = input_shape[0] if len(input_shape) == 4 else None
     wrapper = RecognizerForExport(model, num_segments=num_segments).eval()
 

@@ -24,11 +24,10 @@ from typing import Optional, Sequence, Tuple
 
 from mmengine.analysis.print_helper import _format_size
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
-from mmaction.registry import MODELS  # noqa: E402
+from mmaction.apis import init_recognizer  # noqa: E402
 from mmdtf.utils.flops import (COUNTING_RULES,  # noqa: E402
                                REAL_MACS_PER_PAPER_MAC,
                                get_dtf_complexity_info)
@@ -88,16 +87,6 @@ def input_shape_from(cfg: Config,
                      'format_shape`); give the full input shape.')
 
 
-def build_model(cfg: Config):
-    """The recognizer, without pretrained weights, in eval mode."""
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    backbone = cfg.model.get('backbone')
-    if backbone is not None and 'pretrained' in backbone:
-        backbone.pretrained = None
-    model = MODELS.build(cfg.model)
-    model.eval()
-    return model
-
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
@@ -105,7 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     input_shape = input_shape_from(cfg, args.shape)
-    model = build_model(cfg)
+    model = init_recognizer(cfg, device='cpu')  # no pretrained weights
     if hasattr(model, 'extract_feat'):
         model.forward = model.extract_feat
     else:

@@ -17,15 +17,7 @@ SCALE = 4  # geometry divided by 4: 224 -> 56, 256 -> 64
 
 @pytest.fixture(scope='module')
 def k400_like(tmp_path_factory):
-    root = tmp_path_factory.mktemp('k400')
-    (root / 'videos').mkdir()
-    lines = []
-    for i in range(2):
-        helpers.write_moving_square_video(root / 'videos' / f'clip{i}.mp4',
-                                          seed=i)
-        lines.append(f'clip{i}.mp4 {i}')
-    (root / 'list.txt').write_text('\n'.join(lines) + '\n')
-    return root
+    return helpers.write_two_class_videos(tmp_path_factory.mktemp('k400'))
 
 
 def make_cfg(root: Path, work_dir: Path) -> Config:

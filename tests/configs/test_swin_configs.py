@@ -104,15 +104,7 @@ CLIP_LEN = 8
 
 @pytest.fixture(scope='module')
 def videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp('k400_swin')
-    (root / 'videos').mkdir()
-    lines = []
-    for i in range(2):
-        helpers.write_moving_square_video(root / 'videos' / f'clip{i}.mp4',
-                                          seed=i)
-        lines.append(f'clip{i}.mp4 {i}')
-    (root / 'list.txt').write_text('\n'.join(lines) + '\n')
-    return root
+    return helpers.write_two_class_videos(tmp_path_factory.mktemp('k400_swin'))
 
 
 def tiny_cfg(root: Path, work_dir: Path) -> Config:

@@ -23,10 +23,7 @@ SKIP_KEY = 'train_dataloader.dataset.skip_bad_videos=True'
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     """8 good training videos (one per class) and 4 bad ones."""
-    root = tmp_path_factory.mktemp('bad_data')
-    helpers.make_demo_data(root, train_per_class=1, val_per_class=1)
-    bad = helpers.add_bad_videos(root, root / 'train_list.txt')
-    return root, bad
+    return helpers.make_bad_demo_data(tmp_path_factory.mktemp('bad_data'))
 
 
 @pytest.fixture(scope='module')

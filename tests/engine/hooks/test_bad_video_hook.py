@@ -30,10 +30,7 @@ class SkipRecordingDataset(CheckedVideoDataset):
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('hook_data')
-    helpers.make_demo_data(root, train_per_class=1, val_per_class=1)
-    bad = helpers.add_bad_videos(root, root / 'train_list.txt')
-    return root, bad
+    return helpers.make_bad_demo_data(tmp_path_factory.mktemp('hook_data'))
 
 
 @pytest.mark.parametrize('num_workers', [0, 2])
