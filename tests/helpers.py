@@ -287,7 +287,7 @@ def write_two_class_videos(root: Path) -> Path:
 
 
 def scale_pipeline(pipeline: List[dict], factor: float,
-                    clip_len: Optional[int] = None) -> List[dict]:
+                   clip_len: Optional[int] = None) -> List[dict]:
     """The same pipeline steps with every size divided by ``factor`` (and
     ``SampleFrames.clip_len`` set to ``clip_len`` if given)."""
     import copy

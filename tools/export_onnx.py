@@ -77,7 +77,6 @@ def input_shape_from(cfg: Config, shape: Optional[Sequence[int]]) -> tuple:
     return (1, 3, clip_len, 224, 224)
 
 
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)

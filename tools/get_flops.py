@@ -87,7 +87,6 @@ def input_shape_from(cfg: Config,
                      'format_shape`); give the full input shape.')
 
 
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
