@@ -33,7 +33,9 @@ counted once"), divided by ``REAL_MACS_PER_PAPER_MAC``:
   product (each component is a multiply and a fused multiply-add). Paper: 1.
 - ``spectral_mixing``: the complex ``C x C`` channel mixing, run as a real
   ``2C x 2C`` matrix product: ``4 C^2`` real MACs per bin and location.
-  Paper: ``C^2``.
+  Paper: ``C^2``. In eval mode (how FLOPs are counted) the mixing skips the
+  imaginary parts of the DC and Nyquist bins, which the inverse transform
+  ignores: ``2 C^2`` real MACs (half a complex MAC) for each of those.
 
 Everything else (convolutions, the estimator, norms, linear layers) counts
 as MMEngine counts it, the same in both conventions.
@@ -82,7 +84,9 @@ COUNTING_RULES = (
     'real MACs per complex product (all-real), 1 (paper).',
     'spectral_mixing: the complex C x C channel mixing, run as a real '
     '2C x 2C matrix product: 4*C^2 real MACs per bin and location '
-    '(all-real), C^2 complex MACs counted once (paper).',
+    '(all-real), C^2 complex MACs counted once (paper); in eval mode the '
+    'imaginary parts of the DC and Nyquist bins, which irfft ignores, are '
+    'not computed: 2*C^2 real MACs (half a complex MAC) for those bins.',
 )
 
 
@@ -167,7 +171,8 @@ def _spectral_handles(filter_scopes: typing.Set[str],
     def matmul(inputs: List[Any], outputs: List[Any]) -> Counter:
         if _scope(outputs) in mixing_scopes:
             # the (2C, 2C) real mixing matrix times the (N, 2C, M*H*W)
-            # spectrum: 2C MACs per output element
+            # spectrum: 2C MACs per output element (in eval mode (C, C)
+            # blocks of it times (N, C, .) parts: C MACs per element)
             macs = _numel(get_shape(outputs[0])) * get_shape(inputs[0])[-1]
             return Counter({'spectral_mixing': macs})
         if _scope(outputs) in filter_scopes:

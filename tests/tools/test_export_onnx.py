@@ -106,9 +106,11 @@ def test_export_demo_dtf_net_matches_pytorch(demo, demo_checkpoint,
     assert result['max_abs_diff'] < 1e-4
     assert result['max_abs_ref'] > 0.1  # a real comparison, not of zeros
     # Per block (4 blocks): the DFT as MatMul (2 forward + 2 inverse), the
-    # channel mixing as one MatMul, FA's softmax once; and no custom op.
+    # eval-mode channel mixing as four (A x and B y for the real parts, B x
+    # and A y for the imaginary parts that irfft reads), FA's softmax once;
+    # and no custom op.
     ops = result['operators']
-    assert ops['MatMul'] == 4 * 5 and ops['Softmax'] == 4
+    assert ops['MatMul'] == 4 * (4 + 4) and ops['Softmax'] == 4
     model = onnx.load(str(output))
     assert all(node.domain in ('', 'ai.onnx') for node in model.graph.node)
 

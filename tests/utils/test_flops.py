@@ -34,21 +34,23 @@ def test_dtf_block_by_hand():
     dft = 2 * (2 * 4 * 3) * (n * c * hw)  # = 92160
     # Filter product: 4 real multiplies per complex bin of every channel.
     complex_mul = 4 * n * c * m * hw  # = 23040
-    # Mixing: real 2C x 2C conv at each bin and location; non-affine BN in
-    # eval mode: one op per element of its 2C channels.
-    mixing = (2 * 32) * (2 * 32) * m * hw * n  # = 737280
-    norm = 2 * 32 * m * hw * n  # = 11520
+    # Mixing, eval mode: the real parts of all M bins (A x - B y: 2 real
+    # C x C products) and the imaginary part of the one bin between DC and
+    # Nyquist (B x + A y); irfft ignores the other two imaginary parts.
+    # Non-affine BN: one op per element of the parts computed.
+    mixing = 2 * 32 * 32 * (m + 1) * hw * n  # = 491520
+    norm = 32 * (m + 1) * hw * n  # = 7680
     assert analyzer.by_operator() == {
         'frame_aggregation': 103680, 'conv': 118080, 'spectral_dft': 92160,
-        'complex_mul': 23040, 'spectral_mixing': 737280, 'batch_norm': 11520}
+        'complex_mul': 23040, 'spectral_mixing': 491520, 'batch_norm': 7680}
     assert (fa, estimator, dft, complex_mul, mixing, norm) == (
-        103680, 118080, 92160, 23040, 737280, 11520)
-    assert analyzer.total() == 1085760
+        103680, 118080, 92160, 23040, 491520, 7680)
+    assert analyzer.total() == 836160
     # Paper convention: real x complex DFT MACs, complex products and the
-    # complex C x C mixing each counted once.
+    # complex C x C mixing (4 real MACs) each counted once.
     assert analyzer.total_paper() == (
-        103680 + 118080 + 92160 / 2 + 23040 / 4 + 737280 / 4 + 11520)
-    assert analyzer.total_paper() == 469440
+        103680 + 118080 + 92160 / 2 + 23040 / 4 + 491520 / 4 + 7680)
+    assert analyzer.total_paper() == 404160
 
 
 def test_matmul_spectral_impl_counts_like_fft():
@@ -65,16 +67,17 @@ def test_matmul_spectral_impl_counts_like_fft():
 
 
 def test_plain_flop_analyzer_misses_dtf_operators():
-    """What MMEngine alone counts: the estimator conv, the mixing matmul
-    (its handle ignores the batch of the right operand: (2C)^2 * M*H*W, half
-    of the 737280 real MACs of this batch of 2) and the BN; not FA, the FFTs
-    or the complex product."""
+    """What MMEngine alone counts: the estimator conv, the mixing's matmuls
+    (its handle ignores the batch of the right operand: 2 C^2 per location
+    of the M real parts and the one imaginary part computed, half of the
+    491520 real MACs of this batch of 2) and the BN; not FA, the FFTs or
+    the complex product."""
     x = torch.randn(2, 32, 4, 5, 6)
     plain = FlopAnalyzer(DTFBlock(32, 4).eval(), (x, ))
     plain.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     assert plain.by_operator() == {'conv': 118080,
-                                   'matmul': 64 * 64 * 3 * 5 * 6,
-                                   'batch_norm': 11520}
+                                   'matmul': 2 * 32 * 32 * (3 + 1) * 5 * 6,
+                                   'batch_norm': 7680}
     unsupported = plain.unsupported_ops()
     assert unsupported['prim::PythonOp.FrameAggregationTorch'] == 1
     assert unsupported['aten::fft_rfft'] == 1
@@ -131,16 +134,18 @@ def test_resnet_dtf_adds_its_blocks_to_c2d():
         'conv': (c + 9) * t * (2 * m * 32) * hw,  # = 533504
         'spectral_dft': 2 * (2 * t * m) * c * hw,  # = 32768
         'complex_mul': 4 * c * m * hw,  # = 16384
-        'spectral_mixing': (2 * c) ** 2 * m * hw,  # = 8388608
-        'batch_norm': 2 * c * m * hw,  # = 8192
+        # Eval mode: both bins are DC or Nyquist, so only their real parts
+        # (A x - B y) are mixed and normalised.
+        'spectral_mixing': 2 * c**2 * m * hw,  # = 4194304
+        'batch_norm': c * m * hw,  # = 4096
     }
     ops, base = dtf.by_operator(), c2d.by_operator()
     for op, value in per_block.items():
         assert ops[op] - base.get(op, 0) == 2 * value, op
     assert dtf.total() - c2d.total() == 2 * (
-        36864 + 533504 + 32768 + 16384 + 8388608 + 8192)
+        36864 + 533504 + 32768 + 16384 + 4194304 + 4096)
     assert dtf.total_paper() - c2d.total_paper() == 2 * (
-        36864 + 533504 + 32768 / 2 + 16384 / 4 + 8388608 / 4 + 8192)
+        36864 + 533504 + 32768 / 2 + 16384 / 4 + 4194304 / 4 + 4096)
     assert c2d.total() == c2d.total_paper()
 
 
@@ -157,8 +162,9 @@ def test_get_flops_tool_prints_both_conventions(tmp_path, capsys):
     assert f"Flops (all-real multiply-adds): {info['flops'] / 1e9:.2f}G" in out
     assert 'spectral_mixing' in out and 'Counting rules:' in out
     # The demo's DTF blocks: res4 (C = 256, 2 x 2) and res5 (C = 512,
-    # 1 x 1), two each, T = 4, M = 3. Their mixing is counted 4x all-real.
-    mixing = 2 * (512**2 * 3 * 4) + 2 * (1024**2 * 3 * 1)
+    # 1 x 1), two each, T = 4, M = 3: in eval mode 2 C^2 real MACs for each
+    # of the 3 real parts and the 1 imaginary part mixed; 4x all-real.
+    mixing = 2 * (2 * 256**2 * 4 * 4) + 2 * (2 * 512**2 * 4 * 1)
     assert info['by_operator']['spectral_mixing'] == mixing
     assert info['flops'] - info['flops_paper'] == pytest.approx(
         mixing * 3 / 4 + info['by_operator']['spectral_dft'] / 2 +

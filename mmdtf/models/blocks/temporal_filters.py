@@ -171,7 +171,15 @@ def complex_mul(a: Spectrum, b: Spectrum) -> Spectrum:
 
 class SpectralChannelMixing(nn.Module):
     """Complex C x C channel mixing followed by a non-affine batch norm over the
-    real and imaginary parts (the reference's extra step, spec section 2.4)."""
+    real and imaginary parts (the reference's extra step, spec section 2.4).
+
+    The inverse real DFT that follows ignores the imaginary parts of the DC
+    bin and, for even ``T``, of the Nyquist bin. When the caller passes
+    ``num_frames`` and the norm uses its running statistics (eval mode), the
+    mixing therefore does not compute those parts and returns zeros there:
+    the same filtered feature for a third less work at ``T = 4``. In training
+    the batch statistics need every part, so everything is computed.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -188,7 +196,20 @@ class SpectralChannelMixing(nn.Module):
         nn.init.eye_(self.weight_real)
         nn.init.zeros_(self.weight_imag)
 
-    def forward(self, spec: Spectrum) -> Spectrum:
+    def forward(self, spec: Spectrum,
+                num_frames: Optional[int] = None) -> Spectrum:
+        """Mix and normalise ``spec``, a pair of (N, C, M, H, W) tensors.
+
+        Args:
+            spec: the (real, imag) spectrum.
+            num_frames: ``T``, given when the result goes to the inverse real
+                DFT next: in eval mode the parts that transform ignores are
+                then returned as zeros instead of being computed.
+        """
+        norm = self.norm
+        if (num_frames is not None and not norm.training
+                and norm.running_var is not None):
+            return self._mix_read_parts(spec, num_frames)
         a, b = self.weight_real, self.weight_imag
         weight = torch.cat([torch.cat([a, -b], 1), torch.cat([b, a], 1)], 0)
         stacked = torch.cat(spec, dim=1)
@@ -201,9 +222,46 @@ class SpectralChannelMixing(nn.Module):
                            *stacked.shape[2:])
         # The norm runs in its buffers' dtype (a model cast to bfloat16 keeps
         # bfloat16 statistics); the spectrum itself stays in float32.
-        stats_dtype = self.norm.running_mean.dtype
-        mixed = self.norm(mixed.to(stats_dtype)).to(stacked.dtype)
+        stats_dtype = norm.running_mean.dtype
+        mixed = norm(mixed.to(stats_dtype)).to(stacked.dtype)
         return mixed.chunk(2, dim=1)
+
+    def _mix_read_parts(self, spec: Spectrum, num_frames: int) -> Spectrum:
+        """Eval mode: every real part (``A x - B y``) but only the imaginary
+        parts (``B x + A y``) of the bins strictly between DC and Nyquist,
+        each normalised with its half of the running statistics."""
+        real, imag = spec
+        n, c, bins, h, w = real.shape
+        inner = slice(1, bins - 1 if num_frames % 2 == 0 else bins)
+        a = self.weight_real.to(real.dtype)
+        b = self.weight_imag.to(real.dtype)
+
+        def mix(w1: torch.Tensor, x1: torch.Tensor, w2: torch.Tensor,
+                x2: torch.Tensor, sign: int) -> torch.Tensor:
+            """``w1 @ x1 + sign * w2 @ x2`` over the flattened positions."""
+            # matmul, not baddbmm: ONNX infers MatMul's output shape, which
+            # its BatchNorm needs.
+            out = torch.matmul(w1, x1.flatten(2))
+            return out.add_(torch.matmul(w2, x2.flatten(2)), alpha=sign)
+
+        norm = self.norm
+        stats_dtype = norm.running_mean.dtype
+        mean = norm.running_mean.view(2, c)
+        var = norm.running_var.view(2, c)
+
+        def normalise(x: torch.Tensor, part: int) -> torch.Tensor:
+            # A Python-int channel count, as in forward, for ONNX's BatchNorm.
+            x = x.to(stats_dtype).view(x.shape[0], self.channels, x.shape[2])
+            x = F.batch_norm(x, mean[part], var[part], training=False,
+                             eps=norm.eps)
+            return x.to(real.dtype).view(n, c, -1, h, w)
+
+        out_real = normalise(mix(a, real, b, imag, -1), 0)
+        out_imag = normalise(
+            mix(b, real[:, :, inner], a, imag[:, :, inner], 1), 1)
+        # Zeros at DC (and Nyquist): the inverse transform does not read them.
+        out_imag = F.pad(out_imag, (0, 0, 0, 0, 1, bins - inner.stop))
+        return out_real, out_imag
 
 
 class DynamicSpectralFilter(nn.Module):
@@ -259,7 +317,7 @@ class DynamicSpectralFilter(nn.Module):
         real, imag = complex_mul(grouped, filt)
         spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))
         if self.mixing is not None:
-            spec = self.mixing(spec)
+            spec = self.mixing(spec, t)
         return inverse_transform(spec, t, y.dtype)
 
 
@@ -287,7 +345,7 @@ class StaticSpectralFilter(nn.Module):
                 self.filter_imag.to(spec[0].dtype))
         spec = complex_mul(spec, filt)
         if self.mixing is not None:
-            spec = self.mixing(spec)
+            spec = self.mixing(spec, y.shape[2])
         return inverse_transform(spec, y.shape[2], y.dtype)
 
 
