@@ -11,6 +11,11 @@ the same clip length and resolution, and measured for
   model and its input are built. Every (model, mode) runs in a fresh
   subprocess, so no high-water mark carries over from another model.
 
+With ``--rounds R`` every (model, mode) is measured R times, the models in
+alternating order (forward, then backward, ...), and the medians are
+reported: on a shared machine the speed drifts over a run by more than the
+differences between some models.
+
 Every figure is also given as a ratio to a baseline measured in the same run:
 C2D R50 (DTF-Net R50 with every DTF block off) for the ResNets, Video Swin-B
 for SwinDTF-B. Two targets are checked: DTF-Net R50 inference time over
@@ -22,6 +27,9 @@ Examples::
     # CPU, small: one thread per process
     OMP_NUM_THREADS=1 python tools/benchmark_models.py \\
         --shape 1 3 16 112 112 --iters 3
+    # CPU, DTF-Net against C2D at 224 px, three rounds
+    OMP_NUM_THREADS=1 python tools/benchmark_models.py --models c2d_r50 \\
+        dtf_r50 --shape 1 3 16 224 224 --modes infer --rounds 3
     # CUDA with AMP, the paper's 16 x 224 clips
     python tools/benchmark_models.py --device cuda --amp --shape 8 3 16 224 224
     # a subset, with a profile of each model's inference
@@ -60,9 +68,9 @@ def _c2d(cfg, t, h, w):
     cfg.model.backbone.dtf_stages = (False, False, False, False)
 
 
-def _dtf_matmul(cfg, t, h, w):
+def _dtf_fft(cfg, t, h, w):
     cfg.model.backbone.clip_len = t
-    cfg.model.backbone.dtf_cfg.spectral_impl = 'matmul'  # DFT as matmuls
+    cfg.model.backbone.dtf_cfg.spectral_impl = 'fft'  # torch.fft over time
 
 
 def _segments(cfg, t, h, w):
@@ -100,9 +108,8 @@ PRESETS: Dict[str, Preset] = {
     'c2d_r50': Preset('C2D R50', 'configs/dtf_r50_k400.py', 'c2d_r50', _c2d),
     'dtf_r50': Preset('DTF-Net R50', 'configs/dtf_r50_k400.py', 'c2d_r50',
                       _clip_len),
-    'dtf_r50_matmul': Preset('DTF-Net R50 (DFT as matmul)',
-                             'configs/dtf_r50_k400.py', 'c2d_r50',
-                             _dtf_matmul),
+    'dtf_r50_fft': Preset('DTF-Net R50 (torch.fft)',
+                          'configs/dtf_r50_k400.py', 'c2d_r50', _dtf_fft),
     'tsm_r50': Preset('TSM R50', TSM, 'c2d_r50', _segments, is_2d=True),
     'tin_r50': Preset('TIN R50', TIN, 'c2d_r50', _segments, is_2d=True,
                       unavailable=_mmcv_ops_missing),
@@ -111,7 +118,7 @@ PRESETS: Dict[str, Preset] = {
     'swin_dtf_b': Preset('SwinDTF-B', 'configs/dtf_swin-b_k400.py', 'swin_b',
                          _swin_dtf),
 }
-DEFAULT_MODELS = ('c2d_r50', 'dtf_r50', 'dtf_r50_matmul', 'tsm_r50',
+DEFAULT_MODELS = ('c2d_r50', 'dtf_r50', 'dtf_r50_fft', 'tsm_r50',
                   'tin_r50', 'i3d_r50', 'swin_b', 'swin_dtf_b')
 TARGETS = (
     # (label, model, baseline, metric, comparison, bound)
@@ -136,6 +143,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='timed iterations per mode')
     parser.add_argument('--warmup', type=int, default=2,
                         help='untimed iterations before them')
+    parser.add_argument(
+        '--rounds', type=int, default=1,
+        help='measure every (model, mode) this many times, the models in '
+        'alternating order, and report the medians: a shared machine\'s '
+        'drift then favours no model')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (float16, CUDA)')
@@ -295,6 +307,20 @@ def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
                 f'{tail[0][:200]}')
 
 
+def combine_rounds(runs: List[dict]) -> dict:
+    """One result from a (model, mode)'s rounds: the median clips/s and
+    peak memory (each round's clips/s kept); a skip or error as it is."""
+    for res in runs:
+        if 'skipped' in res or 'error' in res:
+            return res
+    combined = dict(runs[0])
+    speeds = [res['clips_per_s'] for res in runs]
+    combined['clips_per_s'] = statistics.median(speeds)
+    combined['peak_mem'] = statistics.median(res['peak_mem'] for res in runs)
+    combined['rounds_clips_per_s'] = speeds
+    return combined
+
+
 def _ratio(value: Optional[float], base: Optional[float]) -> str:
     if value is None or not base:
         return '-'
@@ -363,31 +389,44 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise ValueError(f'--shape T={args.shape[2]} must be a multiple of '
                          '4, the temporal stride of DTF-Net and SwinDTF '
                          '(model.backbone.temporal_stride).')
+    if args.rounds < 1:
+        raise ValueError(f'--rounds must be at least 1, got {args.rounds}.')
     # Baselines first, so that ratios exist when a row is printed.
     models = list(dict.fromkeys(args.models))
     order = sorted(models, key=lambda k: PRESETS[k].baseline != k)
-    results: Dict[str, Dict[str, dict]] = {}
+    skipped = {}
     for key in order:
         unavailable = PRESETS[key].unavailable
         reason = unavailable() if unavailable is not None else None
-        for mode in args.modes:
-            if reason is not None:
-                results.setdefault(key, {})[mode] = dict(skipped=reason)
-                continue
-            res = measure(key, mode, args)
-            results.setdefault(key, {})[mode] = res
-            status = res.get('error') or (
-                f"{res['clips_per_s']:.3f} clips/s, "
-                f"{res['peak_mem'] / 2**20:.0f} MiB")
-            print(f'{PRESETS[key].name} {mode}: {status}', flush=True)
         if reason is not None:
+            skipped[key] = reason
             print(f'{PRESETS[key].name}: skipped: {reason}', flush=True)
+    runs: Dict[str, Dict[str, List[dict]]] = {}
+    for round_index in range(args.rounds):
+        label = f' (round {round_index + 1})' if args.rounds > 1 else ''
+        for key in order if round_index % 2 == 0 else order[::-1]:
+            for mode in args.modes:
+                res = (dict(skipped=skipped[key]) if key in skipped else
+                       measure(key, mode, args))
+                runs.setdefault(key, {}).setdefault(mode, []).append(res)
+                if key in skipped:
+                    continue
+                status = res.get('error') or (
+                    f"{res['clips_per_s']:.3f} clips/s, "
+                    f"{res['peak_mem'] / 2**20:.0f} MiB")
+                print(f'{PRESETS[key].name} {mode}{label}: {status}',
+                      flush=True)
+    results = {key: {mode: combine_rounds(mode_runs)
+                     for mode, mode_runs in by_mode.items()}
+               for key, by_mode in runs.items()}
 
     n, c, t, h, w = args.shape
     mem_unit = 'MiB' if args.device.startswith('cuda') else 'MiB(+RSS)'
+    rounds = (f', median of {args.rounds} rounds in alternating order'
+              if args.rounds > 1 else '')
     print(f'\nDevice {args.device}{" (AMP)" if args.amp else ""}, '
           f'{n} clips of {t} x {h} x {w}, median of {args.iters} timed '
-          f'iterations after {args.warmup} warm-up; memory: '
+          f'iterations after {args.warmup} warm-up{rounds}; memory: '
           + ('max_memory_allocated' if args.device.startswith('cuda') else
              'rise of the RSS high-water mark over the RSS of the built '
              'model'))

@@ -11,8 +11,8 @@ block it sees the filter estimator (a 1x1 convolution), the channel mixing
   custom autograd Function;
 - ``aten::fft_rfft`` / ``aten::fft_irfft``: the transforms over time;
 - the complex multiply ``S * S_c``, written in real arithmetic: the tracer
-  sees four ``aten::mul`` (and an ``aten::sub`` and an ``aten::add``) on real
-  tensors inside the spectral filter.
+  sees two ``aten::mul`` and two ``aten::addcmul_`` on real tensors inside
+  the spectral filter.
 
 :class:`DTFFlopAnalyzer` adds handles for these, and puts the operators of
 the spectral path in their own categories (keys of ``by_operator()``), each
@@ -160,9 +160,9 @@ def _spectral_handles(filter_scopes: typing.Set[str],
         return counts
 
     def mul(inputs: List[Any], outputs: List[Any]) -> Counter:
-        # In a spectral filter's own forward the only multiplies are the four
-        # real ones of the complex product; elsewhere element-wise ops are
-        # not counted (MMEngine's convention).
+        # In a spectral filter's own forward the only multiplies (mul and
+        # addcmul_) are the four real ones of the complex product; elsewhere
+        # element-wise ops are not counted (MMEngine's convention).
         shape = get_shape(outputs[0])
         if shape and _scope(outputs) in filter_scopes:  # not size arithmetic
             return Counter({'complex_mul': _numel(shape)})
@@ -183,7 +183,15 @@ def _spectral_handles(filter_scopes: typing.Set[str],
             return Counter({'spectral_dft': macs})
         return Counter({'matmul': matmul_flop_jit(inputs, outputs)})
 
+    def addcmul(inputs: List[Any], outputs: List[Any]) -> Counter:
+        # In eval mode the mixing applies its batch norm as the affine map
+        # it is; counted as MMEngine counts an eval batch norm.
+        if _scope(outputs) in mixing_scopes:
+            return Counter({'batch_norm': _numel(get_shape(outputs[0]))})
+        return Counter()
+
     return {'aten::_convolution': conv, 'aten::mul': mul,
+            'aten::addcmul_': mul, 'aten::addcmul': addcmul,
             'aten::matmul': matmul}
 
 

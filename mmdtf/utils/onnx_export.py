@@ -1,12 +1,12 @@
 """Export MMAction2 recognizers, DTF models included, to ONNX.
 
-``torch.onnx`` cannot export what DTF blocks run by default: ``torch.fft``
-(``aten::fft_rfft`` has no ONNX symbolic) and the FA op (a custom autograd
-Function). For export, the spectral filters are switched to
-``spectral_impl='matmul'`` (the same orthonormal DFT as a product with
-cached matrices, see ``temporal_filters.py``), and ``frame_aggregation``
-runs its standard-operator forward by itself under
-``torch.onnx.is_in_onnx_export()``.
+``torch.onnx`` cannot export the FA op (a custom autograd Function), nor
+``torch.fft`` (``aten::fft_rfft`` has no ONNX symbolic), which DTF blocks run
+when a config sets ``dtf_cfg.spectral_impl='fft'``. For export, the spectral
+filters are switched to ``spectral_impl='matmul'`` (the default: the same
+orthonormal DFT as a product with cached matrices, see
+``temporal_filters.py``), and ``frame_aggregation`` runs its
+standard-operator forward by itself under ``torch.onnx.is_in_onnx_export()``.
 
 The exported graph maps a normalised clip batch (after the data
 preprocessor: mean/std, ``format_shape``) to class scores before softmax,

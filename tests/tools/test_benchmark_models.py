@@ -31,6 +31,40 @@ def test_targets_are_ratios_to_the_named_baseline():
     assert '0.80x' in dtf_row
 
 
+def test_rounds_alternate_the_order_and_report_medians(monkeypatch, capsys):
+    calls = []
+    speeds = {'c2d_r50': iter([10.0, 8.0, 12.0]),
+              'dtf_r50': iter([5.0, 9.0, 6.0])}
+
+    def fake_measure(key, mode, args):
+        calls.append(key)
+        return fake(next(speeds[key]), mem=len(calls) * 2**20)
+
+    monkeypatch.setattr(bench, 'measure', fake_measure)
+    results = bench.main(['--models', 'dtf_r50', 'c2d_r50', '--modes',
+                          'infer', '--rounds', '3'])
+    # baseline first, then reversed, then forward again
+    assert calls == ['c2d_r50', 'dtf_r50', 'dtf_r50', 'c2d_r50', 'c2d_r50',
+                     'dtf_r50']
+    c2d, dtf = results['c2d_r50']['infer'], results['dtf_r50']['infer']
+    assert c2d['clips_per_s'] == 10.0 and dtf['clips_per_s'] == 6.0
+    assert dtf['rounds_clips_per_s'] == [5.0, 9.0, 6.0]
+    assert c2d['peak_mem'] == 4 * 2**20  # median of 1, 4 and 5 MiB
+    out = capsys.readouterr().out
+    assert 'DTF-Net R50 infer (round 2): 9.000 clips/s' in out
+    assert 'median of 3 rounds in alternating order' in out
+    # the time ratio of the medians: 10 / 6
+    assert 'DTF-Net R50 inference time / C2D R50: 1.67' in out
+    with pytest.raises(ValueError, match='--rounds must be at least 1, got '
+                       '0'):
+        bench.main(['--rounds', '0'])
+
+
+def test_a_failed_round_is_reported_not_averaged():
+    runs = [fake(1.0), dict(key='dtf_r50', mode='infer', error='exit 1: x')]
+    assert bench.combine_rounds(runs)['error'] == 'exit 1: x'
+
+
 def test_unmeasured_target_is_reported_not_guessed():
     results = {'c2d_r50': {'infer': fake(10.0)}}
     assert bench.check_targets(results)[0].endswith('n/a (not measured)')
@@ -43,11 +77,11 @@ def test_odd_clip_length_is_refused():
 
 def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
     results = bench.main([
-        '--models', 'c2d_r50', 'dtf_r50', 'dtf_r50_matmul', '--shape', '1',
+        '--models', 'c2d_r50', 'dtf_r50', 'dtf_r50_fft', '--shape', '1',
         '3', '8', '32', '32', '--iters', '1', '--warmup', '0', '--threads',
         '1'
     ])
-    for key in ('c2d_r50', 'dtf_r50', 'dtf_r50_matmul'):
+    for key in ('c2d_r50', 'dtf_r50', 'dtf_r50_fft'):
         for mode in ('train', 'infer'):
             res = results[key][mode]
             assert 'error' not in res, res

@@ -105,21 +105,24 @@ def test_export_demo_dtf_net_matches_pytorch(demo, demo_checkpoint,
     assert 'onnxruntime vs PyTorch: max abs diff' in out
     assert result['max_abs_diff'] < 1e-4
     assert result['max_abs_ref'] > 0.1  # a real comparison, not of zeros
-    # Per block (4 blocks): the DFT as MatMul (2 forward + 2 inverse), the
-    # eval-mode channel mixing as four (A x and B y for the real parts, B x
-    # and A y for the imaginary parts that irfft reads), FA's softmax once;
-    # and no custom op.
+    # Per block (4 blocks): the DFT as MatMul (1 forward for both parts + 2
+    # inverse), the eval-mode channel mixing as four (A x and B y for the
+    # real parts, B x and A y for the imaginary parts that irfft reads), FA's
+    # softmax once; and no custom op.
     ops = result['operators']
-    assert ops['MatMul'] == 4 * (4 + 4) and ops['Softmax'] == 4
+    assert ops['MatMul'] == 4 * (3 + 4) and ops['Softmax'] == 4
     model = onnx.load(str(output))
     assert all(node.domain in ('', 'ai.onnx') for node in model.graph.node)
 
-    # The exported graph computes what the unmodified (FFT, autograd FA)
-    # recognizer does, and the batch axis is dynamic.
+    # The exported graph computes what the recognizer does with torch.fft
+    # and the autograd FA, and the batch axis is dynamic.
     from mmaction.registry import MODELS
+
+    from mmdtf.models.blocks.temporal_filters import set_spectral_impl
     cfg = Config.fromfile(str(demo))
     recognizer = MODELS.build(cfg.model)
     recognizer.load_state_dict(torch.load(demo_checkpoint)['state_dict'])
+    assert set_spectral_impl(recognizer, 'fft') == 4
     recognizer.eval()
     torch.manual_seed(1)
     clips = torch.randn(3, *SHAPE[1:])

@@ -68,21 +68,26 @@ def test_matmul_spectral_impl_counts_like_fft():
 
 def test_plain_flop_analyzer_misses_dtf_operators():
     """What MMEngine alone counts: the estimator conv, the mixing's matmuls
-    (its handle ignores the batch of the right operand: 2 C^2 per location
-    of the M real parts and the one imaginary part computed, half of the
-    491520 real MACs of this batch of 2) and the BN; not FA, the FFTs or
-    the complex product."""
+    (2 C^2 per location of the M real parts and the one imaginary part
+    computed, for both clips: the weight is expanded over the batch); not
+    FA, the FFTs, the complex product or the eval-mode mixing's batch norm,
+    which runs as the multiply-add it is."""
     x = torch.randn(2, 32, 4, 5, 6)
-    plain = FlopAnalyzer(DTFBlock(32, 4).eval(), (x, ))
+    plain = FlopAnalyzer(DTFBlock(32, 4, spectral_impl='fft').eval(), (x, ))
     plain.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     assert plain.by_operator() == {'conv': 118080,
-                                   'matmul': 2 * 32 * 32 * (3 + 1) * 5 * 6,
-                                   'batch_norm': 7680}
+                                   'matmul': 2 * 2 * 32 * 32 * (3 + 1) * 5
+                                   * 6}
     unsupported = plain.unsupported_ops()
     assert unsupported['prim::PythonOp.FrameAggregationTorch'] == 1
     assert unsupported['aten::fft_rfft'] == 1
     assert unsupported['aten::fft_irfft'] == 1
-    assert unsupported['aten::mul'] == 5  # 4 complex-product + gamma
+    # the complex product: two mul and two addcmul_; an addcmul each for
+    # gamma and the two halves of the mixing's batch norm, whose shift
+    # (C-sized) is the third mul
+    assert unsupported['aten::mul'] == 3
+    assert unsupported['aten::addcmul_'] == 2
+    assert unsupported['aten::addcmul'] == 3
 
 
 @pytest.mark.parametrize('t', [1, 5])

@@ -14,18 +14,23 @@ Spectra are carried as (real, imag) pairs of real tensors so that everything
 after the FFT is ordinary real arithmetic (batch norm, convolutions).
 
 The transforms over time have two implementations (``spectral_impl``):
-``'fft'`` (:func:`rfft_time` / :func:`irfft_time`, ``torch.fft``) and
-``'matmul'`` (:func:`rdft_time` / :func:`irdft_time`), the same orthonormal
-real DFT as a product with cached cos/sin matrices: exact, cheap for the
-small ``T`` of DTF blocks, and made of ``MatMul`` only, so it exports to ONNX
-(which ``torch.fft`` does not).
+``'matmul'`` (the default: :func:`rdft_time` / :func:`irdft_time`), the
+orthonormal real DFT as a product with cached cos/sin matrices: exact, cheap
+for the small ``T`` of DTF blocks, and made of ``MatMul`` only, so it exports
+to ONNX (which ``torch.fft`` does not); and ``'fft'`` (:func:`rfft_time` /
+:func:`irfft_time`, ``torch.fft``), slower in every measurement so far.
+
+Memory layout: ResNetDTF's features are stored frames outermost (its frames
+are a batch of images), so the (N, C, T, H, W) tensors a block sees are views
+of (N, T, C, H, W) memory. The transforms keep that order for spectra (bins
+outermost) and the channel mixing multiplies each (clip, bin) slice in place,
+so the spectral path runs without a transposing copy.
 """
 import math
 from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 Spectrum = Tuple[torch.Tensor, torch.Tensor]
 SPECTRAL_IMPLS = ('fft', 'matmul')
@@ -36,14 +41,20 @@ def rfft_time(y: torch.Tensor) -> Spectrum:
     if y.dtype in (torch.float16, torch.bfloat16):
         y = y.float()  # half FFTs need power-of-two lengths on CUDA
     spec = torch.fft.rfft(y, dim=2, norm='ortho')
-    return spec.real, spec.imag
+    # One copy splits the interleaved parts and stores them bins outermost,
+    # as the matmul transforms do (see _matmul_time): the channel mixing
+    # then runs without copies.
+    parts = torch.view_as_real(spec).permute(5, 0, 2, 1, 3, 4).contiguous()
+    return parts[0].transpose(1, 2), parts[1].transpose(1, 2)
 
 
 def irfft_time(spec: Spectrum, num_frames: int, dtype: torch.dtype) -> torch.Tensor:
     """Inverse of :func:`rfft_time`, back to ``num_frames`` frames."""
     real, imag = spec
-    out = torch.fft.irfft(torch.complex(real, imag), n=num_frames, dim=2,
-                          norm='ortho')
+    # stack writes one standard-layout complex tensor: irfft is several
+    # times slower on the bins-outermost layout the mixing leaves.
+    spec = torch.view_as_complex(torch.stack([real, imag], dim=-1))
+    out = torch.fft.irfft(spec, n=num_frames, dim=2, norm='ortho')
     return out.to(dtype)
 
 
@@ -108,12 +119,20 @@ def dft_matrices(num_frames: int, inverse: bool, dtype: torch.dtype,
 
 
 def _matmul_time(mat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``mat`` (K, L) applied along dim 2 (of size L) of (N, C, L, H, W)."""
+    """``mat`` (K, L) applied along dim 2 (of size L) of (N, C, L, H, W).
+
+    The product runs with time outermost, ``(K, L) @ (N, L, C*H*W)``: one
+    GEMM per clip. ResNetDTF's features are stored that way (its frames are
+    a batch of images), so ``x`` needs no copy there, and the result is
+    stored as (N, K, C, H, W) too: a (N, C, K, H, W) view of it is returned,
+    which the spectral filters' next steps read without copying.
+    """
     n, c, _, h, w = x.shape
-    # contiguous(): a strided last dim (e.g. the real part of a complex
-    # tensor) sends matmul down a path that is ten times slower.
-    out = torch.matmul(mat, x.flatten(3).contiguous())
-    return out.view(n, c, mat.shape[0], h, w)
+    # In the operands' dtype (float32 for half inputs, as torch.fft), not
+    # in autocast's: the transforms stay as exact as the FFT under AMP.
+    with torch.autocast(x.device.type, enabled=False):
+        out = torch.matmul(mat, x.transpose(1, 2).flatten(2))
+    return out.view(n, mat.shape[0], c, h, w).transpose(1, 2)
 
 
 def rdft_time(y: torch.Tensor) -> Spectrum:
@@ -121,7 +140,9 @@ def rdft_time(y: torch.Tensor) -> Spectrum:
     if y.dtype in (torch.float16, torch.bfloat16):
         y = y.float()  # as rfft_time: the spectrum is float32
     real, imag = dft_matrices(y.shape[2], False, y.dtype, y.device)
-    return _matmul_time(real, y), _matmul_time(imag, y)
+    # One product for both parts: the feature is read once.
+    spec = _matmul_time(torch.cat([real, imag]), y)
+    return spec.split(real.shape[0], dim=2)
 
 
 def irdft_time(spec: Spectrum, num_frames: int,
@@ -134,7 +155,9 @@ def irdft_time(spec: Spectrum, num_frames: int,
             f'{num_frames} frames (expected {num_frames // 2 + 1} bins).')
     inv_real, inv_imag = dft_matrices(num_frames, True, real.dtype,
                                       real.device)
-    out = _matmul_time(inv_real, real) + _matmul_time(inv_imag, imag)
+    out = _matmul_time(inv_real, real)
+    # in place: a matmul's output is not saved for its backward
+    out.add_(_matmul_time(inv_imag, imag))
     return out.to(dtype)
 
 
@@ -164,9 +187,32 @@ def set_spectral_impl(model: nn.Module, spectral_impl: str) -> int:
     return switched
 
 
+def batched_matmul(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``weight`` (K, L) times each (L, P) matrix in ``x`` (..., L, P)."""
+    if torch.onnx.is_in_onnx_export():
+        # ONNX's MatMul broadcasts; an Expand would hide the output shape
+        # (which the mixing's BatchNorm, in training-mode graphs, needs).
+        return torch.matmul(weight, x)
+    # With a 2-D weight that requires grad, matmul folds x into one matrix:
+    # it transposes x into a copy and the result back into another, (L + K)
+    # * P elements per matrix, for a single (K, L) weight gradient. An
+    # expanded weight runs one bmm without copies, but its gradient is a
+    # (batch, K, L) tensor summed afterwards. Take the cheaper.
+    k, length = weight.shape
+    if (weight.requires_grad and torch.is_grad_enabled()
+            and x.shape[-1] * (k + length) < k * length):
+        return torch.matmul(weight, x)
+    return torch.matmul(weight.expand(*x.shape[:-2], k, length), x)
+
+
 def complex_mul(a: Spectrum, b: Spectrum) -> Spectrum:
-    """Element-wise product of two (real, imag) pairs (broadcasting)."""
-    return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
+    """Element-wise product of two (real, imag) pairs (broadcasting); the
+    result has the shape and memory layout of ``a`` broadcast with ``b``."""
+    # Two passes per part instead of three; in place is safe for autograd,
+    # which keeps the factors of a product, not the product.
+    real = (a[0] * b[0]).addcmul_(a[1], b[1], value=-1)
+    imag = (a[0] * b[1]).addcmul_(a[1], b[0])
+    return real, imag
 
 
 class SpectralChannelMixing(nn.Module):
@@ -212,56 +258,67 @@ class SpectralChannelMixing(nn.Module):
             return self._mix_read_parts(spec, num_frames)
         a, b = self.weight_real, self.weight_imag
         weight = torch.cat([torch.cat([a, -b], 1), torch.cat([b, a], 1)], 0)
-        stacked = torch.cat(spec, dim=1)
-        # A batched matmul over the flattened (M, H, W) positions: a 1x1x1
-        # Conv3d computes the same but takes a slow path on CPU.
-        mixed = torch.matmul(weight.to(stacked.dtype), stacked.flatten(2))
-        # The channel count is a Python int so that exported graphs keep it
-        # static (ONNX's BatchNorm needs a known channel size).
-        mixed = mixed.view(stacked.shape[0], 2 * self.channels,
-                           *stacked.shape[2:])
-        # The norm runs in its buffers' dtype (a model cast to bfloat16 keeps
+        real, imag = spec
+        n, _, bins, h, w = real.shape
+        # Bins outermost, as the time transforms store spectra: a batched
+        # matmul of (2C, 2C) by each (clip, bin)'s (2C, H*W) [real; imag].
+        # (A 1x1x1 Conv3d computes the same but takes a slow path on CPU.)
+        stacked = torch.cat([real.transpose(1, 2), imag.transpose(1, 2)],
+                            dim=2).flatten(3)
+        mixed = batched_matmul(weight.to(stacked.dtype), stacked)
+        # The norm sees (N*M, 2C, H*W, 1, 1): per channel, the same elements
+        # as (N, 2C, M, H, W). The channel count is a Python int so that
+        # exported graphs keep it static (ONNX's BatchNorm needs it). The
+        # norm runs in its buffers' dtype (a model cast to bfloat16 keeps
         # bfloat16 statistics); the spectrum itself stays in float32.
         stats_dtype = norm.running_mean.dtype
-        mixed = norm(mixed.to(stats_dtype)).to(stacked.dtype)
-        return mixed.chunk(2, dim=1)
+        flat = mixed.view(-1, 2 * self.channels, mixed.shape[-1], 1, 1)
+        flat = flat.to(stats_dtype)
+        mixed = norm(flat).to(stacked.dtype).view(n, bins, -1, h, w)
+        out_real, out_imag = mixed.chunk(2, dim=2)
+        return out_real.transpose(1, 2), out_imag.transpose(1, 2)
 
     def _mix_read_parts(self, spec: Spectrum, num_frames: int) -> Spectrum:
         """Eval mode: every real part (``A x - B y``) but only the imaginary
         parts (``B x + A y``) of the bins strictly between DC and Nyquist,
         each normalised with its half of the running statistics."""
-        real, imag = spec
-        n, c, bins, h, w = real.shape
-        inner = slice(1, bins - 1 if num_frames % 2 == 0 else bins)
+        # (N, M, C, H, W): bins outermost, as the time transforms store them
+        real, imag = spec[0].transpose(1, 2), spec[1].transpose(1, 2)
+        n, _, c, h, w = real.shape
+        # From num_frames, a Python int: no traced size arithmetic.
+        nyquist = num_frames % 2 == 0
+        inner = slice(1, num_frames // 2 + 1 - nyquist)
         a = self.weight_real.to(real.dtype)
         b = self.weight_imag.to(real.dtype)
 
         def mix(w1: torch.Tensor, x1: torch.Tensor, w2: torch.Tensor,
                 x2: torch.Tensor, sign: int) -> torch.Tensor:
-            """``w1 @ x1 + sign * w2 @ x2`` over the flattened positions."""
-            # matmul, not baddbmm: ONNX infers MatMul's output shape, which
-            # its BatchNorm needs.
-            out = torch.matmul(w1, x1.flatten(2))
-            return out.add_(torch.matmul(w2, x2.flatten(2)), alpha=sign)
+            """``w1 @ x1 + sign * w2 @ x2``, batched over (clip, bin)."""
+            out = batched_matmul(w1, x1.flatten(3))
+            return out.add_(batched_matmul(w2, x2.flatten(3)), alpha=sign)
 
+        # The eval batch norm is the affine map (x - mean) / std: one
+        # multiply-add per element that keeps the bins-outermost layout and
+        # exports without the reshape ONNX's BatchNormalization would need.
         norm = self.norm
-        stats_dtype = norm.running_mean.dtype
-        mean = norm.running_mean.view(2, c)
-        var = norm.running_var.view(2, c)
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        shift = -norm.running_mean * scale
+        scale = scale.to(real.dtype).view(2, self.channels, 1)
+        shift = shift.to(real.dtype).view(2, self.channels, 1)
 
         def normalise(x: torch.Tensor, part: int) -> torch.Tensor:
-            # A Python-int channel count, as in forward, for ONNX's BatchNorm.
-            x = x.to(stats_dtype).view(x.shape[0], self.channels, x.shape[2])
-            x = F.batch_norm(x, mean[part], var[part], training=False,
-                             eps=norm.eps)
-            return x.to(real.dtype).view(n, c, -1, h, w)
+            """(N, M', C, H*W) -> normalised (N, M', C, H, W)."""
+            out = torch.addcmul(shift[part], x, scale[part])
+            return out.view(x.shape[0], -1, c, h, w)
 
         out_real = normalise(mix(a, real, b, imag, -1), 0)
         out_imag = normalise(
-            mix(b, real[:, :, inner], a, imag[:, :, inner], 1), 1)
+            mix(b, real[:, inner], a, imag[:, inner], 1), 1)
         # Zeros at DC (and Nyquist): the inverse transform does not read them.
-        out_imag = F.pad(out_imag, (0, 0, 0, 0, 1, bins - inner.stop))
-        return out_real, out_imag
+        # (cat writes each element once; F.pad fills the whole, then copies.)
+        zeros = out_imag.new_zeros(n, 1, c, h, w)
+        out_imag = torch.cat([zeros, out_imag] + [zeros] * nyquist, dim=1)
+        return out_real.transpose(1, 2), out_imag.transpose(1, 2)
 
 
 class DynamicSpectralFilter(nn.Module):
@@ -275,18 +332,20 @@ class DynamicSpectralFilter(nn.Module):
         corr_channels: channels of the correlation feature (``k*k``), 0 when
             the correlation is not used.
         channel_mixing: apply :class:`SpectralChannelMixing` after modulation.
-        spectral_impl: ``'fft'`` or ``'matmul'`` (the DFT as a matrix
-            product, ONNX-exportable); the attribute may be changed later.
+        spectral_impl: ``'matmul'`` (the DFT as a matrix product, faster
+            and ONNX-exportable) or ``'fft'``; the attribute may be changed
+            later.
     """
 
     def __init__(self, channels: int, num_frames: int, group_factor: int,
                  corr_channels: int, channel_mixing: bool,
-                 spectral_impl: str = 'fft') -> None:
+                 spectral_impl: str = 'matmul') -> None:
         super().__init__()
         check_spectral_impl(spectral_impl)
         self.spectral_impl = spectral_impl
         self.groups = channels // group_factor
         self.group_factor = group_factor
+        self.num_frames = num_frames
         self.num_bins = num_frames // 2 + 1
         in_channels = (channels + corr_channels) * num_frames
         self.estimator = nn.Conv2d(in_channels,
@@ -317,7 +376,8 @@ class DynamicSpectralFilter(nn.Module):
         real, imag = complex_mul(grouped, filt)
         spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))
         if self.mixing is not None:
-            spec = self.mixing(spec, t)
+            # the built T, a Python int even when traced (export, FLOPs)
+            spec = self.mixing(spec, self.num_frames)
         return inverse_transform(spec, t, y.dtype)
 
 
@@ -325,10 +385,12 @@ class StaticSpectralFilter(nn.Module):
     """``DTF_F``: a learned frequency filter per channel, location-invariant."""
 
     def __init__(self, channels: int, num_frames: int,
-                 channel_mixing: bool, spectral_impl: str = 'fft') -> None:
+                 channel_mixing: bool,
+                 spectral_impl: str = 'matmul') -> None:
         super().__init__()
         check_spectral_impl(spectral_impl)
         self.spectral_impl = spectral_impl
+        self.num_frames = num_frames
         bins = num_frames // 2 + 1
         # All-pass start: the filter initially returns its input.
         self.filter_real = nn.Parameter(torch.ones(channels, bins, 1, 1))
@@ -345,7 +407,7 @@ class StaticSpectralFilter(nn.Module):
                 self.filter_imag.to(spec[0].dtype))
         spec = complex_mul(spec, filt)
         if self.mixing is not None:
-            spec = self.mixing(spec, y.shape[2])
+            spec = self.mixing(spec, self.num_frames)
         return inverse_transform(spec, y.shape[2], y.dtype)
 
 

@@ -1,5 +1,7 @@
 """DTF block: identity at init, every table-1 variant runs and learns, the
 spectral path against a direct formula, errors name values and keys."""
+import copy
+
 import pytest
 import torch
 from mmaction.registry import MODELS
@@ -176,7 +178,7 @@ def test_dft_matrices_by_hand():
 def test_block_matmul_equals_fft(variant):
     """The same weights give the same output and gradients either way."""
     torch.manual_seed(0)
-    fft = DTFBlock(32, 5, **VARIANTS[variant]).double()
+    fft = DTFBlock(32, 5, spectral_impl='fft', **VARIANTS[variant]).double()
     matmul = DTFBlock(32, 5, spectral_impl='matmul',
                       **VARIANTS[variant]).double()
     with torch.no_grad():
@@ -195,6 +197,47 @@ def test_block_matmul_equals_fft(variant):
     for (name, p), p2 in zip(fft.named_parameters(), matmul.parameters()):
         torch.testing.assert_close(p2.grad, p.grad, rtol=0, atol=1e-9,
                                    msg=name)
+
+
+@pytest.mark.parametrize('spectral_impl', ['matmul', 'fft'])
+@pytest.mark.parametrize('training', [True, False])
+def test_block_any_memory_layout(spectral_impl, training):
+    """ResNetDTF passes views of frames-outermost (N, T, C, H, W) memory,
+    SwinDTF views of channels-last tokens: every layout gives the output and
+    gradients of a contiguous input, and the frames-outermost one keeps its
+    layout (ResNetDTF's reshape back to frames is then a view)."""
+    torch.manual_seed(0)
+    block = DTFBlock(32, 4, spectral_impl=spectral_impl).double()
+    block.train(training)
+    with torch.no_grad():
+        block.gamma.normal_()
+        block.beta.normal_()
+        block.filter.mixing.weight_imag.normal_(std=0.1)
+        block.filter.mixing.norm.running_mean.normal_()
+        block.filter.mixing.norm.running_var.uniform_(0.5, 2)
+    state = copy.deepcopy(block.state_dict())
+    base = torch.randn(2, 32, 4, 5, 6, dtype=torch.float64)
+    layouts = {
+        'contiguous': base,
+        'frames outermost': base.transpose(1, 2).contiguous().transpose(1, 2),
+        'channels last': base.permute(0, 2, 3, 4, 1).contiguous().permute(
+            0, 4, 1, 2, 3),
+    }
+    results = {}
+    for name, x in layouts.items():
+        block.load_state_dict(state)  # the same running statistics
+        x = x.detach().requires_grad_()
+        out = block(x)
+        out.square().sum().backward()
+        results[name] = (out, x.grad, block.filter.mixing.weight_real.grad,
+                         block.filter.mixing.norm.running_mean.clone())
+        block.zero_grad()
+        if name == 'frames outermost':
+            assert out.transpose(1, 2).is_contiguous()
+    expected = results.pop('contiguous')
+    for name, got in results.items():
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-11, msg=name)
 
 
 def test_matmul_dft_half_input_gives_float32_spectrum():

@@ -1,7 +1,7 @@
 """The spectral channel mixing's eval-mode shortcut: in eval mode it skips the
 imaginary parts of the DC and Nyquist bins, which the inverse real DFT
 ignores. Everything the inverse reads, and every gradient, must be what the
-full mixing gives."""
+full mixing gives. Also the batched matrix product the mixing runs."""
 import copy
 
 import pytest
@@ -110,3 +110,26 @@ def test_eval_mixing_keeps_a_bfloat16_model_s_statistics_dtype():
     torch.testing.assert_close(real, full_real, rtol=2e-2, atol=2e-2)
     torch.testing.assert_close(imag[:, :, 1], full_imag[:, :, 1], rtol=2e-2,
                                atol=2e-2)
+
+
+@pytest.mark.parametrize('positions', [3, 40])  # folded / expanded weight
+@pytest.mark.parametrize('grad_enabled', [True, False])
+def test_batched_matmul_equals_matmul(positions, grad_enabled):
+    """Both ways batched_matmul runs (see its comments) give matmul's values
+    and, with grad enabled, its gradients."""
+    from mmdtf.models.blocks.temporal_filters import batched_matmul
+    torch.manual_seed(0)
+    weight = torch.randn(12, 12, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 12, positions, dtype=torch.float64,
+                    requires_grad=True)
+    with torch.set_grad_enabled(grad_enabled):
+        got = batched_matmul(weight, x)
+    expected = torch.matmul(weight, x)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    assert got.requires_grad == grad_enabled
+    if grad_enabled:
+        grad = torch.randn_like(expected)
+        got_grads = torch.autograd.grad(got, (weight, x), grad)
+        expected_grads = torch.autograd.grad(expected, (weight, x), grad)
+        for a, b in zip(got_grads, expected_grads):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
