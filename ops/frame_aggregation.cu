@@ -7,9 +7,12 @@
 // wheel, with or without a CUDA toolkit's cuda_fp16.h / cuda_bf16.h: half and
 // bfloat16 are 16-bit storage types converted to float by hand below.
 //
-// Layouts (all contiguous): x, y, grad_y, grad_x are (N, C, T, H, W); corr and
-// grad_corr are (N, K*K, T, H, W); the backward scratch buffers attn and
-// glogit are (N, K*K, T-1, H, W) in the accumulation type.
+// Layouts: x, y, grad_y and grad_x share one layout, given by the element
+// strides sn, sc, st of their N, C and T axes; each (H, W) plane is
+// contiguous. That covers contiguous (N, C, T, H, W) and the (N, T, C, H, W)
+// memory of ResNetDTF's frame batch, both read in place. corr and grad_corr
+// are contiguous (N, K*K, T, H, W); the backward scratch buffers attn and
+// glogit are contiguous (N, K*K, T-1, H, W) in the accumulation type.
 //
 // One thread per pixel (n, t, h, w), consecutive threads on consecutive w, so
 // each channel load of a warp is one coalesced access; the thread loops over C
@@ -175,41 +178,43 @@ __global__ void fa_forward(const scalar_t* __restrict__ x,
                            scalar_t* __restrict__ y,
                            scalar_t* __restrict__ corr, const int N,
                            const int C, const int T, const int H,
-                           const int W) {
+                           const int W, const long long sn,
+                           const long long sc, const long long st) {
   typedef fa_traits<scalar_t> tr;
   typedef typename tr::acc_t acc_t;
   constexpr int K2 = K * K;
   const long long HW = (long long)H * W;
-  const long long CS = (long long)T * HW;  // stride of c in x, of j in corr
-  const long long total = (long long)N * CS;
+  const long long PS = (long long)T * HW;  // stride of j in corr
+  const long long total = (long long)N * PS;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
        i < total; i += (long long)blockDim.x * gridDim.x) {
-    const long long n = i / CS;
-    const long long tp = i - n * CS;  // t * HW + p
+    const long long n = i / PS;
+    const long long tp = i - n * PS;  // t * HW + p
     const int t = (int)(tp / HW);
     const int p = (int)(tp - t * HW);
     const int h = p / W;
     const int w = p - h * W;
-    const scalar_t* xq = x + n * C * CS + tp;  // x[n, 0, t, h, w]
-    scalar_t* yq = y + n * C * CS + tp;
-    scalar_t* cq = corr + n * K2 * CS + tp;  // corr[n, 0, t, h, w]
+    const long long xo = n * sn + t * st + p;  // x[n, 0, t, h, w]
+    const scalar_t* xq = x + xo;
+    scalar_t* yq = y + xo;
+    scalar_t* cq = corr + n * K2 * PS + tp;  // corr[n, 0, t, h, w]
     if (t == T - 1) {
-      for (int c = 0; c < C; ++c) yq[c * CS] = xq[c * CS];
+      for (int c = 0; c < C; ++c) yq[c * sc] = xq[c * sc];
 #pragma unroll
-      for (int j = 0; j < K2; ++j) cq[j * CS] = tr::from_acc((acc_t)0);
+      for (int j = 0; j < K2; ++j) cq[j * PS] = tr::from_acc((acc_t)0);
       continue;
     }
     bool inside[K2];
     int offset[K2];
     fa_neighbours<K>(h, w, H, W, inside, offset);
-    const scalar_t* xk = xq + HW;  // x[n, 0, t+1, h, w]
+    const scalar_t* xk = xq + st;  // x[n, 0, t+1, h, w]
 
     acc_t a[K2];
 #pragma unroll
     for (int j = 0; j < K2; ++j) a[j] = 0;
     for (int c = 0; c < C; ++c) {
-      const acc_t q = tr::to_acc(xq[c * CS]);
-      const scalar_t* kc = xk + c * CS;
+      const acc_t q = tr::to_acc(xq[c * sc]);
+      const scalar_t* kc = xk + c * sc;
 #pragma unroll
       for (int j = 0; j < K2; ++j)
         if (inside[j]) a[j] += q * tr::to_acc(kc[offset[j]]);
@@ -217,17 +222,17 @@ __global__ void fa_forward(const scalar_t* __restrict__ x,
 #pragma unroll
     for (int j = 0; j < K2; ++j) {
       a[j] /= (acc_t)C;  // the channel mean, not 1/sqrt(C)
-      cq[j * CS] = tr::from_acc(a[j]);
+      cq[j * PS] = tr::from_acc(a[j]);
     }
     fa_softmax<acc_t, K2>(a);  // logits kept in acc_t, not the rounded corr
 
     for (int c = 0; c < C; ++c) {
-      acc_t out = tr::to_acc(xq[c * CS]);
-      const scalar_t* kc = xk + c * CS;
+      acc_t out = tr::to_acc(xq[c * sc]);
+      const scalar_t* kc = xk + c * sc;
 #pragma unroll
       for (int j = 0; j < K2; ++j)
         if (inside[j]) out += a[j] * tr::to_acc(kc[offset[j]]);
-      yq[c * CS] = tr::from_acc(out);
+      yq[c * sc] = tr::from_acc(out);
     }
   }
 }
@@ -245,12 +250,13 @@ __global__ void fa_backward_logits(
     const scalar_t* __restrict__ grad_corr,
     typename fa_traits<scalar_t>::acc_t* __restrict__ attn,
     typename fa_traits<scalar_t>::acc_t* __restrict__ glogit, const int N,
-    const int C, const int T, const int H, const int W) {
+    const int C, const int T, const int H, const int W, const long long sn,
+    const long long sc, const long long st) {
   typedef fa_traits<scalar_t> tr;
   typedef typename tr::acc_t acc_t;
   constexpr int K2 = K * K;
   const long long HW = (long long)H * W;
-  const long long CS = (long long)T * HW;        // stride of c in x, j in corr
+  const long long PS = (long long)T * HW;        // stride of j in corr
   const long long BS = (long long)(T - 1) * HW;  // stride of j in the buffers
   const long long total = (long long)N * BS;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -261,9 +267,10 @@ __global__ void fa_backward_logits(
     const int p = (int)(tp - t * HW);
     const int h = p / W;
     const int w = p - h * W;
-    const scalar_t* xq = x + n * C * CS + tp;
-    const scalar_t* gq = grad_y + n * C * CS + tp;
-    const scalar_t* xk = xq + HW;
+    const long long xo = n * sn + t * st + p;  // x[n, 0, t, h, w]
+    const scalar_t* xq = x + xo;
+    const scalar_t* gq = grad_y + xo;
+    const scalar_t* xk = xq + st;
     bool inside[K2];
     int offset[K2];
     fa_neighbours<K>(h, w, H, W, inside, offset);
@@ -272,9 +279,9 @@ __global__ void fa_backward_logits(
 #pragma unroll
     for (int j = 0; j < K2; ++j) a[j] = ga[j] = 0;
     for (int c = 0; c < C; ++c) {
-      const acc_t q = tr::to_acc(xq[c * CS]);
-      const acc_t g = tr::to_acc(gq[c * CS]);
-      const scalar_t* kc = xk + c * CS;
+      const acc_t q = tr::to_acc(xq[c * sc]);
+      const acc_t g = tr::to_acc(gq[c * sc]);
+      const scalar_t* kc = xk + c * sc;
 #pragma unroll
       for (int j = 0; j < K2; ++j)
         if (inside[j]) {
@@ -291,11 +298,11 @@ __global__ void fa_backward_logits(
     for (int j = 0; j < K2; ++j) dot += a[j] * ga[j];
 
     const long long bo = n * K2 * BS + tp;  // buffers[n, 0, t, p]
-    const long long co = n * K2 * CS + tp;  // grad_corr[n, 0, t, p]
+    const long long co = n * K2 * PS + tp;  // grad_corr[n, 0, t, p]
 #pragma unroll
     for (int j = 0; j < K2; ++j) {
       acc_t gl = a[j] * (ga[j] - dot);
-      if (grad_corr) gl += tr::to_acc(grad_corr[co + j * CS]);
+      if (grad_corr) gl += tr::to_acc(grad_corr[co + j * PS]);
       attn[bo + j * BS] = a[j];
       glogit[bo + j * BS] = gl / (acc_t)C;
     }
@@ -316,23 +323,24 @@ __global__ void fa_backward_input(
     const typename fa_traits<scalar_t>::acc_t* __restrict__ attn,
     const typename fa_traits<scalar_t>::acc_t* __restrict__ glogit,
     scalar_t* __restrict__ grad_x, const int N, const int C, const int T,
-    const int H, const int W) {
+    const int H, const int W, const long long sn, const long long sc,
+    const long long st) {
   typedef fa_traits<scalar_t> tr;
   typedef typename tr::acc_t acc_t;
   constexpr int K2 = K * K;
   const long long HW = (long long)H * W;
-  const long long CS = (long long)T * HW;
+  const long long PS = (long long)T * HW;
   const long long BS = (long long)(T - 1) * HW;
-  const long long total = (long long)N * CS;
+  const long long total = (long long)N * PS;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
        i < total; i += (long long)blockDim.x * gridDim.x) {
-    const long long n = i / CS;
-    const long long tp = i - n * CS;
+    const long long n = i / PS;
+    const long long tp = i - n * PS;
     const int t = (int)(tp / HW);
     const int p = (int)(tp - t * HW);
     const int h = p / W;
     const int w = p - h * W;
-    const long long xo = n * C * CS + tp;   // x[n, 0, t, p]
+    const long long xo = n * sn + t * st + p;  // x[n, 0, t, p]
     const long long bo = n * K2 * BS + tp;  // buffers[n, 0, t, p] (t < T-1)
 
     constexpr int R = K / 2;
@@ -357,15 +365,15 @@ __global__ void fa_backward_input(
     }
 
     for (int c = 0; c < C; ++c) {
-      const long long o = xo + c * CS;
+      const long long o = xo + c * sc;
       acc_t g = tr::to_acc(grad_y[o]);
 #pragma unroll
       for (int j = 0; j < K2; ++j)
-        if (as_query[j]) g += gq[j] * tr::to_acc(x[o + HW + offset[j]]);
+        if (as_query[j]) g += gq[j] * tr::to_acc(x[o + st + offset[j]]);
 #pragma unroll
       for (int j = 0; j < K2; ++j)
         if (as_key[j]) {
-          const long long ok = o - HW - offset[j];  // [n, c, t-1, p - d_j]
+          const long long ok = o - st - offset[j];  // [n, c, t-1, p - d_j]
           g += ak[j] * tr::to_acc(grad_y[ok]) + gk[j] * tr::to_acc(x[ok]);
         }
       grad_x[o] = tr::from_acc(g);
@@ -379,13 +387,16 @@ __global__ void fa_backward_input(
 #ifdef MMDTF_INSTANTIATE_ALL
 #define FA_INSTANTIATE(S, K)                                                 \
   template __global__ void fa_forward<S, K>(const S*, S*, S*, int, int, int, \
-                                            int, int);                       \
+                                            int, int, long long, long long,  \
+                                            long long);                      \
   template __global__ void fa_backward_logits<S, K>(                        \
       const S*, const S*, const S*, fa_traits<S>::acc_t*,                    \
-      fa_traits<S>::acc_t*, int, int, int, int, int);                        \
+      fa_traits<S>::acc_t*, int, int, int, int, int, long long, long long,   \
+      long long);                                                            \
   template __global__ void fa_backward_input<S, K>(                         \
       const S*, const S*, const fa_traits<S>::acc_t*,                        \
-      const fa_traits<S>::acc_t*, S*, int, int, int, int, int);
+      const fa_traits<S>::acc_t*, S*, int, int, int, int, int, long long,    \
+      long long, long long);
 #define FA_INSTANTIATE_K(S) \
   FA_INSTANTIATE(S, 1)      \
   FA_INSTANTIATE(S, 3)      \

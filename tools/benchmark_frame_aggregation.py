@@ -10,6 +10,11 @@ bandwidth counted on the minimum traffic (read ``x`` once, write ``y`` and
 ``corr``) and its fraction of the device's peak bandwidth, and the speed-up
 over the torch path measured in the same run.
 
+``--layout`` sets how the input is stored: ``standard`` (contiguous
+(N, C, T, H, W)), ``frames`` ((N, T, C, H, W) memory: what DTF-Net's blocks
+receive, its frames being a batch of images) or ``channels_last``
+((N, T, H, W, C): SwinDTF's tokens). The values are the same.
+
 Default shapes: DTF-Net R50 at 16 frames, 224 px (T = 4 after the stem),
 the bottleneck widths and sizes of the four stages (C, H) = (64, 56),
 (128, 28), (256, 14), (512, 7), batch 8 and 32, plus a long clip (T = 16,
@@ -20,6 +25,7 @@ Examples::
     python tools/benchmark_frame_aggregation.py
     python tools/benchmark_frame_aggregation.py --dtype float16 --batch 8
     python tools/benchmark_frame_aggregation.py --device cpu --shapes small
+    python tools/benchmark_frame_aggregation.py --layout frames
 """
 import argparse
 import os
@@ -38,6 +44,16 @@ from mmdtf.ops import frame_aggregation  # noqa: E402
 STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))
 DTYPES = {'float32': torch.float32, 'float16': torch.float16,
           'bfloat16': torch.bfloat16, 'float64': torch.float64}
+# memory order of each layout, as dims of (N, C, T, H, W)
+LAYOUTS = {'standard': (0, 1, 2, 3, 4), 'frames': (0, 2, 1, 3, 4),
+           'channels_last': (0, 2, 3, 4, 1)}
+
+
+def make_input(shape: Tuple[int, ...], layout: str, **kwargs) -> torch.Tensor:
+    """A random (N, C, T, H, W) tensor stored in ``layout``."""
+    order = LAYOUTS[layout]
+    stored = torch.randn(*(shape[i] for i in order), **kwargs)
+    return stored.permute(*sorted(range(5), key=order.__getitem__))
 
 
 def naive_frame_aggregation(x: torch.Tensor,
@@ -129,12 +145,14 @@ def peak_extra_bytes(fn: Callable[[], object],
 
 
 def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
-                         k: int, backward: bool) -> int:
+                         k: int, backward: bool,
+                         layout: str = 'standard') -> int:
     """Peak resident memory added by one call on CPU (outputs included),
     from the RSS high-water mark of a fresh process."""
     import subprocess
     cmd = [sys.executable, __file__, '--_rss-probe', backend,
-           ','.join(map(str, shape)), dtype, str(k), str(int(backward))]
+           ','.join(map(str, shape)), dtype, str(k), str(int(backward)),
+           layout]
     # A fixed mmap threshold makes glibc map every large tensor on its own
     # and return it on free; its default, adaptive one keeps freed tensors
     # in the heap and would count allocator caching as the op's memory.
@@ -153,7 +171,7 @@ def _status_kib(field: str) -> int:
 
 
 def _rss_probe(backend: str, shape: str, dtype: str, k: str,
-               backward: str) -> None:
+               backward: str, layout: str) -> None:
     torch.set_num_threads(1)  # no per-thread scratch in the figure
     shape = tuple(int(v) for v in shape.split(','))
     k, backward = int(k), bool(int(backward))
@@ -163,7 +181,7 @@ def _rss_probe(backend: str, shape: str, dtype: str, k: str,
                         requires_grad=True)
     y, corr = op(small, k)  # warm up: lazy initialisation is not the op's
     (y.sum() + corr.sum()).backward()
-    x = torch.randn(*shape, dtype=DTYPES[dtype], requires_grad=backward)
+    x = make_input(shape, layout, dtype=DTYPES[dtype]).requires_grad_(backward)
     gy = torch.randn_like(x) if backward else None
     gc = torch.randn(shape[0], k * k, *shape[2:], dtype=x.dtype) \
         if backward else None
@@ -182,7 +200,7 @@ def _rss_probe(backend: str, shape: str, dtype: str, k: str,
 
 
 def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
-              ref: Optional[Tuple[torch.Tensor, ...]]) -> dict:
+              ref: Optional[Tuple[torch.Tensor, ...]], layout: str) -> dict:
     if backend == 'naive':
         op = naive_frame_aggregation
     else:
@@ -190,7 +208,7 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
             return frame_aggregation(i, k, backend=backend)
     n, c, t, h, w = x.shape
     xg = x.detach().requires_grad_()
-    gy = torch.randn_like(x)
+    gy = torch.randn_like(x)  # in the layout of x
     gc = torch.randn(n, k * k, t, h, w, device=x.device, dtype=x.dtype)
 
     def fwd():
@@ -207,10 +225,9 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
         res['mem_fwd_bwd'] = peak_extra_bytes(fwd_bwd, x.device)
     else:
         dtype = str(x.dtype).replace('torch.', '')
-        res['mem_fwd'] = cpu_peak_extra_bytes(backend, tuple(x.shape), dtype,
-                                              k, backward=False)
-        res['mem_fwd_bwd'] = cpu_peak_extra_bytes(backend, tuple(x.shape),
-                                                  dtype, k, backward=True)
+        res['mem_fwd'], res['mem_fwd_bwd'] = (
+            cpu_peak_extra_bytes(backend, tuple(x.shape), dtype, k, backward,
+                                 layout) for backward in (False, True))
     if ref is not None:  # sanity check against the torch path
         y, corr = fwd()
         res['diff'] = max((y - ref[0]).abs().max().item(),
@@ -231,6 +248,10 @@ def main(argv=None) -> None:
                         help="'cuda', 'cuda:1' or 'cpu' (default cuda)")
     parser.add_argument('--dtype', default='float32', choices=DTYPES)
     parser.add_argument('--kernel-size', type=int, default=3)
+    parser.add_argument('--layout', default='standard', choices=LAYOUTS,
+                        help='memory layout of the input: standard '
+                        '(contiguous N,C,T,H,W), frames (N,T,C,H,W memory, '
+                        "DTF-Net's) or channels_last (N,T,H,W,C, SwinDTF's)")
     parser.add_argument('--shapes', default='dtf',
                         choices=('dtf', 'small', 'memory'),
                         help='dtf: DTF-Net R50 16x224 shapes; small: tiny '
@@ -273,8 +294,9 @@ def main(argv=None) -> None:
         backends.append('torch')  # the ratios are against it
     backends.sort(key=('cupy', 'torch', 'naive').index)
 
-    print(f'# device {name}, dtype {args.dtype}, k={k}, warm-up '
-          f'{args.warmup}, median of {args.repeat}; peak bandwidth '
+    print(f'# device {name}, dtype {args.dtype}, k={k}, layout '
+          f'{args.layout}, warm-up {args.warmup}, median of {args.repeat}; '
+          'peak bandwidth '
           f'{fmt(peak_bw, ".0f", " GB/s")}')
     print('# mem: peak extra memory / input size (outputs included); '
           'GB/s and %peak: forward, minimum traffic (read x, write y, corr);'
@@ -287,7 +309,7 @@ def main(argv=None) -> None:
     timer = Timer(device, args.warmup, args.repeat)
     for shape in shape_list(args.shapes, args.batch):
         torch.manual_seed(0)
-        x = torch.randn(*shape, device=device, dtype=dtype)
+        x = make_input(shape, args.layout, device=device, dtype=dtype)
         x_bytes = x.numel() * x.element_size()
         corr_bytes = x_bytes // shape[1] * k * k
         min_bytes = 2 * x_bytes + corr_bytes
@@ -296,7 +318,8 @@ def main(argv=None) -> None:
         results = {}
         for backend in backends:
             try:
-                results[backend] = bench_one(backend, x, k, timer, ref)
+                results[backend] = bench_one(backend, x, k, timer, ref,
+                                             args.layout)
             except torch.cuda.OutOfMemoryError:
                 results[backend] = None
                 torch.cuda.empty_cache()

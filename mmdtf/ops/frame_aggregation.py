@@ -9,16 +9,18 @@ the ``k x k`` neighbourhood of ``p`` in frame ``t+1`` (zero padded)::
 and the last frame gets ``corr = 0`` and ``agg = 0``. The op returns
 ``(x + agg, corr)``.
 
-This file holds the input checks, the backend dispatch and the pure-PyTorch path.
-The PyTorch path loops over the ``k*k`` offsets with views of one zero-padded copy
-of the next frames, so it never materialises a ``k*k``-times copy of ``x``; its
-backward is written by hand for the same reason (autograd through the loop would
-keep one gradient buffer per offset alive). It is the CPU path and the oracle of
-the CUDA backend. ``frame_aggregation_export`` is its forward in standard
-operators, which ONNX export runs instead of the autograd Functions.
+This file holds the input checks, the backend dispatch and the pure-PyTorch
+path. The PyTorch path loops over the ``k*k`` offsets with views of one
+zero-padded copy of the next frames, so it never materialises a ``k*k``-times
+copy of ``x``; its backward is written by hand for the same reason (autograd
+through the loop would keep one gradient buffer per offset alive). Its ops
+run over long runs of pixels in the input's own layout (:class:`_Layout`).
+It is the CPU path and the oracle of the CUDA backend.
+``frame_aggregation_export`` is its forward in standard operators, which ONNX
+export runs instead of the autograd Functions.
 """
 import warnings
-from typing import Iterator, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -57,17 +59,143 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def _offset_windows(padded: torch.Tensor, radius: int, height: int,
-                    width: int) -> Iterator[torch.Tensor]:
-    """Views of ``padded`` shifted by each offset ``(dy, dx)``, in ``j`` order.
+_MASK_CACHE: Dict[Tuple[int, int, int, torch.dtype, torch.device],
+                  torch.Tensor] = {}
 
-    ``padded`` is a tensor zero padded by ``radius`` on both spatial sides; the
-    view for offset ``(dy, dx)`` holds at ``p`` the value at ``p + (dy, dx)``.
+
+def inside_masks(kernel_size: int, height: int, width: int,
+                 dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(k*k, H*W)``: 1 where the key ``p + d_j`` lies inside the image, else
+    0; cached per size, dtype and device."""
+    key = (kernel_size, height, width, dtype, device)
+    if key in _MASK_CACHE:
+        return _MASK_CACHE[key]
+    # Built from Python lists: a constant, not traced ops, in exported graphs.
+    r = kernel_size // 2
+    rows = [[0 <= i + d < height for i in range(height)]
+            for d in range(-r, r + 1)]
+    cols = [[0 <= i + d < width for i in range(width)]
+            for d in range(-r, r + 1)]
+    mask = torch.tensor([[float(row and col) for row in rows_in
+                          for col in cols_in]
+                         for rows_in in rows for cols_in in cols],
+                        dtype=dtype, device=device)
+    if type(mask) is torch.Tensor:  # not a fake of a torch.compile trace
+        _MASK_CACHE[key] = mask
+    return mask
+
+
+class _Layout:
+    """How the torch path walks the memory of ``x`` (N, C, T, H, W).
+
+    Every op runs over long contiguous runs of pixels, read without a copy
+    for the three layouts that occur:
+
+    - ``'frames'``, (N, T, C, H, W) memory: ResNetDTF's frame batch; a run
+      is one frame's C*H*W elements;
+    - ``'channels_last'``, (N, T, H, W, C): SwinDTF's tokens; a run is one
+      frame's H*W*C elements;
+    - ``'standard'``, contiguous (N, C, T, H, W): a run is one channel's
+      T*H*W elements. Any other layout is copied into this one.
+
+    A neighbour offset ``(dy, dx)`` is then a shift of the runs by
+    ``dy * W + dx`` pixels: each offset is one slice of a padded copy. (A
+    copy padded along H and W instead leaves W-long rows for every op: at
+    7x7 they ran 3x slower.) The shift reads a wrong element exactly where
+    the neighbour lies outside the image (it lands in the next or previous
+    row, channel or frame, or in the padding): :func:`inside_masks` zeroes
+    the correlation there and the value's weight. (So an inf or NaN in ``x``
+    can also reach the pixels whose wrong element it is, as 0 * inf; with
+    non-finite features the step is lost either way.)
+
+    The pixel-wise tensors (correlations, weights) are (N, T', H*W) for
+    every layout; :meth:`pixels` maps them onto a layout's channel sums.
     """
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            yield padded[..., radius + dy:radius + dy + height,
-                         radius + dx:radius + dx + width]
+
+    def __init__(self, x: torch.Tensor, kernel_size: int) -> None:
+        self.n, self.c, self.t, self.h, self.w = x.shape
+        if x.transpose(1, 2).is_contiguous():
+            self.kind, self.channel_dim, unit = 'frames', 2, 1
+        elif x.permute(0, 2, 3, 4, 1).is_contiguous():
+            self.kind, self.channel_dim, unit = 'channels_last', 3, self.c
+        else:
+            self.kind, self.channel_dim, unit = 'standard', 1, 1
+        # the axis of flat tensors along which frames follow each other
+        self.frame_dim = 2 if self.kind == 'standard' else 1
+        r = kernel_size // 2
+        self.pad = (r * self.w + r) * unit
+        self.shifts = [(dy * self.w + dx) * unit
+                       for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+
+    def flat(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``x`` as contiguous runs in ``dtype``: (N, T, C*H*W) or, for
+        ``'standard'``, (N, C, T*H*W). A view when ``x`` is laid out so."""
+        x = x.to(dtype)
+        if self.kind == 'frames':
+            x = x.transpose(1, 2)
+        elif self.kind == 'channels_last':
+            x = x.permute(0, 2, 3, 4, 1)
+        return x.contiguous().view(x.shape[0], x.shape[1], -1)
+
+    def unflat(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`flat` (a view)."""
+        n, c, t, h, w = self.n, self.c, self.t, self.h, self.w
+        if self.kind == 'frames':
+            return x.view(n, t, c, h, w).transpose(1, 2)
+        if self.kind == 'channels_last':
+            return x.view(n, t, h, w, c).permute(0, 4, 1, 2, 3)
+        return x.view(n, c, t, h, w)
+
+    def split(self, x: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Views of flat ``x``: frames ``< T-1`` (the queries), frames
+        ``>= 1`` (their keys) and the last frame."""
+        if self.kind == 'standard':
+            frame = self.h * self.w
+            return (x[..., :-frame], x[..., frame:], x[..., -frame:])
+        return x[:, :-1], x[:, 1:], x[:, -1:]
+
+    def fmap(self, x: torch.Tensor) -> torch.Tensor:
+        """A split of flat ``x`` with the channel axis apart (a view)."""
+        hw = self.h * self.w
+        if self.kind == 'frames':
+            return x.view(self.n, -1, self.c, hw)
+        if self.kind == 'channels_last':
+            return x.view(self.n, -1, hw, self.c)
+        return x
+
+    def pixels(self, a: torch.Tensor) -> torch.Tensor:
+        """(N, T', H*W) -> the shape of a channel sum of :meth:`fmap`."""
+        return a.flatten(1) if self.kind == 'standard' else a
+
+    def per_pixel(self, a: torch.Tensor) -> torch.Tensor:
+        """(N, T', H*W) -> broadcastable against :meth:`fmap`."""
+        return self.pixels(a).unsqueeze(self.channel_dim)
+
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """A zero-padded copy of the runs of ``x`` for :meth:`windows`."""
+        return F.pad(x, (self.pad, self.pad))
+
+    def windows(self, padded: torch.Tensor) -> List[torch.Tensor]:
+        """The k*k shifted views of ``padded``, in ``j`` order."""
+        size = padded.shape[-1] - 2 * self.pad
+        return [padded[..., self.pad + s:self.pad + s + size]
+                for s in self.shifts]
+
+    def unpadded(self, padded: torch.Tensor) -> torch.Tensor:
+        """The view of ``padded`` that :meth:`padded` copied into."""
+        return padded[..., self.pad:padded.shape[-1] - self.pad]
+
+    def channel_sums(self, a: torch.Tensor, keys: List[torch.Tensor],
+                     out: torch.Tensor) -> torch.Tensor:
+        """``out[:, j] = sum_c a * keys[j]``; ``out`` is (N, k*k, T', H*W).
+        One product buffer serves every offset."""
+        prod = torch.empty_like(a)
+        for j, key in enumerate(keys):
+            torch.mul(a, key, out=prod)
+            torch.sum(self.fmap(prod), dim=self.channel_dim,
+                      out=self.pixels(out[:, j]))
+        return out
 
 
 class FrameAggregationTorch(Function):
@@ -76,87 +204,116 @@ class FrameAggregationTorch(Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor,
                 kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        ctx.kernel_size = kernel_size
-        xc = x.to(_compute_dtype(x.dtype))
+        dtype = _compute_dtype(x.dtype)
+        layout = _Layout(x, kernel_size)
         n, c, t, h, w = x.shape
-        r = kernel_size // 2
-        corr = xc.new_zeros(n, kernel_size * kernel_size, t, h, w)
-        y = xc.clone()
+        k2 = kernel_size * kernel_size
+        xf = layout.flat(x, dtype)
+        corr = xf.new_zeros(n, k2, t, h * w)
+        y = torch.empty_like(xf)
+        query, following, last = layout.split(xf)
+        layout.split(y)[2].copy_(last)  # the last frame aggregates nothing
         if t > 1:
-            query, nxt = xc[:, :, :-1], xc[:, :, 1:]
-            padded = F.pad(nxt, (r, r, r, r))
-            for j, key in enumerate(_offset_windows(padded, r, h, w)):
-                corr[:, j, :-1] = (query * key).mean(dim=1)
-            attn = corr[:, :, :-1].softmax(dim=1)
-            agg = y[:, :, :-1]  # accumulate in place: y = x + agg
-            for j, key in enumerate(_offset_windows(padded, r, h, w)):
-                agg.addcmul_(attn[:, j:j + 1], key)
+            keys = layout.windows(layout.padded(following))
+            mask = inside_masks(kernel_size, h, w, dtype, x.device)[:, None]
+            logits = layout.channel_sums(query, keys, corr[:, :, :-1])
+            logits.div_(c).mul_(mask)  # the channel mean; 0 outside
+            # Outside keys keep their softmax mass but add no value.
+            attn = logits.softmax(dim=1).mul_(mask)
+            agg = layout.fmap(layout.split(y)[0])  # y = x + agg, in place
+            for j, key in enumerate(keys):
+                args = (layout.per_pixel(attn[:, j]), layout.fmap(key))
+                if j == 0:
+                    torch.addcmul(layout.fmap(query), *args, out=agg)
+                else:
+                    agg.addcmul_(*args)
+        ctx.kernel_size = kernel_size
+        # an unused output then gets grad None: no zero tensor to read
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, corr)
-        return y.to(x.dtype), corr.to(x.dtype)
+        return (layout.unflat(y).to(x.dtype),
+                corr.view(n, k2, t, h, w).to(x.dtype))
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_y: torch.Tensor,
-                 grad_corr: torch.Tensor) -> Tuple[torch.Tensor, None]:
+    def backward(ctx, grad_y: Optional[torch.Tensor],
+                 grad_corr: Optional[torch.Tensor]) -> Tuple[
+                     Optional[torch.Tensor], None]:
         x, corr = ctx.saved_tensors
+        if grad_y is None and grad_corr is None:
+            return None, None
         k = ctx.kernel_size
         dtype = _compute_dtype(x.dtype)
-        xc, grad_y = x.to(dtype), grad_y.to(dtype)
+        layout = _Layout(x, k)
         n, c, t, h, w = x.shape
-        r = k // 2
+        xf = layout.flat(x, dtype)
+        grad_y = (torch.zeros_like(xf) if grad_y is None else
+                  layout.flat(grad_y, dtype))
         grad_x = grad_y.clone()  # the residual path
         if t > 1:
-            query, nxt = xc[:, :, :-1], xc[:, :, 1:]
-            padded = F.pad(nxt, (r, r, r, r))
-            attn = corr[:, :, :-1].to(dtype).softmax(dim=1)
-            grad_agg = grad_y[:, :, :-1]
-            grad_attn = torch.stack([(grad_agg * key).sum(dim=1)
-                                     for key in _offset_windows(padded, r, h, w)],
-                                    dim=1)
+            query, following, _ = layout.split(xf)
+            grad_agg = layout.split(grad_y)[0]
+            padded = layout.padded(following)
+            keys = layout.windows(padded)
+            mask = inside_masks(k, h, w, dtype, x.device)[:, None]
+            attn = corr[:, :, :-1].softmax(dim=1)
+            # grad_attn_j = sum_c grad_agg * value_j (0 for outside keys)
+            grad_attn = layout.channel_sums(grad_agg, keys,
+                                            torch.empty_like(attn))
+            grad_attn.mul_(mask)
             # softmax backward, plus the gradient reaching corr directly
             grad_logit = attn * (grad_attn - (attn * grad_attn).sum(
                 dim=1, keepdim=True))
-            grad_logit += grad_corr[:, :, :-1].to(dtype)
-            grad_logit /= c
-            grad_query = grad_x[:, :, :-1]
+            if grad_corr is not None:
+                grad_logit += grad_corr[:, :, :-1].reshape_as(attn).to(dtype)
+            grad_logit.div_(c).mul_(mask)  # outside logits are constant 0
+            attn.mul_(mask)  # the values' weights
+            grad_query = layout.fmap(layout.split(grad_x)[0])
             grad_padded = torch.zeros_like(padded)
-            windows = zip(_offset_windows(padded, r, h, w),
-                          _offset_windows(grad_padded, r, h, w))
-            for j, (key, grad_key) in enumerate(windows):
-                grad_query.addcmul_(grad_logit[:, j:j + 1], key)
-                grad_key.addcmul_(attn[:, j:j + 1], grad_agg)
-                grad_key.addcmul_(grad_logit[:, j:j + 1], query)
-            grad_x[:, :, 1:] += grad_padded[..., r:r + h, r:r + w]
-        return grad_x.to(x.dtype), None
+            for j, (key, grad_key) in enumerate(
+                    zip(keys, layout.windows(grad_padded))):
+                grad_logit_j = layout.per_pixel(grad_logit[:, j])
+                grad_query.addcmul_(grad_logit_j, layout.fmap(key))
+                grad_key = layout.fmap(grad_key)
+                grad_key.addcmul_(layout.per_pixel(attn[:, j]),
+                                  layout.fmap(grad_agg))
+                grad_key.addcmul_(grad_logit_j, layout.fmap(query))
+            layout.split(grad_x)[1].add_(layout.unpadded(grad_padded))
+        return layout.unflat(grad_x).to(x.dtype), None
 
 
 def frame_aggregation_export(x: torch.Tensor,
                              kernel_size: int) -> Tuple[torch.Tensor,
                                                         torch.Tensor]:
-    """FA's forward in standard operators only (pad, slices, mean, softmax,
+    """FA's forward in standard operators only (pad, slices, sums, softmax,
     cat), for ONNX export: exporters cannot look into the autograd Functions.
 
-    The same values as :class:`FrameAggregationTorch`'s forward, summed in the
-    same order. Autograd through it works but keeps one buffer per offset;
-    train with :func:`frame_aggregation`.
+    :class:`FrameAggregationTorch`'s forward without ``out=`` and in-place
+    ops: the same correlations bit for bit, and the aggregation up to the
+    rounding of its multiply-adds. Autograd through it works but keeps one
+    buffer per offset; train with :func:`frame_aggregation`.
     """
     dtype = _compute_dtype(x.dtype)
-    xc = x.to(dtype)
+    layout = _Layout(x, kernel_size)
     n, c, t, h, w = x.shape
-    r = kernel_size // 2
     if t == 1:
         return x.clone(), x.new_zeros(n, kernel_size * kernel_size, t, h, w)
-    query, nxt = xc[:, :, :-1], xc[:, :, 1:]
-    padded = F.pad(nxt, (r, r, r, r))
-    keys = list(_offset_windows(padded, r, h, w))
-    corr = torch.stack([(query * key).mean(dim=1) for key in keys], dim=1)
-    attn = corr.softmax(dim=1)
-    agg = query  # y = x + agg, accumulated offset by offset
+    query, following, last = layout.split(layout.flat(x, dtype))
+    keys = layout.windows(layout.padded(following))
+    mask = inside_masks(kernel_size, h, w, dtype, x.device)[:, None]
+    corr = torch.stack([
+        layout.fmap(query * key).sum(dim=layout.channel_dim).view(n, -1, h * w)
+        for key in keys
+    ], dim=1)
+    corr = corr / c * mask
+    attn = corr.softmax(dim=1) * mask
+    agg = layout.fmap(query)  # y = x + agg, accumulated offset by offset
     for j, key in enumerate(keys):
-        agg = agg + attn[:, j:j + 1] * key
-    y = torch.cat([agg, xc[:, :, -1:]], dim=2)
-    corr = F.pad(corr, (0, 0, 0, 0, 0, 1))  # the last frame's corr is 0
-    return y.to(x.dtype), corr.to(x.dtype)
+        agg = agg + layout.per_pixel(attn[:, j]) * layout.fmap(key)
+    y = torch.cat([agg.reshape(query.shape), last], dim=layout.frame_dim)
+    corr = F.pad(corr, (0, 0, 0, 1))  # the last frame's corr is 0
+    return (layout.unflat(y).to(x.dtype),
+            corr.view(n, -1, t, h, w).to(x.dtype))
 
 
 def _resolve_backend(x: torch.Tensor, backend: str) -> str:

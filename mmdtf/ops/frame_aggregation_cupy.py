@@ -3,9 +3,12 @@
 The kernels live in ``ops/frame_aggregation.cu`` (shipped in the wheel as
 ``mmdtf/.mim/ops/frame_aggregation.cu``) and are compiled by NVRTC through
 CuPy at first use, once per (device, dtype, kernel size); shapes are kernel
-arguments. They run on PyTorch's current stream and read and write torch
-tensors in place through their data pointers, so no copy crosses the two
-libraries. ``cupy`` is imported lazily: CPU-only installs never need it.
+arguments, and so are the strides of the (N, C, T) axes: contiguous input
+and the (N, T, C, H, W) memory of ResNetDTF's frame batch are read in place
+and ``y`` comes back in the input's layout (other layouts are copied once).
+They run on PyTorch's current stream and read and write torch tensors in
+place through their data pointers, so no copy crosses the two libraries.
+``cupy`` is imported lazily: CPU-only installs never need it.
 
 Forward: one fused kernel (correlation, softmax, aggregation, residual).
 Backward: one kernel recomputes the softmax per query pixel and stores the
@@ -146,9 +149,11 @@ def _launch(kernel_and_block: Tuple[object, int], total: int, args: tuple,
     grid = min((total + block - 1) // block, 2**31 - 1)
     stream = cupy.cuda.ExternalStream(
         torch.cuda.current_stream(device_index).cuda_stream)
-    # int32 sizes as in the kernel signatures; pointers go as 64-bit ints
-    args = tuple(np.int32(a) if isinstance(a, int) else np.uint64(a.ptr)
-                 for a in args)
+    # int32 sizes and int64 strides as in the kernel signatures; pointers
+    # go as 64-bit ints
+    args = tuple(np.int32(a) if isinstance(a, int) else
+                 np.int64(a.value) if isinstance(a, _Stride) else
+                 np.uint64(a.ptr) for a in args)
     with cupy.cuda.Device(device_index):
         kernel((grid, ), (block, ), args, stream=stream)
 
@@ -161,12 +166,37 @@ class _Ptr:
         self.ptr = 0 if t is None else t.data_ptr()
 
 
-def _shape_args(x: torch.Tensor) -> Tuple[int, ...]:
+class _Stride:
+    """A 64-bit stride argument."""
+    __slots__ = ('value', )
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def _shape_args(x: torch.Tensor) -> Tuple[object, ...]:
+    """Sizes and the (N, C, T) strides of ``x``, as the kernels take them."""
     n, c, t, h, w = x.shape
     if max(n, c, t, h, w, h * w) >= 2**31:
         raise ValueError('frame_aggregation (cupy) takes dimensions and H*W '
                          f'below 2**31, got {tuple(x.shape)}')
-    return n, c, t, h, w
+    return (n, c, t, h, w) + tuple(_Stride(s) for s in x.stride()[:3])
+
+
+def _kernel_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself when the kernels can read it in place: contiguous, or
+    (N, T, C, H, W) memory (ResNetDTF's frame batch; no copy in and out of
+    every block). Else one contiguous copy (e.g. SwinDTF's channels-last
+    tokens, which the kernels would read uncoalesced)."""
+    if x.is_contiguous() or x.transpose(1, 2).is_contiguous():
+        return x
+    return x.contiguous()
+
+
+def _as_layout_of(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``t`` in the dtype and memory layout of ``x``."""
+    t = t.to(x.dtype)
+    return t if t.stride() == x.stride() else torch.empty_like(x).copy_(t)
 
 
 class FrameAggregationCuPy(Function):
@@ -178,15 +208,15 @@ class FrameAggregationCuPy(Function):
     @torch.amp.custom_fwd(device_type='cuda')
     def forward(ctx, x: torch.Tensor,
                 kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        x = x.contiguous()  # once per call; the kernels assume it
-        n, c, t, h, w = _shape_args(x)
+        x = _kernel_layout(x)  # at most one copy per call
+        n, c, t, h, w = x.shape
         k2 = kernel_size * kernel_size
-        y = torch.empty_like(x)
+        y = torch.empty_like(x)  # in the layout of x
         corr = x.new_empty((n, k2, t, h, w))
         index = x.device.index
         kernels = _get_kernels(index, x.dtype, kernel_size)
         _launch(kernels['fa_forward'], n * t * h * w,
-                (_Ptr(x), _Ptr(y), _Ptr(corr), n, c, t, h, w), index)
+                (_Ptr(x), _Ptr(y), _Ptr(corr)) + _shape_args(x), index)
         ctx.kernel_size = kernel_size
         # an unused output then gets grad None: no zero tensor to read
         ctx.set_materialize_grads(False)
@@ -204,7 +234,7 @@ class FrameAggregationCuPy(Function):
         k = ctx.kernel_size
         n, c, t, h, w = x.shape
         grad_y = (torch.zeros_like(x) if grad_y is None else
-                  grad_y.to(x.dtype).contiguous())
+                  _as_layout_of(grad_y, x))
         if grad_corr is not None:
             grad_corr = grad_corr.to(x.dtype).contiguous()
         grad_x = torch.empty_like(x)
@@ -217,10 +247,10 @@ class FrameAggregationCuPy(Function):
             glogit = torch.empty_like(attn)
             _launch(kernels['fa_backward_logits'], n * (t - 1) * h * w,
                     (_Ptr(x), _Ptr(grad_y), _Ptr(grad_corr), _Ptr(attn),
-                     _Ptr(glogit), n, c, t, h, w), index)
+                     _Ptr(glogit)) + _shape_args(x), index)
         _launch(kernels['fa_backward_input'], n * t * h * w,
                 (_Ptr(x), _Ptr(grad_y), _Ptr(attn), _Ptr(glogit),
-                 _Ptr(grad_x), n, c, t, h, w), index)
+                 _Ptr(grad_x)) + _shape_args(x), index)
         return grad_x, None
 
 

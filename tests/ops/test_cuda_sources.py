@@ -123,25 +123,27 @@ static void emulate(int grid, int block, F f) {
     }
 }
 
+#define SHAPE int N, int C, int T, int H, int W, long long sn, long long sc, \
+    long long st
 #define EMU(S, K)                                                           \
-extern "C" void fwd_##S##_##K(const void* x, void* y, void* c, int N,       \
-    int C, int T, int H, int W, int grid, int block) {                      \
+extern "C" void fwd_##S##_##K(const void* x, void* y, void* c, SHAPE,       \
+    int grid, int block) {                                                  \
   emulate(grid, block, [&] { fa_forward<S, K>((const S*)x, (S*)y, (S*)c,    \
-                                              N, C, T, H, W); });           \
+                                              N, C, T, H, W, sn, sc, st); });\
 }                                                                           \
 extern "C" void bwd1_##S##_##K(const void* x, const void* gy,               \
-    const void* gc, void* a, void* g, int N, int C, int T, int H, int W,    \
-    int grid, int block) {                                                  \
+    const void* gc, void* a, void* g, SHAPE, int grid, int block) {         \
   typedef fa_traits<S>::acc_t A;                                            \
   emulate(grid, block, [&] { fa_backward_logits<S, K>((const S*)x,          \
-      (const S*)gy, (const S*)gc, (A*)a, (A*)g, N, C, T, H, W); });          \
+      (const S*)gy, (const S*)gc, (A*)a, (A*)g, N, C, T, H, W, sn, sc,      \
+      st); });                                                              \
 }                                                                           \
 extern "C" void bwd2_##S##_##K(const void* x, const void* gy,               \
-    const void* a, const void* g, void* gx, int N, int C, int T, int H,     \
-    int W, int grid, int block) {                                           \
+    const void* a, const void* g, void* gx, SHAPE, int grid, int block) {   \
   typedef fa_traits<S>::acc_t A;                                            \
   emulate(grid, block, [&] { fa_backward_input<S, K>((const S*)x,           \
-      (const S*)gy, (const A*)a, (const A*)g, (S*)gx, N, C, T, H, W); });   \
+      (const S*)gy, (const A*)a, (const A*)g, (S*)gx, N, C, T, H, W, sn,    \
+      sc, st); });                                                          \
 }
 #define EMU_K(S) EMU(S, 1) EMU(S, 3) EMU(S, 5) EMU(S, 7)
 EMU_K(double) EMU_K(float) EMU_K(fa_half) EMU_K(fa_bf16)
@@ -164,12 +166,17 @@ def emu(tmp_path_factory):
     return ctypes.CDLL(str(lib))
 
 
-def _guarded(shape, dtype, fill=None):
-    """A tensor inside a NaN guard band as long as itself on both sides."""
+def _guarded(shape, dtype, fill=None, frames_outermost=False):
+    """A tensor inside a NaN guard band as long as itself on both sides;
+    stored contiguous, or as (N, T, C, H, W) memory."""
     numel = math.prod(shape)
     pad = max(numel, 64)
     buf = torch.full((2 * pad + numel, ), float('nan'), dtype=dtype)
-    view = buf[pad:pad + numel].view(shape)
+    if frames_outermost:
+        n, c, t, h, w = shape
+        view = buf[pad:pad + numel].view(n, t, c, h, w).transpose(1, 2)
+    else:
+        view = buf[pad:pad + numel].view(shape)
     if fill is not None:
         view.copy_(fill)
     return buf, view, pad
@@ -186,41 +193,46 @@ def _p(t):
 GRID = (3, 5)  # 15 emulated threads: every thread runs the grid-stride loop
 
 
-def emu_forward(lib, x, k):
+def _shape(x):
+    """The kernels' size and (N, C, T) stride arguments for ``x``."""
+    return (*x.shape, *(ctypes.c_longlong(s) for s in x.stride()[:3]))
+
+
+def emu_forward(lib, x, k, frames_outermost=False):
     n, c, t, h, w = x.shape
     name = EMU_TYPES[x.dtype]
-    bx, xg, px = _guarded(x.shape, x.dtype, x)
-    by, y, py = _guarded(x.shape, x.dtype)
+    bx, xg, px = _guarded(x.shape, x.dtype, x, frames_outermost)
+    by, y, py = _guarded(x.shape, x.dtype, None, frames_outermost)
     bc, corr, pc = _guarded((n, k * k, t, h, w), x.dtype)
-    getattr(lib, f'fwd_{name}_{k}')(_p(xg), _p(y), _p(corr), n, c, t, h, w,
+    getattr(lib, f'fwd_{name}_{k}')(_p(xg), _p(y), _p(corr), *_shape(xg),
                                     *GRID)
     assert _guard_intact(by, py) and _guard_intact(bc, pc)
     assert _guard_intact(bx, px)
     return y.clone(), corr.clone()
 
 
-def emu_backward(lib, x, k, grad_y, grad_corr):
+def emu_backward(lib, x, k, grad_y, grad_corr, frames_outermost=False):
     """grad_corr may be None (the kernels' null-pointer path)."""
     n, c, t, h, w = x.shape
     name = EMU_TYPES[x.dtype]
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    _, xg, _ = _guarded(x.shape, x.dtype, x)
-    _, gy, _ = _guarded(x.shape, x.dtype, grad_y)
+    _, xg, _ = _guarded(x.shape, x.dtype, x, frames_outermost)
+    _, gy, _ = _guarded(x.shape, x.dtype, grad_y, frames_outermost)
     gc = None
     if grad_corr is not None:
         _, gc, _ = _guarded(grad_corr.shape, x.dtype, grad_corr)
     ba, attn, pa = _guarded((n, k * k, t - 1, h, w), acc)
     bg, glogit, pg = _guarded((n, k * k, t - 1, h, w), acc)
-    bx, gx, px = _guarded(x.shape, x.dtype)
+    bx, gx, px = _guarded(x.shape, x.dtype, None, frames_outermost)
     if t > 1:
         getattr(lib, f'bwd1_{name}_{k}')(_p(xg), _p(gy), _p(gc), _p(attn),
-                                         _p(glogit), n, c, t, h, w, *GRID)
+                                         _p(glogit), *_shape(xg), *GRID)
         assert _guard_intact(ba, pa) and _guard_intact(bg, pg)
         assert not attn.isnan().any() and not glogit.isnan().any()
     else:
         attn = glogit = None
     getattr(lib, f'bwd2_{name}_{k}')(_p(xg), _p(gy), _p(attn), _p(glogit),
-                                     _p(gx), n, c, t, h, w, *GRID)
+                                     _p(gx), *_shape(xg), *GRID)
     assert _guard_intact(bx, px)
     return gx.clone()
 
@@ -243,13 +255,16 @@ class EmulatedFA(torch.autograd.Function):
 SHAPES = [(2, 5, 4, 7, 9), (1, 3, 2, 1, 1), (2, 3, 1, 4, 3), (1, 6, 3, 3, 2)]
 
 
+@pytest.mark.parametrize('frames_outermost', [False, True],
+                         ids=['contiguous', 'frames_outermost'])
 @pytest.mark.parametrize('k', KERNEL_SIZES)
 @pytest.mark.parametrize('shape', SHAPES)
-def test_emulated_kernels_match_torch_float64(emu, k, shape):
+def test_emulated_kernels_match_torch_float64(emu, k, shape,
+                                              frames_outermost):
     torch.manual_seed(0)
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     y_ref, corr_ref = frame_aggregation(x, k, backend='torch')
-    y, corr = emu_forward(emu, x.detach(), k)
+    y, corr = emu_forward(emu, x.detach(), k, frames_outermost)
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(corr, corr_ref, rtol=1e-12, atol=1e-12)
     gy, gc = torch.randn_like(y), torch.randn_like(corr)
@@ -257,7 +272,7 @@ def test_emulated_kernels_match_torch_float64(emu, k, shape):
         outs = (y_ref, corr_ref) if grads[1] is not None else (y_ref, )
         (g_ref, ) = torch.autograd.grad(outs, x, grads[:len(outs)],
                                         retain_graph=True)
-        g = emu_backward(emu, x.detach(), k, gy, grads[1])
+        g = emu_backward(emu, x.detach(), k, gy, grads[1], frames_outermost)
         torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-11)
 
 
@@ -337,6 +352,7 @@ class _FakeCuPy:
             def __call__(self, grid, block, args, stream=None):
                 assert stream is not None
                 cargs = [ctypes.c_void_p(int(a)) if a.dtype.kind == 'u'
+                         else ctypes.c_longlong(int(a)) if a.itemsize == 8
                          else int(a) for a in args]
                 fake.launches.append((grid, block))
                 self.fn(*cargs, grid[0], block[0])
@@ -366,18 +382,31 @@ def test_glue_drives_emulated_kernels(fake_cupy):
     assert fac.cupy_unavailable_reason(torch.device('cuda', 0)) is None
     torch.manual_seed(4)
     base = torch.randn(2, 3, 6, 5, 7, dtype=torch.float64)  # N T C H W
-    x = base.transpose(1, 2).requires_grad_()  # non-contiguous
+    x = base.transpose(1, 2).requires_grad_()  # ResNetDTF's layout
     y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    assert y.stride() == x.stride()  # read and written in place
     y_ref, corr_ref = frame_aggregation(x, 3, backend='torch')
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(corr, corr_ref, rtol=1e-12, atol=1e-12)
     gy, gc = torch.randn_like(y), torch.randn_like(corr)
+    # the second: a gradient in another layout than x's, copied into it
     for outs, refs, grads in (((y, corr), (y_ref, corr_ref), (gy, gc)),
-                              ((y, ), (y_ref, ), (gy, )),
+                              ((y, ), (y_ref, ), (gy.contiguous(), )),
                               ((corr, ), (corr_ref, ), (gc, ))):
         (g, ) = torch.autograd.grad(outs, x, grads, retain_graph=True)
         (g_ref, ) = torch.autograd.grad(refs, x, grads, retain_graph=True)
         torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-11)
+    # channels-last tokens (SwinDTF's) are copied once, to contiguous
+    tokens = torch.randn(2, 6, 5, 7, 3, dtype=torch.float64)  # N T H W C
+    y_cl, corr_cl = fac.FrameAggregationCuPy.apply(
+        tokens.permute(0, 4, 1, 2, 3), 3)
+    assert y_cl.is_contiguous()
+    for a, b in zip((y_cl, corr_cl), frame_aggregation(
+            tokens.permute(0, 4, 1, 2, 3), 3, backend='torch')):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    fake_cupy.launches.clear()
+    y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    torch.autograd.grad((y, corr), x, (gy, gc))
     # ceil(threads / 256) blocks of 256: forward and input gradient over
     # N*T*H*W = 210 pixels, logits over N*(T-1)*H*W = 140
     assert set(fake_cupy.launches) == {((1, ), (256, ))}

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdtf.ops import FrameAggregation, frame_aggregation
+from mmdtf.ops.frame_aggregation import inside_masks
 
 
 def reference_frame_aggregation(x, kernel_size):
@@ -88,13 +89,79 @@ def test_dtypes(dtype, tol):
     assert xd.grad.dtype == dtype and torch.isfinite(xd.grad.float()).all()
 
 
-def test_non_contiguous_input():
-    torch.manual_seed(4)
-    base = torch.randn(2, 4, 6, 5, 3, dtype=torch.float64)  # N T C H W
-    x = base.transpose(1, 2)  # (N, C, T, H, W) view, not contiguous
-    assert not x.is_contiguous()
-    for a, b in zip(frame_aggregation(x, 3), reference_frame_aggregation(x.contiguous(), 3)):
-        torch.testing.assert_close(a, b)
+# memory order of each layout, as dims of (N, C, T, H, W)
+LAYOUTS = {'standard': (0, 1, 2, 3, 4),
+           'frames outermost': (0, 2, 1, 3, 4),  # ResNetDTF
+           'channels last': (0, 2, 3, 4, 1),  # SwinDTF
+           'other': (0, 3, 4, 2, 1)}  # (N, H, W, T, C): copied
+
+
+def stored_as(x, layout):
+    """``x`` (N, C, T, H, W) with the same values stored in ``layout``."""
+    order = LAYOUTS[layout]
+    inverse = sorted(range(5), key=order.__getitem__)
+    return x.permute(*order).contiguous().permute(*inverse)
+
+
+@pytest.mark.parametrize('kernel_size', [1, 3, 5])
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+def test_any_memory_layout(layout, kernel_size):
+    """Values and gradients as the spec's formula for every layout (odd
+    H and W, C not a power of two); the three layouts the torch path reads
+    in place come back in their own layout."""
+    torch.manual_seed(5)
+    x = torch.randn(2, 5, 4, 6, 7, dtype=torch.float64)
+    gy = torch.randn_like(x)
+    gc = torch.randn(2, kernel_size**2, 4, 6, 7, dtype=torch.float64)
+    xs = stored_as(x, layout).requires_grad_()
+    assert torch.equal(xs, x)
+    y, corr = frame_aggregation(xs, kernel_size, backend='torch')
+    (g, ) = torch.autograd.grad((y * gy).sum() + (corr * gc).sum(), xs)
+    x_ref = x.clone().requires_grad_()
+    y_ref, corr_ref = reference_frame_aggregation(x_ref, kernel_size)
+    (g_ref, ) = torch.autograd.grad(
+        (y_ref * gy).sum() + (corr_ref * gc).sum(), x_ref)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(corr, corr_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-10)
+    if layout != 'other':
+        assert y.stride() == xs.stride()
+
+
+@pytest.mark.parametrize('layout', ['standard', 'frames outermost',
+                                    'channels last'])
+def test_gradcheck_layouts(layout):
+    torch.manual_seed(6)
+    x = stored_as(torch.randn(2, 3, 3, 5, 4, dtype=torch.float64), layout)
+    assert torch.autograd.gradcheck(
+        lambda inp: frame_aggregation(inp, 3, backend='torch'),
+        (x.requires_grad_(), ))
+
+
+@pytest.mark.parametrize('used', ['y', 'corr'])
+def test_one_output_used(used):
+    """The gradient of one output alone (the other's is None inside)."""
+    torch.manual_seed(7)
+    x = torch.randn(2, 4, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    outputs = frame_aggregation(x, 3, backend='torch')
+    reference = reference_frame_aggregation(x, 3)
+    index = ('y', 'corr').index(used)
+    weight = torch.randn_like(outputs[index])
+    (g, ) = torch.autograd.grad((outputs[index] * weight).sum(), x)
+    (g_ref, ) = torch.autograd.grad((reference[index] * weight).sum(), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-10)
+
+
+def test_inside_masks_by_hand():
+    # k=3 on a 2x3 image; pixels in row-major order (0,0) (0,1) ... (1,2)
+    mask = inside_masks(3, 2, 3, torch.float32, torch.device('cpu'))
+    assert mask.shape == (9, 6)
+    assert mask[4].tolist() == [1] * 6  # (0, 0): the pixel itself
+    assert mask[0].tolist() == [0, 0, 0, 0, 1, 1]  # (-1, -1)
+    assert mask[2].tolist() == [0, 0, 0, 1, 1, 0]  # (-1, +1)
+    assert mask[3].tolist() == [0, 1, 1, 0, 1, 1]  # (0, -1)
+    assert mask[8].tolist() == [1, 1, 0, 0, 0, 0]  # (+1, +1)
+    assert inside_masks(3, 2, 3, torch.float32, torch.device('cpu')) is mask
 
 
 def test_module_form():
