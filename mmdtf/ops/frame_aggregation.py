@@ -101,12 +101,13 @@ class _Layout:
     A neighbour offset ``(dy, dx)`` is then a shift of the runs by
     ``dy * W + dx`` pixels: each offset is one slice of a padded copy. (A
     copy padded along H and W instead leaves W-long rows for every op: at
-    7x7 they ran 3x slower.) The shift reads a wrong element exactly where
-    the neighbour lies outside the image (it lands in the next or previous
-    row, channel or frame, or in the padding): :func:`inside_masks` zeroes
-    the correlation there and the value's weight. (So an inf or NaN in ``x``
-    can also reach the pixels whose wrong element it is, as 0 * inf; with
-    non-finite features the step is lost either way.)
+    7x7 they ran several times slower.) The shift reads a wrong element
+    exactly where the neighbour lies outside the image (it lands in the
+    next or previous row, channel or frame, or in the padding):
+    :func:`inside_masks` zeroes the correlation there and the value's
+    weight. (So an inf or NaN in ``x`` can also reach the pixels whose wrong
+    element it is, as 0 * inf; with non-finite features the step is lost
+    either way.)
 
     The pixel-wise tensors (correlations, weights) are (N, T', H*W) for
     every layout; :meth:`pixels` maps them onto a layout's channel sums.
@@ -247,24 +248,30 @@ class FrameAggregationTorch(Function):
         layout = _Layout(x, k)
         n, c, t, h, w = x.shape
         xf = layout.flat(x, dtype)
-        grad_y = (torch.zeros_like(xf) if grad_y is None else
-                  layout.flat(grad_y, dtype))
-        grad_x = grad_y.clone()  # the residual path
+        # grad_y is None when y is unused (dtf_cfg.aggregate=False): then
+        # only the correlation's terms are computed
+        if grad_y is not None:
+            grad_y = layout.flat(grad_y, dtype)
+        grad_x = (torch.zeros_like(xf) if grad_y is None else
+                  grad_y.clone())  # the residual path
         if t > 1:
             query, following, _ = layout.split(xf)
-            grad_agg = layout.split(grad_y)[0]
             padded = layout.padded(following)
             keys = layout.windows(padded)
             mask = inside_masks(k, h, w, dtype, x.device)[:, None]
             attn = corr[:, :, :-1].softmax(dim=1)
-            # grad_attn_j = sum_c grad_agg * value_j (0 for outside keys)
-            grad_attn = layout.channel_sums(grad_agg, keys,
-                                            torch.empty_like(attn))
-            grad_attn.mul_(mask)
-            # softmax backward, plus the gradient reaching corr directly
-            grad_logit = attn * (grad_attn - (attn * grad_attn).sum(
-                dim=1, keepdim=True))
-            if grad_corr is not None:
+            if grad_y is None:
+                grad_logit = torch.zeros_like(attn)
+            else:
+                grad_agg = layout.split(grad_y)[0]
+                # grad_attn_j = sum_c grad_agg * value_j (0 for outside keys)
+                grad_attn = layout.channel_sums(grad_agg, keys,
+                                                torch.empty_like(attn))
+                grad_attn.mul_(mask)
+                # softmax backward
+                grad_logit = attn * (grad_attn - (attn * grad_attn).sum(
+                    dim=1, keepdim=True))
+            if grad_corr is not None:  # the gradient reaching corr directly
                 grad_logit += grad_corr[:, :, :-1].reshape_as(attn).to(dtype)
             grad_logit.div_(c).mul_(mask)  # outside logits are constant 0
             attn.mul_(mask)  # the values' weights
@@ -275,8 +282,9 @@ class FrameAggregationTorch(Function):
                 grad_logit_j = layout.per_pixel(grad_logit[:, j])
                 grad_query.addcmul_(grad_logit_j, layout.fmap(key))
                 grad_key = layout.fmap(grad_key)
-                grad_key.addcmul_(layout.per_pixel(attn[:, j]),
-                                  layout.fmap(grad_agg))
+                if grad_y is not None:
+                    grad_key.addcmul_(layout.per_pixel(attn[:, j]),
+                                      layout.fmap(grad_agg))
                 grad_key.addcmul_(grad_logit_j, layout.fmap(query))
             layout.split(grad_x)[1].add_(layout.unpadded(grad_padded))
         return layout.unflat(grad_x).to(x.dtype), None
