@@ -1,5 +1,5 @@
 # DTF-Net R50, Kinetics-400, 16 consecutive frames, the paper's recipe
-# (spec section 5) for 8 GPUs x 32 clips = batch 256.
+# for 8 GPUs x 32 clips = batch 256.
 _base_ = ['mmaction::_base_/default_runtime.py', '_base_/models/dtf_r50.py']
 
 clip_len = 16  # must equal model.backbone.clip_len

@@ -36,6 +36,8 @@ struct fa_bf16 {
 
 #ifdef FA_HOST_EMULATION
 // The host emulation harness includes <cstring> and defines the CUDA keywords.
+// A host compiler without _Float16 defines FA_EMULATE_NO_HALF and leaves the
+// fa_half kernels out (declared only: nothing that is compiled calls them).
 inline float fa_uint_as_float(unsigned u) {
   float f;
   memcpy(&f, &u, sizeof(f));
@@ -46,6 +48,10 @@ inline unsigned fa_float_as_uint(float f) {
   memcpy(&u, &f, sizeof(u));
   return u;
 }
+#ifdef FA_EMULATE_NO_HALF
+float fa_half_to_float(unsigned short b);
+unsigned short fa_float_to_half(float f);
+#else
 inline float fa_half_to_float(unsigned short b) {
   _Float16 h;
   memcpy(&h, &b, sizeof(h));
@@ -57,6 +63,7 @@ inline unsigned short fa_float_to_half(float f) {
   memcpy(&b, &h, sizeof(b));
   return b;
 }
+#endif
 #else
 __device__ __forceinline__ float fa_uint_as_float(unsigned u) {
   return __uint_as_float(u);
@@ -243,7 +250,8 @@ __global__ void fa_forward(const scalar_t* __restrict__ x,
 //   grad_attn_j = sum_c grad_y[c, t, p] * x[c, t+1, p + d_j]
 //   glogit_j    = (attn_j * (grad_attn_j - sum_i attn_i grad_attn_i)
 //                  + grad_corr_j) / C.
-// grad_corr may be null (corr unused by the graph).
+// grad_y may be null (y unused by the graph: grad_attn = 0), and so may
+// grad_corr (corr unused); not both.
 template <typename scalar_t, int K>
 __global__ void fa_backward_logits(
     const scalar_t* __restrict__ x, const scalar_t* __restrict__ grad_y,
@@ -269,7 +277,7 @@ __global__ void fa_backward_logits(
     const int w = p - h * W;
     const long long xo = n * sn + t * st + p;  // x[n, 0, t, h, w]
     const scalar_t* xq = x + xo;
-    const scalar_t* gq = grad_y + xo;
+    const scalar_t* gq = grad_y ? grad_y + xo : nullptr;
     const scalar_t* xk = xq + st;
     bool inside[K2];
     int offset[K2];
@@ -280,7 +288,7 @@ __global__ void fa_backward_logits(
     for (int j = 0; j < K2; ++j) a[j] = ga[j] = 0;
     for (int c = 0; c < C; ++c) {
       const acc_t q = tr::to_acc(xq[c * sc]);
-      const acc_t g = tr::to_acc(gq[c * sc]);
+      const acc_t g = gq ? tr::to_acc(gq[c * sc]) : (acc_t)0;
       const scalar_t* kc = xk + c * sc;
 #pragma unroll
       for (int j = 0; j < K2; ++j)
@@ -316,7 +324,8 @@ __global__ void fa_backward_logits(
 //                 saw p' as their key j:
 //                 attn[j, t-1, p] * grad_y[c, t-1, p]
 //                 + glogit[j, t-1, p] * x[c, t-1, p]                (key)
-// attn and glogit may be null when T == 1 (then neither term exists).
+// attn and glogit may be null when T == 1 (then neither term exists); grad_y
+// may be null (y unused: no residual and no value term).
 template <typename scalar_t, int K>
 __global__ void fa_backward_input(
     const scalar_t* __restrict__ x, const scalar_t* __restrict__ grad_y,
@@ -366,7 +375,7 @@ __global__ void fa_backward_input(
 
     for (int c = 0; c < C; ++c) {
       const long long o = xo + c * sc;
-      acc_t g = tr::to_acc(grad_y[o]);
+      acc_t g = grad_y ? tr::to_acc(grad_y[o]) : (acc_t)0;
 #pragma unroll
       for (int j = 0; j < K2; ++j)
         if (as_query[j]) g += gq[j] * tr::to_acc(x[o + st + offset[j]]);
@@ -374,7 +383,8 @@ __global__ void fa_backward_input(
       for (int j = 0; j < K2; ++j)
         if (as_key[j]) {
           const long long ok = o - st - offset[j];  // [n, c, t-1, p - d_j]
-          g += ak[j] * tr::to_acc(grad_y[ok]) + gk[j] * tr::to_acc(x[ok]);
+          if (grad_y) g += ak[j] * tr::to_acc(grad_y[ok]);
+          g += gk[j] * tr::to_acc(x[ok]);
         }
       grad_x[o] = tr::from_acc(g);
     }

@@ -307,3 +307,26 @@ def scale_pipeline(pipeline: List[dict], factor: float,
             step['crop_size'] = size(step['crop_size'])
         steps.append(step)
     return steps
+
+
+def assert_checkpointing_changes_nothing(step) -> Dict[str, torch.Tensor]:
+    """``step(with_cp)`` builds a model, runs one forward + backward and
+    returns (parameter gradients, batch-norm buffers, forward calls of one
+    DTF block). With checkpointing the block must run again in backward, and
+    neither the gradients nor the statistics (counted once) may change.
+    Returns the checkpointed run's buffers."""
+    grads, buffers, calls = step(with_cp=False)
+    cp_grads, cp_buffers, cp_calls = step(with_cp=True)
+    assert (calls, cp_calls) == (1, 2)  # recomputed in backward
+    assert grads.keys() == cp_grads.keys()
+    for name, grad in grads.items():
+        assert grad is not None, name
+        torch.testing.assert_close(cp_grads[name], grad, rtol=1e-10,
+                                   atol=1e-12, msg=name)
+    dtf_grads = [g for n, g in grads.items() if '.dtf.' in n]
+    assert sum(g.abs().sum() for g in dtf_grads) > 0
+    # batch-norm statistics count the step once, not once per recomputation
+    assert buffers and buffers.keys() == cp_buffers.keys()
+    for name, value in buffers.items():
+        torch.testing.assert_close(cp_buffers[name], value, msg=name)
+    return cp_buffers

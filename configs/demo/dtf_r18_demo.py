@@ -64,10 +64,14 @@ test_pipeline = [
     dict(type='SampleFrames', clip_len=clip_len, frame_interval=1,
          num_clips=10, test_mode=True),
     dict(type='DecordDecode'),
-    # three 32 px crops along the width (ThreeCrop needs one side equal to
-    # the crop size). Crops at the training size: at 32 px res5 is 1 x 1,
-    # and a larger test crop changes what the network sees.
-    dict(type='Resize', scale=(36, 32), keep_ratio=False),
+    # Frames at the training scale (36 x 36, as train and val), then three
+    # 32 px crops along the width: ThreeCrop needs one side equal to the
+    # crop size, so the middle 32 rows are kept first (CenterCrop's size is
+    # (w, h)). Each crop is a window the training RandomCrop can draw; at
+    # 32 px res5 is 1 x 1, and a larger test crop changes what the network
+    # sees.
+    dict(type='Resize', scale=(36, 36), keep_ratio=False),
+    dict(type='CenterCrop', crop_size=(36, 32)),
     dict(type='ThreeCrop', crop_size=32),
     dict(type='FormatShape', input_format=input_format),
     dict(type='PackActionInputs')
@@ -124,6 +128,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs - 1, by_epoch=True,
          begin=1, end=max_epochs, convert_to_iter_based=True)
 ]
+# The lr is for one process x 8 clips; `--auto-scale-lr` rescales it.
+auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None),

@@ -135,13 +135,23 @@ class CheckedVideoDataset(VideoDataset):
                 '`val_dataloader.dataset` / `test_dataloader.dataset` and '
                 'fix or remove the bad videos.')
         if num_classes is not None and num_classes < 1:
-            raise ValueError(f'num_classes must be positive, got '
-                             f'{num_classes}')
+            raise ValueError(
+                f'{type(self).__name__}({ann_file!r}): num_classes must be '
+                f'positive, got num_classes={num_classes!r}. Set the '
+                'dataset\'s `num_classes` (e.g. '
+                '`train_dataloader.dataset.num_classes`) to the number of '
+                'classes, as `model.cls_head.num_classes`, or remove it to '
+                'check only that labels are non-negative.')
         if min_frames is not None and min_frames < 1:
-            raise ValueError(f'min_frames must be positive, got {min_frames}')
+            raise ValueError(
+                f'{type(self).__name__}({ann_file!r}): min_frames must be '
+                f'positive, got min_frames={min_frames!r}. Set the dataset\'s '
+                '`min_frames` (e.g. `train_dataloader.dataset.min_frames`) '
+                'to the fewest frames a usable video has, or remove it.')
         self.skip_bad_videos = skip_bad_videos
         self.min_frames = min_frames
         self._warned_files = set()  # per process: workers have their own
+        self._dropped_by = None  # the transform that last returned None
         super().__init__(
             ann_file, pipeline=pipeline, num_classes=num_classes, **kwargs)
 
@@ -228,7 +238,9 @@ class CheckedVideoDataset(VideoDataset):
         if not self._fully_initialized:
             self.full_init()
         skipped, error = [], None
+        dropped = []  # (idx, transform) of samples the pipeline dropped
         for _ in range(self.max_refetch + 1):
+            self._dropped_by = None
             try:
                 data = self.prepare_data(idx)
             except BadVideoError as exc:
@@ -243,16 +255,51 @@ class CheckedVideoDataset(VideoDataset):
                 if self.test_mode:
                     raise BadVideoError(
                         f'The test-time pipeline returned None for sample '
-                        f'{idx} ({self._describe(self.get_data_info(idx))}).')
+                        f'{idx} ({self._describe(self.get_data_info(idx))}'
+                        f'{self._dropped_by_text()}).')
+                dropped.append((idx, self._dropped_by))
                 idx = self._rand_another()
                 continue
             if skipped:
                 self._tag_skipped(data, skipped)
             return data
-        raise RuntimeError(
-            f'No loadable video found in {self.max_refetch + 1} attempts '
-            f'(max_refetch={self.max_refetch}) in {self.ann_file}; '
-            f'{len(skipped)} bad video(s) skipped, the last: {error}')
+        raise RuntimeError(self._gave_up_message(skipped, error, dropped))
+
+    def _gave_up_message(self, skipped: list, error: Optional[BadVideoError],
+                         dropped: list) -> str:
+        """Why ``__getitem__`` found no sample: bad videos skipped and/or
+        samples the pipeline dropped (returned None for)."""
+        attempts = self.max_refetch + 1
+        reasons = []
+        if skipped:
+            reasons.append(
+                f'{len(skipped)} bad video(s) skipped (skip_bad_videos=True), '
+                f'the last: {error.problem}')
+        if dropped:
+            idx, transform = dropped[-1]
+            by = f', dropped by {transform}' if transform else ''
+            reasons.append(
+                f'the pipeline returned None for {len(dropped)} sample(s), '
+                f'the last: sample {idx}, '
+                f'{self._describe(self.get_data_info(idx))}{by}')
+        advice = []
+        if dropped:
+            advice.append('check why the pipeline drops these samples (a '
+                          'transform that returns None discards its sample)')
+        if skipped:
+            advice.append('fix or remove the bad videos')
+        advice.append('or raise the dataset\'s `max_refetch` (e.g. '
+                      '`--cfg-options train_dataloader.dataset.max_refetch='
+                      f'{2 * attempts}`)')
+        advice = ', '.join(advice)
+        return (f'No usable sample found in {attempts} attempts '
+                f'(max_refetch={self.max_refetch}) in {self.ann_file}: '
+                + '; '.join(reasons) + '. ' + advice[0].upper() + advice[1:]
+                + '.')
+
+    def _dropped_by_text(self) -> str:
+        return (f', dropped by {self._dropped_by}' if self._dropped_by
+                else '')
 
     def prepare_data(self, idx: int) -> Any:
         """Load and transform sample ``idx``; raise :class:`BadVideoError`
@@ -278,6 +325,7 @@ class CheckedVideoDataset(VideoDataset):
                     data_info, f'{_transform_name(transform)} failed with '
                     f'{type(exc).__name__}: {exc}') from exc
             if results is None:
+                self._dropped_by = _transform_name(transform)
                 return None
             total = results.get('total_frames') if isinstance(
                 results, dict) else None

@@ -54,6 +54,13 @@ def check_frame_aggregation_input(x: torch.Tensor, kernel_size: int) -> None:
                          '`dtf_cfg.kernel_size`).')
 
 
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f'frame_aggregation backend must be one of {BACKENDS}'
+                         f', got {backend!r}; set `backend` of the DTF block '
+                         '(backbone key `dtf_cfg.backend`).')
+
+
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Half-precision inputs accumulate in float32 (spec section 1)."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
@@ -326,10 +333,7 @@ def frame_aggregation_export(x: torch.Tensor,
 
 def _resolve_backend(x: torch.Tensor, backend: str) -> str:
     """Pick the backend for ``x``; say once why CUDA runs the slow path."""
-    if backend not in BACKENDS:
-        raise ValueError(f'frame_aggregation backend must be one of {BACKENDS}'
-                         f', got {backend!r}; set `backend` of the DTF block '
-                         '(backbone key `dtf_cfg.backend`).')
+    check_backend(backend)
     if backend == 'torch':
         return 'torch'
     if not x.is_cuda:
@@ -393,8 +397,7 @@ class FrameAggregation(torch.nn.Module):
     def __init__(self, kernel_size: int = 3, backend: str = 'auto') -> None:
         super().__init__()
         check_frame_aggregation_input(torch.empty(1, 1, 1, 1, 1), kernel_size)
-        if backend not in BACKENDS:
-            _resolve_backend(torch.empty(0), backend)  # raises the message
+        check_backend(backend)
         self.kernel_size = kernel_size
         self.backend = backend
 
@@ -407,4 +410,4 @@ class FrameAggregation(torch.nn.Module):
 
 __all__ = ['frame_aggregation', 'FrameAggregation', 'FrameAggregationTorch',
            'frame_aggregation_export', 'check_frame_aggregation_input',
-           'BACKENDS']
+           'check_backend', 'BACKENDS']

@@ -233,8 +233,10 @@ class FrameAggregationCuPy(Function):
             return None, None
         k = ctx.kernel_size
         n, c, t, h, w = x.shape
-        grad_y = (torch.zeros_like(x) if grad_y is None else
-                  _as_layout_of(grad_y, x))
+        # None stays None: the kernels take a null grad_y (y unused, as with
+        # dtf_cfg.aggregate=False) and skip its terms
+        if grad_y is not None:
+            grad_y = _as_layout_of(grad_y, x)
         if grad_corr is not None:
             grad_corr = grad_corr.to(x.dtype).contiguous()
         grad_x = torch.empty_like(x)

@@ -1,6 +1,9 @@
 """Every shipped config loads and its model builds; inheriting a config from
 another project's directory works without copying files."""
+import glob
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,10 +11,13 @@ from pathlib import Path
 import pytest
 from mmaction.registry import MODELS
 from mmengine.config import Config
+from mmengine.runner import Runner
 
+import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 from mmdtf.utils import config_dir
 
 REPO = Path(__file__).resolve().parents[2]
+README = (REPO / 'README.md').read_text(encoding='utf-8')
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
                  if '_base_' not in p.parts)
 
@@ -37,6 +43,37 @@ def test_config_loads_and_builds(path):
         if clip_len is not None:
             assert sample[0]['clip_len'] == clip_len, loader
     assert sum(p.numel() for p in model.parameters()) > 1e5
+
+
+#: (GPUs, clips per GPU) of the configs whose name has no `<gpus>xb<batch>`
+#: (their headers say it; each has a conventionally named alias)
+BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32), 'dtf_swin-b_k400.py': (8, 8),
+                     'dtf_swin-s_k400.py': (8, 8), 'dtf_swin-t_k400.py': (8, 8)}
+#: the paper's lr at a total batch of 256, per backbone
+PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01}
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=lambda p: str(p.relative_to(REPO / 'configs')))
+def test_lr_is_for_the_batch_in_the_name(path):
+    """MMAction2's convention: the lr is for the total batch the name gives,
+    `auto_scale_lr` is off with that batch as base, `--auto-scale-lr` turns
+    it on."""
+    cfg = Config.fromfile(str(path))
+    match = re.search(r'_(\d+)xb(\d+)-', path.name)
+    if match:
+        gpus, per_gpu = map(int, match.groups())
+    elif path.parent.name == 'demo':
+        gpus, per_gpu = 1, 8  # one CPU process (tools/run_demo.py)
+    else:
+        gpus, per_gpu = BATCH_NOT_IN_NAME[path.name]
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert cfg.auto_scale_lr == dict(enable=False,
+                                     base_batch_size=gpus * per_gpu)
+    if path.parent.name != 'demo':
+        paper_lr = PAPER_LR_AT_256[cfg.model.backbone.type]
+        assert cfg.optim_wrapper.optimizer.lr == pytest.approx(
+            paper_lr * gpus * per_gpu / 256)
 
 
 def test_k400_recipe():
@@ -81,12 +118,94 @@ def test_inherit_by_path_from_another_project(tmp_path):
     assert build_model(cfg).cls_head.fc_cls.out_features == 7
 
 
+def readme_user_config():
+    """The README's example of a user config inheriting ours: its path (the
+    first comment), its two `_base_` lines and its other statements."""
+    block = re.search(r'```python\n# (your_project/\S+\.py)\n(.*?)```',
+                      README, re.S)
+    assert block, 'README: no user config example'
+    lines = block.group(2).splitlines()
+    bases = [line for line in lines if line.startswith('_base_ = ')]
+    body = [line for line in lines
+            if line and not line.startswith(('#', '_base_ = '))]
+    return block.group(1), bases, '\n'.join(body) + '\n'
+
+
+def test_inherit_by_the_readme_relative_path(tmp_path, monkeypatch):
+    """Route (1) of the README, verbatim: `your_project/configs/my_dtf.py`
+    next to a checkout named `mmdtf`, `_base_` relative to the file."""
+    rel_path, (relative_base, _), body = readme_user_config()
+    assert rel_path == 'your_project/configs/my_dtf.py'
+    assert relative_base == "_base_ = ['../../mmdtf/configs/dtf_r50_k400.py']"
+    shutil.copytree(REPO / 'configs', tmp_path / 'mmdtf' / 'configs',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    child = tmp_path / rel_path
+    child.parent.mkdir(parents=True)
+    child.write_text(f'{relative_base}\n{body}')
+    elsewhere = tmp_path / 'elsewhere'  # resolved from the file, not the cwd
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = Config.fromfile(str(child))
+    assert cfg.filename == str(child)
+    assert cfg.model.type == 'Recognizer3D'
+    assert cfg.model.backbone.type == 'ResNetDTF'
+    assert cfg.model.cls_head.num_classes == 101
+    assert cfg.custom_imports['imports'] == ['mmdtf']
+    assert build_model(cfg).cls_head.fc_cls.out_features == 101
+
+
 def test_inherit_through_environment_variable(tmp_path, monkeypatch):
-    child = _write_child(tmp_path, '{{$MMDTF_CONFIGS:}}/dtf_r50_k400.py')
+    """Route (2) of the README, verbatim."""
+    rel_path, (_, env_base), body = readme_user_config()
+    assert '{{$MMDTF_CONFIGS:}}' in env_base
+    child = tmp_path / rel_path
+    child.parent.mkdir(parents=True)
+    child.write_text(f'{env_base}\n{body}')
     monkeypatch.setenv('MMDTF_CONFIGS', str(config_dir()))
     cfg = Config.fromfile(str(child))
-    assert cfg.model.cls_head.num_classes == 7
-    assert build_model(cfg).cls_head.fc_cls.out_features == 7
+    assert cfg.model.backbone.type == 'ResNetDTF'
+    assert cfg.model.cls_head.num_classes == 101
+    assert build_model(cfg).cls_head.fc_cls.out_features == 101
+
+
+def test_readme_best_checkpoint_is_the_file_mmengine_writes(tmp_path,
+                                                            monkeypatch):
+    """Every `mim test ... --checkpoint` path of the README matches exactly one
+    file of a run with that config's checkpoint hook and evaluator, in the
+    work dir MMAction2's train.py defaults to (./work_dirs/<config name>).
+    The run itself is the demo model at 16 px for one epoch."""
+    commands = re.findall(r'mim test mmaction2 (\S+) --checkpoint (\S+)',
+                          README)
+    assert commands
+    data = tmp_path / 'data'
+    helpers.make_demo_data(data, train_per_class=1, val_per_class=1)
+    monkeypatch.chdir(tmp_path)
+    for config, checkpoint in commands:
+        recipe = Config.fromfile(str(REPO / config))
+        assert recipe.default_hooks.checkpoint.save_best == 'auto'
+        cfg = helpers.demo_config(data, size=16, max_epochs=1)
+        cfg.default_hooks.checkpoint = recipe.default_hooks.checkpoint
+        cfg.val_evaluator = recipe.val_evaluator
+        cfg.work_dir = str(Path('work_dirs') / Path(config).stem)
+        Runner.from_cfg(cfg).train()
+        found = glob.glob(checkpoint)
+        assert len(found) == 1, (checkpoint, os.listdir(cfg.work_dir))
+        assert found[0].endswith('best_acc_top1_epoch_1.pth')
+
+
+def test_readme_demo_checkpoint_paths():
+    """`work_dirs/demo/<model>/epoch_N.pth` in the README: tools/run_demo.py
+    writes to work_dirs/demo/<model>, and the demo configs save epoch_N.pth
+    for their last epoch N."""
+    paths = set(re.findall(r'work_dirs/demo/(\w+)/epoch_(\d+)\.pth', README))
+    assert paths
+    run_demo = helpers.load_tool('run_demo')
+    assert "'--work-dir', default='work_dirs/demo'" in (
+        REPO / 'tools' / 'run_demo.py').read_text()
+    for name, epoch in paths:
+        cfg = Config.fromfile(str(REPO / run_demo.MODELS[name][1]))
+        assert int(epoch) == cfg.train_cfg.max_epochs
+        assert int(epoch) % cfg.default_hooks.checkpoint.interval == 0
 
 
 def test_config_dir_command_prints_the_directory():

@@ -54,7 +54,18 @@ def test_test_pipeline_is_10_clips_x_3_crops(k400_like, tmp_path):
     assert tuple(inputs.shape) == (30, 3, 16, 64, 64)  # 10 clips x 3 crops
 
 
-def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path):
+def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path,
+                                                 monkeypatch):
+    from mmaction.evaluation import AccMetric
+    evaluated = []  # per test run: the (scores, label) of each video
+    compute_metrics = AccMetric.compute_metrics
+
+    def recording(self, results):
+        evaluated.append([(r['pred'].copy(), int(r['label']))
+                          for r in results])
+        return compute_metrics(self, results)
+
+    monkeypatch.setattr(AccMetric, 'compute_metrics', recording)
     cfg = make_cfg(k400_like, tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -62,7 +73,20 @@ def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path):
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert np.isfinite(loss) and loss > 0
     metrics = runner.test()
-    assert 0.0 <= metrics['acc/top1'] <= 1.0
+    # Both videos of list.txt (labels 0, 1), each scored once: the 30 views
+    # averaged into one 2-class score vector.
+    assert len(evaluated) == 1
+    assert [label for _, label in evaluated[0]] == [0, 1]
+    scores = np.stack([pred for pred, _ in evaluated[0]])
+    assert scores.shape == (2, 2) and np.isfinite(scores).all()
+    # AccMetric's defaults (topk 1 and 5, mean class accuracy); with 2
+    # classes both are in the top 5; with one video per class the mean
+    # class accuracy is the top-1 accuracy, here recomputed from the scores.
+    assert set(metrics) == {'acc/top1', 'acc/top5', 'acc/mean1'}
+    top1 = float(np.mean(scores.argmax(1) == [0, 1]))
+    assert metrics['acc/top1'] == pytest.approx(top1)
+    assert metrics['acc/mean1'] == pytest.approx(top1)
+    assert metrics['acc/top5'] == 1.0
 
     checkpoint = tmp_path / 'epoch_1.pth'
     assert checkpoint.is_file()
@@ -72,7 +96,13 @@ def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path):
     test_cfg = make_cfg(k400_like, tmp_path / 'test')
     test_cfg.load_from = str(checkpoint)
     tested = Runner.from_cfg(test_cfg).test()
-    assert tested['acc/top1'] == pytest.approx(metrics['acc/top1'])
+    assert tested == pytest.approx(metrics)
+    # the loaded weights score both videos as the trained model did
+    assert len(evaluated) == 2
+    assert [label for _, label in evaluated[1]] == [0, 1]
+    np.testing.assert_allclose(
+        np.stack([pred for pred, _ in evaluated[1]]), scores, rtol=1e-5,
+        atol=1e-6)
 
     # `--resume` path: continues at epoch 2 with the saved state
     resume_cfg = make_cfg(k400_like, tmp_path)

@@ -61,9 +61,12 @@ def test_k400_recipe():
         ('base', 64, 4, 7, 0.5)
     assert backbone.pretrained.endswith('swin_base_patch4_window7_224_22k.pth')
     optimizer = cfg.optim_wrapper.optimizer
+    # the paper's lr 0.01 at batch 256, scaled to the name's 8 x 8 = 64;
+    # scaling to another batch is `--auto-scale-lr`'s job, as in MMAction2
     assert (optimizer.type, optimizer.lr, optimizer.momentum,
-            optimizer.weight_decay) == ('SGD', 0.01, 0.9, 1e-4)
-    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=256)
+            optimizer.weight_decay) == ('SGD', 0.0025, 0.9, 1e-4)
+    assert cfg.train_dataloader.batch_size == 8
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=64)
     assert cfg.optim_wrapper.clip_grad.max_norm == 40
     assert [s['type'] for s in cfg.param_scheduler] == [
         'LinearLR', 'CosineAnnealingLR']
@@ -142,12 +145,14 @@ def test_test_pipeline_is_4_clips_x_3_crops(videos, tmp_path):
 def test_train_iteration_and_test_step(videos, tmp_path):
     cfg = tiny_cfg(videos, tmp_path)
     assert cfg.model.backbone.with_cp  # the K400 recipe checkpoints
+    cfg.auto_scale_lr.enable = True  # what `--auto-scale-lr` does
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 1
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert np.isfinite(loss) and loss > 0
-    # auto_scale_lr: 0.01 at batch 256 -> batch 2 on one process
+    # --auto-scale-lr: 0.0025 at batch 64 (the paper's 0.01 at 256) ->
+    # batch 2 on one process
     lr = runner.optim_wrapper.optimizer.param_groups[0]['initial_lr']
     assert lr == pytest.approx(0.01 * 2 / 256)
     metrics = runner.test()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmaction.registry import DATASETS
+from mmaction.registry import DATASETS, TRANSFORMS
+from mmcv.transforms import BaseTransform
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader
@@ -199,10 +200,106 @@ def test_skip_gives_up_when_nothing_loads(tmp_path, pipeline):
     ann_file.write_text('a.mp4 0\nb.mp4 1\n')
     dataset = build(tmp_path, pipeline, ann_file=ann_file,
                     skip_bad_videos=True, max_refetch=3)
-    with pytest.raises(RuntimeError, match='No loadable video found in 4 '
-                       r'attempts \(max_refetch=3\)') as error:
+    with pytest.raises(RuntimeError) as error:
         dataset[0]
-    assert 'file not found' in str(error.value)
+    message = str(error.value)
+    assert message.startswith(
+        f'No usable sample found in 4 attempts (max_refetch=3) in {ann_file}: '
+        '4 bad video(s) skipped (skip_bad_videos=True), the last: Bad video '
+        f'{tmp_path / "videos"}')
+    assert message.count('file not found') == 1
+    assert 'returned None' not in message
+    assert 'Fix or remove the bad videos, or raise' in message
+
+
+@TRANSFORMS.register_module(force=True)
+class DropMovingLeft(BaseTransform):
+    """Drops (returns None for) every moving_left sample, as a filtering
+    transform would."""
+
+    def transform(self, results):
+        return None if 'moving_left' in results['filename'] else results
+
+
+def drop_list(tmp_path, lines):
+    ann_file = tmp_path / 'drop_list.txt'
+    ann_file.write_text(''.join(f'{line}\n' for line in lines))
+    return ann_file
+
+
+def test_gives_up_naming_samples_the_pipeline_drops(data, tmp_path,
+                                                    pipeline):
+    """A pipeline that keeps returning None: the error says so, with the
+    dropped sample, its file, its line and the transform, not 'bad videos'."""
+    root, _ = data
+    ann_file = drop_list(tmp_path, ['train/moving_left/0000.mp4 1'])
+    dataset = build(root, [dict(type='DropMovingLeft'), *pipeline],
+                    ann_file=ann_file, max_refetch=2)
+    with pytest.raises(RuntimeError) as error:
+        dataset[0]
+    video = root / 'videos' / 'train' / 'moving_left' / '0000.mp4'
+    assert str(error.value) == (
+        f'No usable sample found in 3 attempts (max_refetch=2) in {ann_file}: '
+        f'the pipeline returned None for 3 sample(s), the last: sample 0, '
+        f'{video} (line 1 of {ann_file}), dropped by DropMovingLeft. Check '
+        'why the pipeline drops these samples (a transform that returns None '
+        'discards its sample), or raise the dataset\'s `max_refetch` (e.g. '
+        '`--cfg-options train_dataloader.dataset.max_refetch=6`).')
+
+
+def test_gives_up_with_bad_videos_and_dropped_samples(data, tmp_path,
+                                                      pipeline):
+    root, bad = data
+    ann_file = drop_list(tmp_path, ['train/moving_left/0000.mp4 1',
+                                    f'{bad["missing"][0]} 0'])
+    dataset = build(root, [dict(type='DropMovingLeft'), *pipeline],
+                    ann_file=ann_file, skip_bad_videos=True, max_refetch=19)
+    np.random.seed(0)  # _rand_another: 20 draws from 2 samples
+    with pytest.raises(RuntimeError) as error:
+        dataset[0]
+    message = str(error.value)
+    skipped = int(message.split(': ', 1)[1].split(' bad video(s)')[0])
+    dropped = int(message.split('returned None for ')[1].split(' sample')[0])
+    assert skipped >= 1 and dropped >= 1 and skipped + dropped == 20
+    assert (f'the last: Bad video {root / "videos" / bad["missing"][0]} '
+            f'(line 2 of {ann_file}): file not found; ') in message
+    assert f'(line 1 of {ann_file}), dropped by DropMovingLeft.' in message
+    assert ('Check why the pipeline drops these samples (a transform that '
+            'returns None discards its sample), fix or remove the bad '
+            'videos, or raise') in message
+
+
+def test_test_mode_pipeline_returning_none_names_sample(data, tmp_path,
+                                                        pipeline):
+    root, _ = data
+    ann_file = drop_list(tmp_path, ['train/moving_right/0000.mp4 0',
+                                    'train/moving_left/0000.mp4 1'])
+    dataset = build(root, [dict(type='DropMovingLeft'), *pipeline],
+                    ann_file=ann_file, test_mode=True)
+    assert dataset[0]['data_samples'].gt_label.item() == 0
+    with pytest.raises(BadVideoError) as error:
+        dataset[1]
+    video = root / 'videos' / 'train' / 'moving_left' / '0000.mp4'
+    assert str(error.value) == (
+        f'The test-time pipeline returned None for sample 1 ({video} (line 2 '
+        f'of {ann_file}), dropped by DropMovingLeft).')
+
+
+@pytest.mark.parametrize('key, value', [('num_classes', 0),
+                                        ('num_classes', -3),
+                                        ('min_frames', 0)])
+def test_non_positive_settings_name_value_and_key(tmp_path, pipeline, key,
+                                                  value):
+    ann_file = drop_list(tmp_path, ['a.mp4 0'])
+    with pytest.raises(ValueError) as error:
+        build(tmp_path, pipeline, ann_file=ann_file, **{key: value})
+    message = str(error.value)
+    assert message.startswith(
+        f"CheckedVideoDataset('{ann_file}'): {key} must be positive, got "
+        f'{key}={value}. ')
+    assert f'`train_dataloader.dataset.{key}`' in message
+    if key == 'num_classes':
+        assert '`model.cls_head.num_classes`' in message
 
 
 def test_worker_error_names_file(data, pipeline):

@@ -4,7 +4,17 @@ import pytest
 import torch
 from mmengine.dist import utils as dist_utils
 
-from mmdtf.engine import enable_cpu_distributed
+from mmdtf.engine import cpu_distributed, enable_cpu_distributed
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A machine without CUDA (or another accelerator MMEngine knows), also
+    where the test runs on one: what MMEngine's device checks consult."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for name in ('is_npu_available', 'is_mlu_available',
+                 'is_musa_available'):
+        monkeypatch.setattr(cpu_distributed, name, lambda: False)
 
 
 def test_installed_once():
@@ -14,8 +24,7 @@ def test_installed_once():
     assert dist_utils._init_dist_pytorch is patched  # idempotent
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU case')
-def test_nccl_without_gpu_says_what_to_set(monkeypatch):
+def test_nccl_without_gpu_says_what_to_set(monkeypatch, no_gpu):
     started = []
     monkeypatch.setattr(dist_utils.torch_dist, 'init_process_group',
                         lambda *args, **kwargs: started.append(kwargs))
@@ -26,8 +35,7 @@ def test_nccl_without_gpu_says_what_to_set(monkeypatch):
     assert not started
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU case')
-def test_gloo_without_gpu_starts_the_process_group(monkeypatch):
+def test_gloo_without_gpu_starts_the_process_group(monkeypatch, no_gpu):
     started = []
     monkeypatch.setattr(dist_utils.torch_dist, 'init_process_group',
                         lambda *args, **kwargs: started.append(kwargs))
@@ -36,3 +44,16 @@ def test_gloo_without_gpu_starts_the_process_group(monkeypatch):
     dist_utils._init_dist_pytorch('gloo', timeout=60)
     assert started == [dict(backend='gloo', rank=1, world_size=2,
                             timeout=60)]
+
+
+def test_with_a_gpu_mmengine_runs_unchanged(monkeypatch):
+    """With CUDA available the patch hands over to MMEngine's own function
+    (which selects the GPU of LOCAL_RANK), whatever the backend."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    calls = []
+    monkeypatch.setattr(dist_utils.torch_dist, 'init_process_group',
+                        lambda *args, **kwargs: calls.append('group'))
+    cpu_distributed._init_dist_pytorch_cpu(
+        lambda *args, **kwargs: calls.append((args, kwargs)), 'nccl',
+        timeout=60)
+    assert calls == [(('nccl', ), dict(init_backend='torch', timeout=60))]

@@ -1,5 +1,7 @@
 """Frame-wise Aggregation, PyTorch path: values against a direct reading of
 the spec's formula, float64 gradcheck, dtypes, memory and input errors."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -41,17 +43,57 @@ def test_matches_spec_formula(kernel_size, shape):
 
 
 def test_hand_computed_value():
-    # One channel, two frames, 1x2 pixels, k=3: every number below by hand.
-    x = torch.tensor([1., 2., 3., 4.], dtype=torch.float64).view(1, 1, 2, 1, 2)
+    """Spec section 1 by hand: C = 2 channels, T = 2 frames of 3 x 3, k = 3,
+    at the centre pixel (all nine keys inside) and at the corner (0, 0)
+    (five keys outside the frame). corr is the channel *mean* of the
+    query-key products (1/C, not 1/sqrt(C)); keys are j = (dy+1)*3 + (dx+1).
+    """
+    x = torch.zeros(1, 2, 2, 3, 3, dtype=torch.float64)
+    # frame 1, (channel 0, channel 1) at each pixel: all nine pairs differ
+    x[0, 0, 1] = torch.tensor([[1., 0., 2.], [-1., 1., 0.], [1., 2., -1.]])
+    x[0, 1, 1] = torch.tensor([[0., 1., 1.], [2., 1., -1.], [-1., 0., 0.]])
+    # frame 0: the two queries, zero elsewhere
+    x[0, :, 0, 1, 1] = torch.tensor([1., -1.])  # centre
+    x[0, :, 0, 0, 0] = torch.tensor([2., 1.])  # corner
     y, corr = frame_aggregation(x, 3)
-    # pixel (0,0): keys of frame 1 in its 3x3 window: 3 at offset (0,0)
-    # (j=4) and 4 at offset (0,+1) (j=5); the other 7 are zero padding.
-    assert corr[0, 4, 0, 0, 0].item() == 1 * 3
-    assert corr[0, 5, 0, 0, 0].item() == 1 * 4
-    e3, e4 = torch.exp(torch.tensor(3.)), torch.exp(torch.tensor(4.))
-    denom = 7 + e3 + e4
-    expected = 1 + (3 * e3 + 4 * e4) / denom
-    assert abs(y[0, 0, 0, 0, 0].item() - expected.item()) < 1e-6
+
+    # Centre, query (1, -1); keys of frame 1 row by row:
+    # (1,0) (0,1) (2,1) / (-1,2) (1,1) (0,-1) / (1,-1) (2,0) (-1,0).
+    # Products summed over channels: 1, -1, 1, -3, 0, 1, 2, 2, -1; / C = 2.
+    centre = torch.tensor([0.5, -0.5, 0.5, -1.5, 0., 0.5, 1., 1., -0.5],
+                          dtype=torch.float64)
+    torch.testing.assert_close(corr[0, :, 0, 1, 1], centre, rtol=0,
+                               atol=1e-12)
+    keys0 = torch.tensor([1., 0., 2., -1., 1., 0., 1., 2., -1.],
+                         dtype=torch.float64)
+    keys1 = torch.tensor([0., 1., 1., 2., 1., -1., -1., 0., 0.],
+                         dtype=torch.float64)
+    e = torch.exp(centre)  # softmax numerators
+    torch.testing.assert_close(
+        y[0, :, 0, 1, 1],
+        torch.stack([1 + (e * keys0).sum() / e.sum(),
+                     -1 + (e * keys1).sum() / e.sum()]),
+        rtol=0, atol=1e-12)
+
+    # Corner (0, 0), query (2, 1): keys j = 0, 1, 2, 3, 6 are outside
+    # (corr 0, still in the softmax, value 0); inside j = 4 (1,0): 2/2 = 1,
+    # j = 5 (0,1): 1/2, j = 7 (-1,2): 0/2 = 0, j = 8 (1,1): 3/2.
+    corner = torch.tensor([0., 0., 0., 0., 1., 0.5, 0., 0., 1.5],
+                          dtype=torch.float64)
+    torch.testing.assert_close(corr[0, :, 0, 0, 0], corner, rtol=0,
+                               atol=1e-12)
+    e1, e05, e15 = math.exp(1), math.exp(0.5), math.exp(1.5)
+    denom = 5 * 1 + e1 + e05 + 1 + e15  # 5 outside + 4 inside
+    # channel 0: 1*e^1 + 0*e^0.5 + (-1)*e^0 + 1*e^1.5;
+    # channel 1: 0*e^1 + 1*e^0.5 + 2*e^0 + 1*e^1.5
+    assert y[0, 0, 0, 0, 0].item() == pytest.approx(
+        2 + (e1 - 1 + e15) / denom, abs=1e-12)
+    assert y[0, 1, 0, 0, 0].item() == pytest.approx(
+        1 + (e05 + 2 + e15) / denom, abs=1e-12)
+
+    # the last frame: corr 0, y = x
+    assert torch.all(corr[:, :, 1] == 0)
+    assert torch.equal(y[:, :, 1], x[:, :, 1])
 
 
 @pytest.mark.parametrize('kernel_size', [1, 3, 5])

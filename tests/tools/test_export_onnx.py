@@ -1,5 +1,7 @@
 """ONNX export: FA's standard-operator forward against the autograd Function,
 and a small DTF-Net exported, run with onnxruntime and compared to PyTorch."""
+import onnx
+import onnxruntime
 import pytest
 import torch
 from mmengine.config import Config
@@ -10,9 +12,6 @@ from mmdtf.ops.frame_aggregation import (FrameAggregationTorch,
                                          frame_aggregation_export)
 
 import helpers
-
-onnxruntime = pytest.importorskip('onnxruntime')
-onnx = pytest.importorskip('onnx')
 
 # The shape of the exported graph: 2 clips of 16 frames at 32 px (T = 4 in
 # the DTF blocks of res4, 2 x 2, and res5, 1 x 1).
@@ -139,7 +138,7 @@ def test_export_demo_dtf_net_matches_pytorch(demo, demo_checkpoint,
 def test_dtf_block_with_dynamo_exporter(tmp_path):
     """torch.onnx's torch.export-based exporter (``--dynamo``) on one block:
     the DFT matrices made under its fake tensors must not be cached."""
-    pytest.importorskip('onnxscript')
+    import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     from mmdtf.models.blocks.temporal_filters import (_DFT_CACHE,
                                                       set_spectral_impl)
     from mmdtf.utils.onnx_export import check_onnx, export_onnx, onnx_opset

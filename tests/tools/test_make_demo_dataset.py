@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import decord
 import numpy as np
 import pytest
 
@@ -56,7 +57,6 @@ def test_annotation_files(dataset):
 
 
 def test_decord_reads_videos(dataset):
-    decord = pytest.importorskip('decord')
     root, _ = dataset
     rel_path, label = _read_list(root / 'val_list.txt')[-1]
     reader = decord.VideoReader(str(root / 'videos' / rel_path))

@@ -41,11 +41,11 @@ def test_dtf_block_by_hand():
     mixing = 2 * 32 * 32 * (m + 1) * hw * n  # = 491520
     norm = 32 * (m + 1) * hw * n  # = 7680
     assert analyzer.by_operator() == {
-        'frame_aggregation': 103680, 'conv': 118080, 'spectral_dft': 92160,
-        'complex_mul': 23040, 'spectral_mixing': 491520, 'batch_norm': 7680}
-    assert (fa, estimator, dft, complex_mul, mixing, norm) == (
-        103680, 118080, 92160, 23040, 491520, 7680)
-    assert analyzer.total() == 836160
+        'frame_aggregation': fa, 'conv': estimator, 'spectral_dft': dft,
+        'complex_mul': complex_mul, 'spectral_mixing': mixing,
+        'batch_norm': norm}
+    assert analyzer.total() == (fa + estimator + dft + complex_mul + mixing
+                                + norm) == 836160
     # Paper convention: real x complex DFT MACs, complex products and the
     # complex C x C mixing (4 real MACs) each counted once.
     assert analyzer.total_paper() == (
@@ -53,13 +53,66 @@ def test_dtf_block_by_hand():
     assert analyzer.total_paper() == 404160
 
 
+def test_fft_spectral_impl_counts_rfft_and_irfft():
+    """spectral_impl='fft' traces aten::fft_rfft / aten::fft_irfft, counted
+    by rfft_flop_jit / irfft_flop_jit as DFT products."""
+    x = torch.randn(2, 32, 4, 5, 6)
+    block = DTFBlock(32, 4, spectral_impl='fft')
+    assert block.spectral_impl == 'fft'
+    fft = count(block, x)
+    # Rule: 2 * T * M real MACs per transform of length T (M = T // 2 + 1
+    # bins), one transform per (n, c, h, w) for rfft and one for irfft:
+    # 2 * (2 * 4 * 3) * (2 * 32 * 5 * 6) = 2 * 24 * 1920 = 92160.
+    assert fft.by_operator()['spectral_dft'] == 92160
+    unsupported = fft.unsupported_ops()
+    assert 'aten::fft_rfft' not in unsupported
+    assert 'aten::fft_irfft' not in unsupported
+    # Everything else as in test_dtf_block_by_hand.
+    assert fft.by_operator() == {
+        'frame_aggregation': 103680, 'conv': 118080, 'spectral_dft': 92160,
+        'complex_mul': 23040, 'spectral_mixing': 491520, 'batch_norm': 7680}
+
+
+class _RFFT(torch.nn.Module):
+
+    def forward(self, x):
+        return torch.view_as_real(torch.fft.rfft(x, dim=2, norm='ortho'))
+
+
+class _IRFFT(torch.nn.Module):
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        return torch.fft.irfft(torch.view_as_complex(x), n=self.n, dim=2,
+                               norm='ortho')
+
+
+def test_rfft_and_irfft_handles_by_hand():
+    """Each handle alone, with odd lengths, so that T (the real length) and
+    M (the bins) cannot be swapped: 2 * T * M real MACs per transform."""
+    # rfft over T = 5: M = 5 // 2 + 1 = 3 bins; transforms: 2 * 3 * 4 = 24
+    # (n, c, w); 24 * (2 * 5 * 3) = 720.
+    rfft = count(_RFFT(), torch.randn(2, 3, 5, 4))
+    assert rfft.by_operator() == {'spectral_dft': 720}
+    assert 'aten::fft_rfft' not in rfft.unsupported_ops()
+    # irfft of M = 4 bins back to n = 7 frames: transforms: 2 * 3 * 4 = 24;
+    # 24 * (2 * 7 * 4) = 1344.
+    irfft = count(_IRFFT(7), torch.randn(2, 3, 4, 4, 2))
+    assert irfft.by_operator() == {'spectral_dft': 1344}
+    assert 'aten::fft_irfft' not in irfft.unsupported_ops()
+
+
 def test_matmul_spectral_impl_counts_like_fft():
     """spectral_impl='matmul' traces as MatMuls in the filter: the same
-    spectral_dft count; building the DFT matrices is not counted."""
+    spectral_dft count as the FFTs; building the DFT matrices is not
+    counted."""
     from mmdtf.models.blocks.temporal_filters import _DFT_CACHE
     _DFT_CACHE.clear()  # built while tracing
     x = torch.randn(2, 32, 4, 5, 6)
-    fft = count(DTFBlock(32, 4), x)
+    fft = count(DTFBlock(32, 4, spectral_impl='fft'), x)
     matmul = count(DTFBlock(32, 4, spectral_impl='matmul'), x)
     assert matmul.by_operator() == fft.by_operator()
     assert matmul.by_operator()['spectral_dft'] == 92160

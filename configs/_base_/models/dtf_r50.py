@@ -1,4 +1,4 @@
-# DTF-Net R50 (spec section 3): 16 frames -> T = 4 after the (4, 7, 7) stem.
+# DTF-Net R50: 16 frames -> T = 4 after the (4, 7, 7) stem.
 model = dict(
     type='Recognizer3D',
     backbone=dict(

@@ -1,4 +1,4 @@
-# DTF-Transformer Swin-B (spec section 4): 64 frames -> T = 16 after the
+# DTF-Transformer Swin-B: 64 frames -> T = 16 after the
 # (4, 4, 4) tubelet embedding, a 2D Swin-B (window 7) on every frame, DTF in
 # every block with a regular window (at 224 px both blocks of the last stage).
 model = dict(

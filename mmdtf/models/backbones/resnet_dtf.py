@@ -12,12 +12,12 @@ from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.logging import MMLogger
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from ..blocks import DTFBlock
-
-CLIP_LEN_KEY = 'model.backbone.clip_len'
+from .checkpointing import checkpoint_once
+from .pretrained import read_pretrained
+from .tubelet_stem import CLIP_LEN_KEY, check_clip_len, inflate_2d_kernel
 
 
 class ConvWithDTF(nn.Module):
@@ -73,6 +73,9 @@ class ResNetDTF(ResNet):
             ``channel_mixing``, ``backend``).
         pretrained: a 2D ResNet checkpoint in torchvision layout (path, URL
             or ``torchvision://resnet50``), inflated at ``init_weights``.
+        with_cp: activation checkpointing of every residual block (any
+            depth; MMAction2's ResNet has it for Bottleneck blocks only),
+            with batch-norm statistics counted once per step.
         **kwargs: the other arguments of MMAction2's ``ResNet``.
     """
 
@@ -83,22 +86,23 @@ class ResNetDTF(ResNet):
                  dtf_stages: Sequence[bool] = (True, True, True, True),
                  dtf_cfg: Optional[Dict] = None,
                  pretrained: Optional[str] = None,
+                 with_cp: bool = False,
                  init_cfg=(dict(type='Kaiming', layer=['Conv2d', 'Conv3d']),
                            dict(type='Constant', layer=['BatchNorm2d',
                                                         'BatchNorm3d'],
                                 val=1.)),
                  **kwargs) -> None:
-        if temporal_stride < 1 or clip_len < temporal_stride or \
-                clip_len % temporal_stride:
-            raise ValueError(
-                f'ResNetDTF: clip_len={clip_len} must be a positive multiple '
-                f'of temporal_stride={temporal_stride}; set `{CLIP_LEN_KEY}` '
-                'and `model.backbone.temporal_stride`.')
+        self.num_frames = check_clip_len('ResNetDTF', clip_len,
+                                         temporal_stride)
         self.clip_len = clip_len
         self.temporal_stride = temporal_stride
-        self.num_frames = clip_len // temporal_stride
-        super().__init__(
-            depth, pretrained=pretrained, init_cfg=list(init_cfg), **kwargs)
+        if isinstance(init_cfg, tuple):  # the default: MMEngine wants a list
+            init_cfg = list(init_cfg)
+        # The blocks' own checkpointing would count batch norms twice (and
+        # BasicBlock has none): forward checkpoints them instead.
+        super().__init__(depth, pretrained=pretrained, init_cfg=init_cfg,
+                         with_cp=False, **kwargs)
+        self.with_cp = with_cp
         if len(dtf_stages) != self.num_stages:
             raise ValueError(
                 f'ResNetDTF: dtf_stages has {len(dtf_stages)} entries for '
@@ -145,7 +149,10 @@ class ResNetDTF(ResNet):
         the stem's 7x7 kernel is spread over its s taps (divided by s, so a
         clip of identical frames gives the 2D network's features)."""
         logger = logger or MMLogger.get_current_instance()
-        state_dict = _load_checkpoint(self.pretrained, map_location='cpu')
+        state_dict = read_pretrained(
+            self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
+            'torchvision layout (a path, a URL or '
+            f'`torchvision://resnet{self.depth}`)')
         state_dict = dict(state_dict.get('state_dict', state_dict))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
@@ -153,8 +160,8 @@ class ResNetDTF(ResNet):
                 f'{self.pretrained} is not a 2D ResNet checkpoint in '
                 'torchvision layout (no 4-D `conv1.weight`); set '
                 '`model.backbone.pretrained` to one, or to None.')
-        s = self.temporal_stride
-        state_dict['conv1.weight'] = stem.unsqueeze(2).repeat(1, 1, s, 1, 1) / s
+        state_dict['conv1.weight'] = inflate_2d_kernel(stem,
+                                                       self.temporal_stride)
         loaded = []
         for name, module in self.named_modules():
             if not isinstance(module, ConvModule):
@@ -193,6 +200,14 @@ class ResNetDTF(ResNet):
             if isinstance(module, DTFBlock):
                 module.reset_to_identity()
 
+    def _run_layer(self, layer: nn.Sequential,
+                   x: torch.Tensor) -> torch.Tensor:
+        if not (self.with_cp and x.requires_grad):  # as MMAction2's blocks
+            return layer(x)
+        for block in layer:
+            x = checkpoint_once(block, x, module=block)
+        return x
+
     def forward(self, x: torch.Tensor):
         if x.dim() != 5 or x.shape[2] != self.clip_len:
             raise ValueError(
@@ -206,8 +221,8 @@ class ResNetDTF(ResNet):
         x = self.maxpool(x)
         outs = []
         for i, layer_name in enumerate(self.res_layers):
-            x = getattr(self, layer_name)(x)
+            x = self._run_layer(getattr(self, layer_name), x)
             if i in self.out_indices:
-                nt, c, h, w = x.shape
+                _, c, h, w = x.shape
                 outs.append(x.view(n, t, c, h, w).transpose(1, 2).contiguous())
         return outs[0] if len(outs) == 1 else tuple(outs)

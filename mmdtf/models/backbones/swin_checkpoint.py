@@ -25,7 +25,8 @@ import re
 from typing import Dict, Tuple
 
 import torch
-from mmengine.runner.checkpoint import _load_checkpoint
+
+from .pretrained import read_pretrained
 
 LAYOUTS = ('official', 'timm', 'mmpretrain')
 StateDict = Dict[str, torch.Tensor]
@@ -44,9 +45,14 @@ _EXPECTED = (
 def load_swin2d_checkpoint(filename: str) -> Tuple[StateDict, str]:
     """Read a 2D Swin checkpoint; return it in MMAction2 names and its layout.
 
-    Classifier heads and rebuilt buffers are dropped.
+    Classifier heads and rebuilt buffers are dropped. A path that does not
+    exist raises ``FileNotFoundError``, a file that is no checkpoint
+    ``ValueError``; both name the path and ``model.backbone.pretrained``.
     """
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    checkpoint = read_pretrained(
+        filename, 'a 2D Swin Transformer ImageNet checkpoint (a local path '
+        'or URL, e.g. swin_tiny_patch4_window7_224.pth) in the official, '
+        'timm or MMPretrain layout')
     state_dict = unwrap_state_dict(checkpoint)
     layout = detect_layout(state_dict, filename)
     return convert_swin2d(state_dict, layout), layout

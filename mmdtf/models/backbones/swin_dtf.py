@@ -7,7 +7,6 @@ frames. Its blocks are replaced by :class:`SwinDTFBlock3D`, MMAction2's block
 with a DTF block after W-MSA's residual add in every block whose window is
 regular (unshifted) at the configured input size.
 """
-import contextlib
 import logging
 import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -20,30 +19,14 @@ from mmaction.models.backbones.swin import (SwinTransformer3D,
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger, print_log
 from mmengine.runner.checkpoint import load_checkpoint
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils import checkpoint as cp
 
 from ..blocks import DTFBlock
+from .checkpointing import checkpoint_once
 from .swin_checkpoint import load_swin2d_checkpoint
+from .tubelet_stem import CLIP_LEN_KEY, check_clip_len, inflate_2d_kernel
 
-CLIP_LEN_KEY = 'model.backbone.clip_len'
 IMG_SIZE_KEY = 'model.backbone.img_size'
 DTFLayout = Tuple[Tuple[bool, ...], ...]
-
-
-@contextlib.contextmanager
-def _keep_running_stats(module: torch.nn.Module):
-    """Undo the running-statistics update of batch norms inside ``module``
-    (a gradient-checkpointed forward runs twice; only the first may count)."""
-    norms = [m for m in module.modules()
-             if isinstance(m, _BatchNorm) and m.track_running_stats]
-    saved = [[b.clone() for b in m.buffers(recurse=False)] for m in norms]
-    try:
-        yield
-    finally:
-        for norm, buffers in zip(norms, saved):
-            for buf, old in zip(norm.buffers(recurse=False), buffers):
-                buf.copy_(old)
 
 
 class SwinDTFBlock3D(SwinTransformerBlock3D):
@@ -67,17 +50,11 @@ class SwinDTFBlock3D(SwinTransformerBlock3D):
         """DTF on (B, T, H, W, C) tokens; both permutes are views."""
         return self.dtf(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
 
-    def _run(self, function, *args, keep_stats: bool = False):
+    def _run(self, function, *args):
         if not (self.with_cp and torch.is_grad_enabled()):
             return function(*args)
-        # Recomputation happens in backward; it must not count twice in the
-        # DTF block's batch-norm statistics.
-        context_fn = cp.noop_context_fn
-        if keep_stats:
-            def context_fn():
-                return contextlib.nullcontext(), _keep_running_stats(self.dtf)
-        return cp.checkpoint(function, *args, use_reentrant=False,
-                             context_fn=context_fn)
+        # The DTF block's batch norm must not count the recomputation.
+        return checkpoint_once(function, *args, module=self)
 
     def forward(self, x: torch.Tensor,
                 mask_matrix: torch.Tensor) -> torch.Tensor:
@@ -88,7 +65,7 @@ class SwinDTFBlock3D(SwinTransformerBlock3D):
         """
         x = x + self.drop_path(self._run(self.forward_part1, x, mask_matrix))
         if self.dtf is not None:
-            x = self._run(self.forward_dtf, x, keep_stats=True)
+            x = self._run(self.forward_dtf, x)
         return x + self._run(self.forward_part2, x)
 
 
@@ -159,12 +136,7 @@ class SwinDTF(SwinTransformer3D):
                  norm_cfg: Dict = dict(type='LN'),
                  with_cp: bool = False,
                  **kwargs) -> None:
-        if temporal_stride < 1 or clip_len < temporal_stride or \
-                clip_len % temporal_stride:
-            raise ValueError(
-                f'SwinDTF: clip_len={clip_len} must be a positive multiple '
-                f'of temporal_stride={temporal_stride}; set `{CLIP_LEN_KEY}` '
-                'and `model.backbone.temporal_stride`.')
+        num_frames = check_clip_len('SwinDTF', clip_len, temporal_stride)
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(
                 f'SwinDTF: unknown arch {arch!r}; set `model.backbone.arch` '
@@ -179,7 +151,7 @@ class SwinDTF(SwinTransformer3D):
                     'tubelets of temporal_stride frames, one-frame windows).')
         self.clip_len = clip_len
         self.temporal_stride = temporal_stride
-        self.num_frames = clip_len // temporal_stride
+        self.num_frames = num_frames
         self.img_size = _pair(img_size)
         self.arch_name = arch.lower() if isinstance(arch, str) else 'custom'
         super().__init__(
@@ -298,9 +270,8 @@ class SwinDTF(SwinTransformer3D):
                 f'`patch_embed.proj.weight` has shape {shape}, expected '
                 '(C, 3, kh, kw). For a SwinDTF checkpoint set '
                 '`model.backbone.pretrained2d=False`.')
-        s = self.temporal_stride
-        state_dict['patch_embed.proj.weight'] = \
-            patch.unsqueeze(2).repeat(1, 1, s, 1, 1) / s
+        state_dict['patch_embed.proj.weight'] = inflate_2d_kernel(
+            patch, self.temporal_stride)
 
         # `norm`: the 2D network's final norm, our last stage's output norm.
         last_norm = f'norm{self.num_layers - 1}'

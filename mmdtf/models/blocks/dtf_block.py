@@ -6,7 +6,8 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import nn
 
-from mmdtf.ops import BACKENDS, check_frame_aggregation_input, frame_aggregation
+from mmdtf.ops import (check_backend, check_frame_aggregation_input,
+                        frame_aggregation)
 from .temporal_filters import (DynamicSpectralFilter, StaticSpectralFilter,
                                TemporalConvFilter, check_spectral_impl)
 
@@ -61,9 +62,7 @@ class DTFBlock(BaseModule):
             raise ValueError(f'DTFBlock filter_type must be one of '
                              f'{FILTER_TYPES}, got {filter_type!r} (config '
                              'key `dtf_cfg.filter_type`).')
-        if backend not in BACKENDS:
-            raise ValueError(f'DTFBlock backend must be one of {BACKENDS}, '
-                             f'got {backend!r} (config key `dtf_cfg.backend`).')
+        check_backend(backend)
         check_spectral_impl(spectral_impl)
         if num_frames < 1:
             raise ValueError(f'DTFBlock needs num_frames >= 1, got '
@@ -114,8 +113,10 @@ class DTFBlock(BaseModule):
         if x.shape[2] != self.num_frames:
             raise ValueError(
                 f'DTFBlock was built for T={self.num_frames} frames but got a '
-                f'clip with T={x.shape[2]}; set `{self.frames_key}` so that '
-                'the model is built for the clip length the pipeline samples.')
+                f'clip with T={x.shape[2]} (T counts frames after any '
+                'temporal down-sampling before the block); set '
+                f'`{self.frames_key}` so that the model is built for the clip '
+                'length the pipeline samples.')
         y, corr = x, None
         if self.aggregate or self.use_corr:
             y_fa, corr = frame_aggregation(x, self.kernel_size, self.backend)

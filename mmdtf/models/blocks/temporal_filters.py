@@ -392,7 +392,8 @@ class StaticSpectralFilter(nn.Module):
         self.spectral_impl = spectral_impl
         self.num_frames = num_frames
         bins = num_frames // 2 + 1
-        # All-pass start: the filter initially returns its input.
+        # All-pass start: the modulation initially passes the spectrum
+        # through (the channel mixing's norm, when on, still normalises it).
         self.filter_real = nn.Parameter(torch.ones(channels, bins, 1, 1))
         self.filter_imag = nn.Parameter(torch.zeros(channels, bins, 1, 1))
         self.mixing = (SpectralChannelMixing(channels)

@@ -1,5 +1,7 @@
 """ResNetDTF: shapes, DTF placement, ImageNet inflation from a torchvision-
 layout checkpoint made here, clip-length errors."""
+import warnings
+
 import pytest
 import torch
 from mmaction.models.backbones import ResNet
@@ -7,6 +9,8 @@ from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 
 from mmdtf.models import DTFBlock, ResNetDTF
+
+import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
 
 def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
@@ -150,3 +154,93 @@ def test_backward_and_gradients_reach_dtf():
     gammas = [m.gamma.grad for m in model.modules() if isinstance(m, DTFBlock)]
     assert all(g is not None and torch.isfinite(g).all() for g in gammas)
     assert sum(g.abs().sum() for g in gammas) > 0
+
+
+def randomize_dtf(model):
+    """Non-zero gamma/beta and mixing weights: DTF then changes the output,
+    so its gradients and statistics are worth comparing."""
+    gen = torch.Generator().manual_seed(5)
+    for module in model.modules():
+        if isinstance(module, DTFBlock):
+            for param in module.parameters():
+                param.data = torch.randn(param.shape, generator=gen,
+                                         dtype=param.dtype) * 0.2
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_with_cp_gives_the_same_gradients_and_statistics(depth):
+    """Checkpointed blocks (BasicBlock too, which MMAction2's ResNet refuses)
+    give the same gradients and count batch-norm statistics once."""
+
+    def step(with_cp):
+        torch.manual_seed(0)
+        model = ResNetDTF(depth, clip_len=8, with_cp=with_cp,
+                          dtf_cfg=dict(group_factor=8))
+        model.init_weights()
+        randomize_dtf(model)
+        model.double().train()
+        calls = []
+        dtf = [m for m in model.modules() if isinstance(m, DTFBlock)][-1]
+        dtf.register_forward_pre_hook(lambda *args: calls.append(1))
+        clip = torch.randn(2, 3, 8, 32, 32, dtype=torch.float64,
+                           generator=torch.Generator().manual_seed(1))
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')  # e.g. checkpoint's use_reentrant
+            (model(clip)**2).mean().backward()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        buffers = {n: b.clone() for n, b in model.named_buffers()
+                   if 'running' in n or 'num_batches' in n}
+        return grads, buffers, len(calls)
+
+    cp_buffers = helpers.assert_checkpointing_changes_nothing(step)
+    # the stock blocks' and the DTF mixing's norms count the step once
+    assert any('mixing.norm' in n for n in cp_buffers)
+    assert all(int(v) == 1 for n, v in cp_buffers.items()
+               if n.endswith('num_batches_tracked'))
+
+
+def test_with_cp_not_in_eval_or_without_grad():
+    model = ResNetDTF(18, clip_len=8, with_cp=True)
+    model.eval()
+    calls = []
+    dtf = [m for m in model.modules() if isinstance(m, DTFBlock)][0]
+    dtf.register_forward_pre_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 8, 32, 32))
+    assert calls == [1]
+
+
+@pytest.mark.parametrize('init_cfg', [
+    None,
+    dict(type='Constant', layer='Conv2d', val=0.5),
+    [dict(type='Constant', layer='Conv2d', val=0.5)],
+])
+def test_init_cfg_none_dict_or_list(init_cfg):
+    model = ResNetDTF(18, clip_len=8, init_cfg=init_cfg)
+    model.init_weights()
+    conv = model.layer1[0].conv2.conv  # conv1 holds the DTF block
+    if init_cfg is None:  # PyTorch's own initialisation, untouched
+        assert not torch.all(conv.weight == 0.5)
+    else:
+        assert torch.all(conv.weight == 0.5)
+
+
+def test_missing_pretrained_names_path_and_key(tmp_path):
+    model = ResNetDTF(18, clip_len=8, pretrained=str(tmp_path / 'r18.pth'))
+    with pytest.raises(FileNotFoundError) as info:
+        model.init_weights()
+    msg = str(info.value)
+    assert 'r18.pth' in msg and 'torchvision layout' in msg
+    assert '`model.backbone.pretrained`' in msg
+
+
+def test_corrupt_pretrained_names_path_and_key(tmp_path):
+    ckpt = tmp_path / 'broken.pth'
+    torch.save(torchvision_state_dict(18), ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # a truncated download
+    model = ResNetDTF(18, clip_len=8, pretrained=str(ckpt))
+    with pytest.raises(ValueError) as info:
+        model.init_weights()
+    msg = str(info.value)
+    assert 'broken.pth' in msg and 'cannot be loaded as a PyTorch' in msg
+    assert '`model.backbone.pretrained`' in msg

@@ -1,6 +1,8 @@
 """SwinDTF: DTF placement, shapes, padding, ImageNet inflation from 2D Swin
 checkpoints in the official, timm and MMPretrain layouts (made here from a
-2D reference), clip-length errors, gradient checkpointing."""
+2D reference: round trips; the real libraries' key names and merging order
+are pinned in test_swin_checkpoint.py), clip-length errors, gradient
+checkpointing."""
 import re
 
 import pytest
@@ -11,6 +13,8 @@ from torch import nn
 
 from mmdtf.models import DTFBlock, SwinDTF
 from mmdtf.models.backbones import swin_dtf
+
+import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
 # A small Swin (fast on CPU) with the real structure: 4 stages, windows of 7.
 ARCH = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
@@ -503,17 +507,4 @@ def test_with_cp_gives_the_same_gradients_and_statistics():
                    if 'running' in n}
         return grads, buffers, len(calls)
 
-    grads, buffers, calls = step(with_cp=False)
-    cp_grads, cp_buffers, cp_calls = step(with_cp=True)
-    assert (calls, cp_calls) == (1, 2)  # recomputed in backward
-    assert grads.keys() == cp_grads.keys()
-    for name, grad in grads.items():
-        assert grad is not None, name
-        torch.testing.assert_close(cp_grads[name], grad, rtol=1e-10,
-                                   atol=1e-12, msg=name)
-    dtf_grads = [g for n, g in grads.items() if '.dtf.' in n]
-    assert sum(g.abs().sum() for g in dtf_grads) > 0
-    # batch-norm statistics count the step once, not once per recomputation
-    assert buffers and buffers.keys() == cp_buffers.keys()
-    for name, value in buffers.items():
-        torch.testing.assert_close(cp_buffers[name], value, msg=name)
+    helpers.assert_checkpointing_changes_nothing(step)
