@@ -8,8 +8,9 @@ from torch import nn
 
 from mmdtf.ops import (check_backend, check_frame_aggregation_input,
                         frame_aggregation)
-from .temporal_filters import (DynamicSpectralFilter, StaticSpectralFilter,
-                               TemporalConvFilter, check_spectral_impl)
+from .spectral_filters import DynamicSpectralFilter, StaticSpectralFilter
+from .spectral_transforms import check_spectral_impl
+from .temporal_conv_filters import TemporalConvFilter
 
 FILTER_TYPES = ('dynamic', 'static', 'conv1d')
 
@@ -51,7 +52,7 @@ class DTFBlock(BaseModule):
                  filter_type: str = 'dynamic',
                  aggregate: bool = True,
                  use_corr: bool = True,
-                 channel_mixing: bool = True,
+                 channel_mixing=True,
                  backend: str = 'auto',
                  spectral_impl: str = 'matmul',
                  frames_key: str = 'num_frames',
