@@ -343,8 +343,13 @@ def _resolve_backend(x: torch.Tensor, backend: str) -> str:
                 f'a tensor on {x.device}; use backend=\'auto\' or \'torch\' '
                 '(backbone key `dtf_cfg.backend`) on CPU.')
         return 'torch'
-    from .frame_aggregation_cupy import cupy_unavailable_reason
-    reason = cupy_unavailable_reason(x.device)
+    try:  # imported here: CPU-only installs never load the CuPy module
+        from .frame_aggregation_cupy import cupy_unavailable_reason
+    except Exception as e:  # whatever breaks it must not break the fallback
+        reason = ('its module mmdtf.ops.frame_aggregation_cupy failed to '
+                  f'import ({type(e).__name__}: {e})')
+    else:
+        reason = cupy_unavailable_reason(x.device)
     if reason is None:
         return 'cupy'
     if backend == 'cupy':
