@@ -77,7 +77,7 @@ try:
         },
         include_package_data=False,
         install_requires=[
-            'torch>=2.1',
+            'torch>=2.4',  # torch.amp.custom_fwd (CuPy backend)
             'mmengine>=0.10.0,<0.11.0',
             mmcv_requirement(),
             'mmaction2==1.2.0',

@@ -3,7 +3,7 @@
 # 32 consecutive frames (T = 8 inside the network): SSv2 videos are short
 # (about 45 frames at 12 fps), so 64 frames with interval 2 would mostly
 # loop; 16 frames would leave DTF T = 4, i.e. 3 frequency bins.
-_base_ = ['dtf_swin-b_k400.py']
+_base_ = ['./dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py']
 
 clip_len = 32
 model = dict(backbone=dict(clip_len=clip_len), cls_head=dict(num_classes=174))

@@ -9,6 +9,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+from mmaction.models.backbones.resnet3d import ResNet3d
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.logging import MMLogger
@@ -17,7 +18,7 @@ from torch import nn
 from ..blocks import DTFBlock
 from .checkpointing import checkpoint_once
 from .pretrained import read_pretrained
-from .tubelet_stem import CLIP_LEN_KEY, check_clip_len, inflate_2d_kernel
+from .tubelet_stem import CLIP_LEN_KEY, check_clip_len
 
 
 class ConvWithDTF(nn.Module):
@@ -160,8 +161,6 @@ class ResNetDTF(ResNet):
                 f'{self.pretrained} is not a 2D ResNet checkpoint in '
                 'torchvision layout (no 4-D `conv1.weight`); set '
                 '`model.backbone.pretrained` to one, or to None.')
-        state_dict['conv1.weight'] = inflate_2d_kernel(stem,
-                                                       self.temporal_stride)
         loaded = []
         for name, module in self.named_modules():
             if not isinstance(module, ConvModule):
@@ -173,8 +172,16 @@ class ResNetDTF(ResNet):
             conv = module.conv
             if isinstance(conv, ConvWithDTF):
                 conv = conv.conv
-            self._check_shape(conv.weight, state_dict, f'{conv_name}.weight')
-            self._load_conv_params(conv, state_dict, conv_name, loaded)
+            if conv.weight.dim() == 5:  # the stem: (C, 3, s, 7, 7)
+                self._check_shape(conv.weight[:, :, 0], state_dict,
+                                  f'{conv_name}.weight')
+                # MMAction2's inflation: spread over the s taps, divided by s
+                ResNet3d._inflate_conv_params(conv, state_dict, conv_name,
+                                              loaded)
+            else:
+                self._check_shape(conv.weight, state_dict,
+                                  f'{conv_name}.weight')
+                self._load_conv_params(conv, state_dict, conv_name, loaded)
             self._load_bn_params(module.bn, state_dict, bn_name, loaded)
         skipped = sorted(set(state_dict) - set(loaded))
         logger.info(f'ResNetDTF: loaded {len(loaded)} tensors from '
