@@ -8,7 +8,6 @@ Each filter maps ``y`` (N, C, T, H, W), optionally with the FA correlation
   feature; the spectrum of ``y`` is multiplied by it.
 - :class:`StaticSpectralFilter`: ``DTF_F``, one learned filter per channel,
   the same everywhere.
-- :class:`TemporalConvFilter`: ``DTF_1d``, a channel-wise temporal convolution.
 
 Spectra are carried as (real, imag) pairs of real tensors so that everything
 after the FFT is ordinary real arithmetic (batch norm, convolutions).
@@ -410,17 +409,3 @@ class StaticSpectralFilter(nn.Module):
         if self.mixing is not None:
             spec = self.mixing(spec, self.num_frames)
         return inverse_transform(spec, y.shape[2], y.dtype)
-
-
-class TemporalConvFilter(nn.Module):
-    """``DTF_1d``: a channel-wise temporal convolution (kernel 3, zero pad)."""
-
-    def __init__(self, channels: int, kernel_size: int = 3) -> None:
-        super().__init__()
-        self.conv = nn.Conv3d(channels, channels, (kernel_size, 1, 1),
-                              padding=(kernel_size // 2, 0, 0),
-                              groups=channels, bias=False)
-
-    def forward(self, y: torch.Tensor,
-                corr: Optional[torch.Tensor]) -> torch.Tensor:
-        return self.conv(y)
