@@ -71,7 +71,8 @@ def naive_mixing_norm(spec: torch.Tensor, running_mean: torch.Tensor,
 def _estimate(weight: torch.Tensor, bias: torch.Tensor,
               z: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution over ``z`` (N, C', T, H, W) flattened over time:
-    ``out[n, o, h, w] = bias[o] + sum_{c, t} weight[o, c * T + t] z[n, c, t]``."""
+    ``out[n, o] = bias[o] + sum_{c, t} weight[o, c * T + t] z[n, c, t]``
+    at every (h, w)."""
     n, c, t, h, w = z.shape
     per_frame = weight.view(weight.shape[0], c, t)
     return (torch.einsum('oct,ncthw->nohw', per_frame, z)
@@ -99,7 +100,8 @@ def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
               ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,
                                                       torch.Tensor]]]:
     """Steps 2, 4 (with the mixing) and 5 of spec section 2: modulate the
-    spectrum of ``y`` by the complex ``filt`` (broadcast to (N, C, M, H, W))."""
+    spectrum of ``y`` by the complex ``filt`` (broadcast to (N, C, M, H,
+    W))."""
     t = y.shape[2]
     spec = torch.fft.rfft(y, dim=2, norm='ortho') * filt
     stats = None
@@ -152,8 +154,8 @@ def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
     elif filter_type == 'conv1d':
         weight = p['filter.conv.weight'][:, :, :, 0, 0]  # (C_out, C_in, 3)
         filtered = sum(
-            torch.einsum('dc,ncthw->ndthw', weight[:, :, i], _shifted(y, i - 1))
-            for i in range(3))
+            torch.einsum('dc,ncthw->ndthw', weight[:, :, i],
+                         _shifted(y, i - 1)) for i in range(3))
     elif filter_type == 'conv1d_channelwise':
         weight = p['filter.conv.weight'][:, 0, :, 0, 0]  # (C, 3)
         filtered = sum(weight[:, i].view(1, c, 1, 1, 1) * _shifted(y, i - 1)

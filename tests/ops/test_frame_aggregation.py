@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from mmdtf.ops import FrameAggregation, frame_aggregation
 from mmdtf.ops.frame_aggregation import inside_masks
-from mmdtf.testing import naive_frame_aggregation as reference_frame_aggregation
+from mmdtf.testing import \
+    naive_frame_aggregation as reference_frame_aggregation
 
 
 @pytest.mark.parametrize('kernel_size', [1, 3, 5])
@@ -127,9 +128,10 @@ def within_roundoffs(got, expected, scale, dtype):
 def test_half_precision_accumulates_in_float32(dtype, layout):
     """bfloat16/float16 FA against the float64 reference on the same
     (rounded) input: one rounding of each output (<= 1 roundoff of its
-    value, plus float32 noise; bound 1.5), the gradient within 2 roundoffs of its
-    largest value. Accumulating in the half dtype misses by several (C = 64
-    channel products per correlation, 9 terms per aggregation)."""
+    value, plus float32 noise; bound 1.5), the gradient within 2 roundoffs
+    of its largest value. Accumulating in the half dtype misses by over a
+    hundred (C = 64 channel products per correlation, 9 terms per
+    aggregation)."""
     torch.manual_seed(3)
     x = stored_as(torch.randn(2, 64, 3, 5, 5).to(dtype), layout)
     x64 = x.double().requires_grad_()
