@@ -16,9 +16,10 @@ The block's weights are passed as a dict named like its ``state_dict()``
   channel ``i = c * T + t`` reads channel ``c`` of ``[y, corr]`` at frame t;
 - static: ``filter.filter_real`` and ``filter.filter_imag`` (C, M, 1, 1);
 - spectral mixing: ``filter.mixing.weight_real`` / ``weight_imag`` (C, C),
-  the complex matrix ``A + iB`` acting on the channel vector, and
-  ``filter.mixing.norm.running_mean`` / ``running_var`` (see
-  :func:`naive_mixing_norm`);
+  the complex matrix ``A + iB`` acting on the channel vector, and, with a
+  norm, ``filter.mixing.norm.running_mean`` / ``running_var`` (see
+  :func:`naive_mixing_norm`); ``channel_mixing`` is False, True (the
+  defaults: no norm) or a dict with ``norm``;
 - conv1d / conv1d_channelwise: ``filter.conv.weight`` (C, C or 1, 3, 1, 1);
 - dynamic_conv1d: ``filter.estimator.weight`` (C/G * 3, (C + k*k) * T, 1, 1)
   and ``.bias``; output channel ``o = g * 3 + i`` is tap ``i`` of group g.
@@ -36,25 +37,18 @@ NORM_EPS = 1e-5
 NORM_MOMENTUM = 0.1
 
 
-def naive_mixing_norm(spec: torch.Tensor, running_mean: torch.Tensor,
-                      running_var: torch.Tensor, training: bool
-                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The channel mixing's non-affine batch norm on a complex spectrum
-    (N, C, M, H, W); returns the normalised spectrum and the running
-    statistics after this call.
-
-    The norm sees 2C real channels, ``[real parts; imaginary parts]``
-    (channel ``c`` is the real part of ``c``, channel ``C + c`` its
-    imaginary part), each normalised over (N, M, H, W): in training with the
-    batch mean and biased variance, updating the running statistics with the
-    unbiased variance; in eval with the running statistics.
-    """
-    channels = torch.cat([spec.real, spec.imag], dim=1)  # (N, 2C, M, H, W)
+def _batch_norm(values: torch.Tensor, dims, running_mean: torch.Tensor,
+                running_var: torch.Tensor, training: bool):
+    """Non-affine batch norm of ``values`` over ``dims`` (channels on dim
+    1): in training the batch mean and biased variance, the running
+    statistics updated with the unbiased one; in eval the running ones."""
+    shape = [1] * values.dim()
+    shape[1] = -1
     if training:
-        count = channels.numel() // channels.shape[1]
-        mean = channels.sum(dim=(0, 2, 3, 4)) / count
-        centred = channels - mean.view(1, -1, 1, 1, 1)
-        var = (centred * centred).sum(dim=(0, 2, 3, 4)) / count
+        count = values.numel() // values.shape[1]
+        mean = values.sum(dim=dims) / count
+        centred = values - mean.view(shape)
+        var = (centred * centred).sum(dim=dims) / count
         new_mean = ((1 - NORM_MOMENTUM) * running_mean
                     + NORM_MOMENTUM * mean.detach())
         new_var = ((1 - NORM_MOMENTUM) * running_var
@@ -62,10 +56,41 @@ def naive_mixing_norm(spec: torch.Tensor, running_mean: torch.Tensor,
     else:
         mean, var = running_mean, running_var
         new_mean, new_var = running_mean, running_var
-    normed = ((channels - mean.view(1, -1, 1, 1, 1))
-              / torch.sqrt(var.view(1, -1, 1, 1, 1) + NORM_EPS))
+    normed = (values - mean.view(shape)) / torch.sqrt(var.view(shape)
+                                                      + NORM_EPS)
+    return normed, new_mean, new_var
+
+
+def naive_mixing_norm(spec: torch.Tensor, norm: str,
+                      running_mean: Optional[torch.Tensor],
+                      running_var: Optional[torch.Tensor], training: bool
+                      ) -> Tuple[torch.Tensor, Optional[torch.Tensor],
+                                 Optional[torch.Tensor]]:
+    """The channel mixing's norm on a complex spectrum (N, C, M, H, W);
+    returns the normalised spectrum and the running statistics after this
+    call.
+
+    - ``'none'``: no norm.
+    - ``'batch'``: 2C real channels, ``[real parts; imaginary parts]``
+      (channel ``c`` is the real part of ``c``, ``C + c`` its imaginary
+      part), each normalised over (N, M, H, W).
+    - ``'batch_shared'``: C channels, each normalised over its real and
+      imaginary values together, over (N, M, H, W) and both parts.
+    """
+    if norm == 'none':
+        return spec, running_mean, running_var
     c = spec.shape[1]
-    return torch.complex(normed[:, :c], normed[:, c:]), new_mean, new_var
+    if norm == 'batch':
+        channels = torch.cat([spec.real, spec.imag], dim=1)  # (N, 2C, ...)
+        normed, mean, var = _batch_norm(channels, (0, 2, 3, 4), running_mean,
+                                        running_var, training)
+        return torch.complex(normed[:, :c], normed[:, c:]), mean, var
+    if norm == 'batch_shared':
+        parts = torch.stack([spec.real, spec.imag], dim=-1)  # (..., 2)
+        normed, mean, var = _batch_norm(parts, (0, 2, 3, 4, 5), running_mean,
+                                        running_var, training)
+        return torch.complex(normed[..., 0], normed[..., 1]), mean, var
+    raise ValueError(f'unknown mixing norm {norm!r}')
 
 
 def _estimate(weight: torch.Tensor, bias: torch.Tensor,
@@ -106,19 +131,23 @@ def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
     spec = torch.fft.rfft(y, dim=2, norm='ortho') * filt
     stats = None
     if channel_mixing:
+        # True: the mixing's defaults; a dict: its options
+        norm = (channel_mixing.get('norm', 'none')
+                if isinstance(channel_mixing, dict) else 'none')
         mix = torch.complex(p['filter.mixing.weight_real'],
                             p['filter.mixing.weight_imag'])
         spec = torch.einsum('dc,ncmhw->ndmhw', mix, spec)
         spec, mean, var = naive_mixing_norm(
-            spec, p['filter.mixing.norm.running_mean'],
-            p['filter.mixing.norm.running_var'], training)
-        stats = (mean, var)
+            spec, norm, p.get('filter.mixing.norm.running_mean'),
+            p.get('filter.mixing.norm.running_var'), training)
+        if mean is not None:
+            stats = (mean, var)
     return torch.fft.irfft(spec, n=t, dim=2, norm='ortho'), stats
 
 
 def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
                     aggregate: bool = True, use_corr: bool = True,
-                    channel_mixing: bool = True, group_factor: int = 16,
+                    channel_mixing=True, group_factor: int = 16,
                     kernel_size: int = 3, training: bool = True
                     ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,
                                                             torch.Tensor]]]:

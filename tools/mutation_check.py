@@ -17,7 +17,7 @@ Usage::
     python tools/mutation_check.py --check-targets  # targets apply? (fast)
     python tools/mutation_check.py -m fa_half_accumulation no_aggregation
 
-When code moves (e.g. ``temporal_filters.py`` is split), retarget the
+When code moves (e.g. a file is split or renamed), retarget the
 ``file`` and ``old`` strings in MUTANTS below; nothing else changes.
 """
 import argparse
@@ -44,13 +44,11 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
           'corr = torch.zeros_like(corr) if self.use_corr else None')],
         BLOCK_TESTS),
     'mixing_imag_negated': (
-        'the imaginary part of the complex channel mixing negated, in the '
-        'training path and in the eval shortcut',
-        'mmdtf/models/blocks/temporal_filters.py',
-        [('a, b = self.weight_real, self.weight_imag\n',
-          'a, b = self.weight_real, -self.weight_imag\n'),
-         ('b = self.weight_imag.to(real.dtype)',
-          'b = -self.weight_imag.to(real.dtype)')],
+        'the imaginary part of the complex channel mixing negated (the '
+        'mixing is conjugated)',
+        'mmdtf/models/blocks/spectral_channel_mixing.py',
+        [('b = self.weight_imag.to(x.dtype)',
+          'b = -self.weight_imag.to(x.dtype)')],
         BLOCK_TESTS),
     'fa_half_accumulation': (
         'FA accumulates in float16/bfloat16 instead of float32',
@@ -67,7 +65,7 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
     'filter_not_shared_by_its_group': (
         "channel c takes group c % (C/G)'s filter instead of group c // G's "
         '(the G channels sharing a filter are not consecutive)',
-        'mmdtf/models/blocks/temporal_filters.py',
+        'mmdtf/models/blocks/spectral_filters.py',
         [('grouped = (real.view(n, self.groups, self.group_factor, -1, h, w),'
           '\n                   imag.view(n, self.groups, self.group_factor, '
           '-1, h, w))',
@@ -131,8 +129,14 @@ IGNORE = shutil.ignore_patterns('.git', '__pycache__', '.pytest_cache',
                                 '*.egg-info', 'work_dirs', 'data')
 
 
-def apply(path: Path, replacements: Sequence[Tuple[str, str]]) -> None:
-    """Apply exact-string replacements; each ``old`` must occur once."""
+def apply(path: Path, replacements: Sequence[Tuple[str, str]],
+          write: bool = True) -> None:
+    """Apply exact-string replacements; each ``old`` must occur once.
+    ``write=False`` only checks that they apply."""
+    if not path.is_file():
+        raise RuntimeError(f'mutation target file {path} does not exist. The '
+                           f'code moved: retarget MUTANTS in '
+                           f'{Path(__file__).name}.')
     text = path.read_text()
     for old, new in replacements:
         count = text.count(old)
@@ -142,7 +146,8 @@ def apply(path: Path, replacements: Sequence[Tuple[str, str]]) -> None:
                 f'in {path}: {old!r}. The code moved: retarget MUTANTS in '
                 f'{Path(__file__).name}.')
         text = text.replace(old, new)
-    path.write_text(text)
+    if write:
+        path.write_text(text)
 
 
 def run_tests(root: Path, tests: Sequence[str], first_failure: bool
@@ -195,9 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # at once
         for name in names:
             _, path, replacements, _ = MUTANTS[name]
-            scratch = Path(tmp) / 'scratch.py'
-            shutil.copy(REPO / path, scratch)
-            apply(scratch, replacements)
+            apply(REPO / path, replacements, write=False)
         if args.check_targets:
             print(f'all {len(names)} mutants apply')
             return 0

@@ -41,8 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
 from mmaction.apis import init_recognizer  # noqa: E402
 from mmdtf.models import DTFBlock  # noqa: E402
-from mmdtf.models.blocks.temporal_filters import \
-    DynamicSpectralFilter  # noqa: E402
+from mmdtf.models.blocks import DynamicSpectralFilter  # noqa: E402
 from mmdtf.ops import frame_aggregation  # noqa: E402
 
 # ResNetDTF: backbone.layer3.1.conv2.conv.dtf; SwinDTF:

@@ -109,7 +109,7 @@ def test_matmul_spectral_impl_counts_like_fft():
     """spectral_impl='matmul' traces as MatMuls in the filter: the same
     spectral_dft count as the FFTs; building the DFT matrices is not
     counted."""
-    from mmdtf.models.blocks.temporal_filters import _DFT_CACHE
+    from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
     _DFT_CACHE.clear()  # built while tracing
     x = torch.randn(2, 32, 4, 5, 6)
     fft = count(DTFBlock(32, 4, spectral_impl='fft'), x)

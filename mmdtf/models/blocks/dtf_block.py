@@ -8,9 +8,10 @@ from torch import nn
 
 from mmdtf.ops import (check_backend, check_frame_aggregation_input,
                         frame_aggregation)
-from .temporal_conv_filters import DynamicTemporalConv, TemporalConv
-from .temporal_filters import (DynamicSpectralFilter, StaticSpectralFilter,
-                               check_spectral_impl)
+from .spectral_filters import DynamicSpectralFilter, StaticSpectralFilter
+from .spectral_transforms import check_spectral_impl
+from .temporal_conv_filters import (DynamicTemporalConvFilter,
+                                    TemporalConvFilter)
 
 FILTER_TYPES = ('dynamic', 'static', 'conv1d', 'conv1d_channelwise',
                 'dynamic_conv1d')
@@ -55,8 +56,10 @@ class DTFBlock(BaseModule):
             ``y = x``.
         use_corr: feed FA's correlation to the filter estimator (dynamic
             filters only; default True).
-        channel_mixing: complex channel mixing + non-affine BN after the
-            spectral modulation (spectral filters only; default True).
+        channel_mixing: complex channel mixing after the spectral
+            modulation: False, True or a dict of
+            :class:`SpectralChannelMixing` options (spectral filters only;
+            default True).
         backend: FA backend, ``'auto'``, ``'torch'`` or ``'cupy'``.
         spectral_impl: how the spectral filters transform over time:
             ``'matmul'`` (the DFT as a product with cached matrices: faster
@@ -73,7 +76,7 @@ class DTFBlock(BaseModule):
                  filter_type: str = 'dynamic',
                  aggregate: bool = True,
                  use_corr: Optional[bool] = None,
-                 channel_mixing: Optional[bool] = None,
+                 channel_mixing=None,
                  backend: str = 'auto',
                  spectral_impl: str = 'matmul',
                  frames_key: str = 'num_frames',
@@ -119,11 +122,11 @@ class DTFBlock(BaseModule):
                                                options['channel_mixing'],
                                                spectral_impl)
         elif filter_type == 'dynamic_conv1d':
-            self.filter = DynamicTemporalConv(in_channels, num_frames,
+            self.filter = DynamicTemporalConvFilter(in_channels, num_frames,
                                               group_factor, corr_channels,
                                               TEMPORAL_KERNEL)
         else:
-            self.filter = TemporalConv(
+            self.filter = TemporalConvFilter(
                 in_channels, TEMPORAL_KERNEL,
                 channelwise=filter_type == 'conv1d_channelwise')
         self.gamma = nn.Parameter(torch.zeros(1, in_channels, 1, 1, 1))

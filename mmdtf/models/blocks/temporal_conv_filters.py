@@ -4,11 +4,11 @@ filter: the ``DTF_1d`` and ``DTF_1d+`` rows of the paper's table 1a.
 Each maps ``y`` (N, C, T, H, W), optionally with the FA correlation ``corr``
 (N, k*k, T, H, W), to a feature of the shape of ``y``, zero padded over time.
 
-- :class:`TemporalConv`: ``DTF_1d``, a plain temporal convolution over all
+- :class:`TemporalConvFilter`: ``DTF_1d``, a plain temporal convolution over all
   channels (C -> C, kernel 3), the temporal half of an R(2+1)D block;
   ``channelwise=True`` makes it one kernel per channel (a depth-wise
   convolution; ``filter_type='conv1d_channelwise'``).
-- :class:`DynamicTemporalConv`: ``DTF_1d+``, dynamic convolution in 1D: at
+- :class:`DynamicTemporalConvFilter`: ``DTF_1d+``, dynamic convolution in 1D: at
   every location a 1x1 convolution estimates, from the same input as DTF's
   filter estimator (``[y, corr]`` flattened over time), one temporal kernel
   per group of ``G`` consecutive channels, applied over time at that
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 
-class TemporalConv(nn.Module):
+class TemporalConvFilter(nn.Module):
     """``DTF_1d``: a static temporal convolution (kernel ``kernel_size``,
     zero padding, no bias), over all channels or channel-wise."""
 
@@ -37,7 +37,7 @@ class TemporalConv(nn.Module):
         return self.conv(y)
 
 
-class DynamicTemporalConv(nn.Module):
+class DynamicTemporalConvFilter(nn.Module):
     """``DTF_1d+``: per-location temporal kernels estimated from the clip.
 
     Args:

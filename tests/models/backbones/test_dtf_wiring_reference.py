@@ -16,7 +16,8 @@ from mmaction.registry import MODELS
 from mmdtf.models import DTFBlock
 from naive_dtf_block import naive_dtf_block  # tests/ is on sys.path
 
-DTF_CFG = dict(group_factor=8)  # dynamic, with the channel mixing
+# dynamic, with the channel mixing and its batch norm (running statistics)
+DTF_CFG = dict(group_factor=8, channel_mixing=dict(norm='batch'))
 
 
 def randomise_dtf(model, seed=0):

@@ -112,7 +112,7 @@ def test_wrong_channels():
 
 
 def test_sync_bn_convertible():
-    block = DTFBlock(16, 4)
+    block = DTFBlock(16, 4, channel_mixing=dict(norm='batch'))
     converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(block)
     assert isinstance(converted.filter.mixing.norm, torch.nn.SyncBatchNorm)
 
@@ -123,8 +123,8 @@ def test_sync_bn_convertible():
 @pytest.mark.parametrize('t', range(1, 17))
 def test_matmul_dft_equals_fft(t):
     """rdft/irdft against torch.fft in float64, odd and even lengths."""
-    from mmdtf.models.blocks.temporal_filters import (irdft_time, irfft_time,
-                                                      rdft_time, rfft_time)
+    from mmdtf.models.blocks.spectral_transforms import (
+        irdft_time, irfft_time, rdft_time, rfft_time)
     torch.manual_seed(t)
     y = torch.randn(2, 3, t, 4, 5, dtype=torch.float64)
     for got, expected in zip(rdft_time(y), rfft_time(y)):
@@ -144,7 +144,7 @@ def test_matmul_dft_equals_fft(t):
 
 def test_dft_matrices_by_hand():
     """T = 4, ortho: entries are 0, +-1/2 (and +-1 weighted twice)."""
-    from mmdtf.models.blocks.temporal_filters import dft_matrices
+    from mmdtf.models.blocks.spectral_transforms import dft_matrices
     real, imag = dft_matrices(4, False, torch.float64, torch.device('cpu'))
     # m = 0, 1, 2 against t = 0..3: cos(pi m t / 2) / 2, -sin(...) / 2
     torch.testing.assert_close(real, torch.tensor(
@@ -197,7 +197,8 @@ def test_block_any_memory_layout(spectral_impl, training):
     gradients of a contiguous input, and the frames-outermost one keeps its
     layout (ResNetDTF's reshape back to frames is then a view)."""
     torch.manual_seed(0)
-    block = DTFBlock(32, 4, spectral_impl=spectral_impl).double()
+    block = DTFBlock(32, 4, spectral_impl=spectral_impl,
+                     channel_mixing=dict(norm='batch')).double()
     block.train(training)
     with torch.no_grad():
         block.gamma.normal_()
@@ -231,7 +232,7 @@ def test_block_any_memory_layout(spectral_impl, training):
 
 
 def test_matmul_dft_half_input_gives_float32_spectrum():
-    from mmdtf.models.blocks.temporal_filters import rdft_time, rfft_time
+    from mmdtf.models.blocks.spectral_transforms import rdft_time, rfft_time
     y = torch.randn(1, 4, 4, 2, 3).half()
     got, expected = rdft_time(y), rfft_time(y)
     assert got[0].dtype == expected[0].dtype == torch.float32
@@ -239,7 +240,7 @@ def test_matmul_dft_half_input_gives_float32_spectrum():
 
 
 def test_set_spectral_impl_and_config_key():
-    from mmdtf.models.blocks.temporal_filters import set_spectral_impl
+    from mmdtf.models.blocks import set_spectral_impl
     backbone = MODELS.build(dict(
         type='ResNetDTF', depth=18, clip_len=8, pretrained=None,
         dtf_stages=(False, False, True, True),

@@ -19,25 +19,32 @@ from naive_dtf_block import naive_dtf_block  # tests/ is on sys.path
 CHANNELS, GROUP_FACTOR = 8, 4
 
 
+#: the channel mixing: off, and on with each of its norms
+MIXINGS = {'nomix': False, 'mix': True,  # True: the defaults (no norm)
+           'mixbn': dict(norm='batch'),
+           'mixbnshared': dict(norm='batch_shared')}
+
+
 def _cases():
-    """(id, DTFBlock kwargs): each filter with every option it reads."""
+    """(id, DTFBlock kwargs): each filter with every option it reads (every
+    mixing with FA and the correlation on; off and the batch norm else)."""
     cases = []
     for agg in (True, False):
         a = 'fa' if agg else 'nofa'
         for corr in (True, False):
             c = 'corr' if corr else 'nocorr'
-            for mix in (True, False):
-                m = 'mix' if mix else 'nomix'
+            mixes = MIXINGS if agg and corr else ('nomix', 'mixbn')
+            for m in mixes:
                 cases.append((f'dynamic-{a}-{c}-{m}', dict(
                     filter_type='dynamic', aggregate=agg, use_corr=corr,
-                    channel_mixing=mix, group_factor=GROUP_FACTOR)))
+                    channel_mixing=MIXINGS[m], group_factor=GROUP_FACTOR)))
             cases.append((f'dynamic_conv1d-{a}-{c}', dict(
                 filter_type='dynamic_conv1d', aggregate=agg, use_corr=corr,
                 group_factor=GROUP_FACTOR)))
-        for mix in (True, False):
-            m = 'mix' if mix else 'nomix'
+        for m in MIXINGS if agg else ('nomix', 'mixbn'):
             cases.append((f'static-{a}-{m}', dict(
-                filter_type='static', aggregate=agg, channel_mixing=mix)))
+                filter_type='static', aggregate=agg,
+                channel_mixing=MIXINGS[m])))
         for conv in ('conv1d', 'conv1d_channelwise'):
             cases.append((f'{conv}-{a}', dict(filter_type=conv,
                                                aggregate=agg)))
@@ -160,8 +167,9 @@ UNIT_ROUNDOFF = {torch.bfloat16: 2.**-8, torch.float16: 2.**-11}
 OUTPUT_ROUNDOFFS = 12
 #: and the gradients, in roundoffs of their largest magnitude (worst seen 2.6)
 GRAD_ROUNDOFFS = 6
-LOW_PRECISION_CASES = ['dynamic-fa-corr-mix', 'dynamic-fa-corr-nomix',
-                       'static-fa-mix', 'conv1d-fa', 'conv1d_channelwise-fa',
+LOW_PRECISION_CASES = ['dynamic-fa-corr-mix', 'dynamic-fa-corr-mixbn',
+                       'dynamic-fa-corr-nomix', 'static-fa-mixbnshared',
+                       'conv1d-fa', 'conv1d_channelwise-fa',
                        'dynamic_conv1d-fa-corr']
 
 
