@@ -63,8 +63,7 @@ def test_dtf_in_every_block_by_default(depth, blocks):
 def test_dtf_stages_and_cfg():
     model = ResNetDTF(50, clip_len=32, temporal_stride=4,
                       dtf_stages=(False, False, False, True),
-                      dtf_cfg=dict(kernel_size=5, group_factor=32,
-                                   filter_type='static'))
+                      dtf_cfg=dict(kernel_size=5, filter_type='static'))
     dtfs = [m for m in model.modules() if isinstance(m, DTFBlock)]
     assert len(dtfs) == 3
     assert {(m.num_frames, m.kernel_size, m.filter_type, m.in_channels)
