@@ -5,7 +5,11 @@ Importing it makes the PyPI MMAction2 1.2.0 wheel usable (see
 PyTorch's safe ``weights_only`` loading, and registers ``ResNetDTF``,
 ``SwinDTF``, ``DTFBlock`` and ``FrameAggregation`` in MMAction2's MODELS.
 """
-from .utils import allow_mmengine_checkpoints, patch_missing_drn
+from .utils.quiet_warnings import silence_known_warnings
+
+silence_known_warnings()  # before mmcv and mmengine are first imported
+
+from .utils import allow_mmengine_checkpoints, patch_missing_drn  # noqa: E402
 
 patch_missing_drn()  # before anything imports mmaction.models
 allow_mmengine_checkpoints()

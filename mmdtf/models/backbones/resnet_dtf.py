@@ -92,6 +92,11 @@ class ResNetDTF(ResNet):
                                                         'BatchNorm3d'],
                                 val=1.)),
                  **kwargs) -> None:
+        if depth not in self.arch_settings:
+            raise ValueError(
+                f'ResNetDTF: invalid depth {depth!r}; set '
+                '`model.backbone.depth` to one of '
+                f'{sorted(self.arch_settings)}.')
         self.num_frames = check_clip_len('ResNetDTF', clip_len,
                                          temporal_stride)
         self.clip_len = clip_len
