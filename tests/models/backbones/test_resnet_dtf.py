@@ -244,3 +244,9 @@ def test_corrupt_pretrained_names_path_and_key(tmp_path):
     msg = str(info.value)
     assert 'broken.pth' in msg and 'cannot be loaded as a PyTorch' in msg
     assert '`model.backbone.pretrained`' in msg
+
+
+def test_invalid_depth_lists_valid_ones_and_key():
+    with pytest.raises(ValueError, match=r'invalid depth 42.*'
+                       r'`model\.backbone\.depth`.*\[18, 34, 50, 101, 152\]'):
+        ResNetDTF(depth=42, pretrained=None)
