@@ -51,7 +51,7 @@ def run(cmd: list, log: Path) -> str:
     of progress (epoch, iteration, loss) parsed from MMEngine's log lines as
     they stream; fail loudly with the log's tail."""
     print('$', ' '.join(cmd), flush=True)
-    print(f'  full log: {log}', flush=True)
+    print(f'  full log: {log}', flush=True)  # progress: on stderr
     env = dict(os.environ)
     # `mim` and MMEngine's config parsing warn before mmdtf is imported.
     env['PYTHONWARNINGS'] = ','.join(

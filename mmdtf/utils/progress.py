@@ -58,14 +58,15 @@ class ProgressLine:
     """A line of progress text, updated in place on a terminal.
 
     Args:
-        stream: where to write (default ``sys.stdout``).
+        stream: where to write (default ``sys.stderr``, as progress bars
+            do: a tool's results on stdout stay clean).
         interval: off a terminal, print at most once per this many seconds
             (the final :meth:`close` text is always printed).
     """
 
     def __init__(self, stream: Optional[TextIO] = None,
                  interval: float = 30.) -> None:
-        self.stream = stream or sys.stdout
+        self.stream = stream or sys.stderr
         self.interval = interval
         self.live = bool(getattr(self.stream, 'isatty', lambda: False)())
         self._last = ''
@@ -115,7 +116,7 @@ def track(items: Iterable[T], total: Optional[int] = None,
     def text() -> str:
         elapsed = time.monotonic() - start
         out = f'{desc} {done}/{total or "?"} ({elapsed:.0f} s'
-        if total and done:
+        if total and 0 < done < total:
             out += f', eta {elapsed / done * (total - done):.0f} s'
         return out + ')'
 
