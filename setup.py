@@ -92,6 +92,11 @@ try:
         ],
         extras_require={
             'cuda': ['cupy-cuda12x'],
+            # Only for `torchvision://` pretrained names. Unpinned it may
+            # pull a different (CUDA) torch: install with your torch pinned,
+            # `pip install ".[torchvision]" torch==<installed version>`, or
+            # `pip install --no-deps torchvision==<match>` (docs/pretrained.md).
+            'torchvision': ['torchvision'],
             'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript'],
         },
         entry_points={

@@ -5,7 +5,7 @@ _base_ = ['mmaction::_base_/default_runtime.py', '_base_/models/dtf_r50.py']
 clip_len = 16  # frames per clip: the sampler's and the backbone's
 model = dict(backbone=dict(clip_len=clip_len))
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'  # names a bad video's file and line
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'

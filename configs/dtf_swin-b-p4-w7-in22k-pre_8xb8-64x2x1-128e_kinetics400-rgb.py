@@ -13,7 +13,7 @@ frame_interval = 2
 # checkpointing recomputes each block's forward in backward instead.
 model = dict(backbone=dict(clip_len=clip_len, with_cp=True))
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'  # names a bad video's file and line
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'

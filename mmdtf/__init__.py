@@ -5,7 +5,11 @@ installed MMAction2/MMEngine/PyTorch have them (``mmdtf.compat.applied()``
 says which), and registers ``ResNetDTF``, ``SwinDTF``, ``DTFBlock`` and
 ``FrameAggregation`` in MMAction2's MODELS.
 """
-from . import compat
+from .utils.quiet_warnings import silence_known_warnings
+
+silence_known_warnings()  # before mmcv and mmengine are first imported
+
+from . import compat  # noqa: E402
 
 compat.apply_all()  # before anything imports mmaction.models
 

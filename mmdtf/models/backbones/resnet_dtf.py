@@ -17,7 +17,7 @@ from torch import nn
 
 from ..blocks import DTFBlock
 from .checkpointing import checkpoint_once
-from .pretrained import read_pretrained
+from .pretrained import read_pretrained, resnet2d_state_dict
 from .tubelet_stem import CLIP_LEN_KEY, check_clip_len
 
 
@@ -72,8 +72,9 @@ class ResNetDTF(ResNet):
         dtf_cfg: keyword arguments of :class:`DTFBlock` (``kernel_size``,
             ``group_factor``, ``filter_type``, ``aggregate``, ``use_corr``,
             ``channel_mixing``, ``backend``).
-        pretrained: a 2D ResNet checkpoint in torchvision layout (path, URL
-            or ``torchvision://resnet50``), inflated at ``init_weights``.
+        pretrained: a 2D ResNet checkpoint (path, URL or
+            ``torchvision://resnet50``) in torchvision, timm or MMPretrain
+            layout (docs/pretrained.md), inflated at ``init_weights``.
         with_cp: activation checkpointing of every residual block (any
             depth; MMAction2's ResNet has it for Bottleneck blocks only),
             with batch-norm statistics counted once per step.
@@ -93,6 +94,11 @@ class ResNetDTF(ResNet):
                                                         'BatchNorm3d'],
                                 val=1.)),
                  **kwargs) -> None:
+        if depth not in self.arch_settings:
+            raise ValueError(
+                f'ResNetDTF: invalid depth {depth!r}; set '
+                '`model.backbone.depth` to one of '
+                f'{sorted(self.arch_settings)}.')
         self.num_frames = check_clip_len('ResNetDTF', clip_len,
                                          temporal_stride)
         self.clip_len = clip_len
@@ -150,16 +156,16 @@ class ResNetDTF(ResNet):
         the stem's 7x7 kernel is spread over its s taps (divided by s, so a
         clip of identical frames gives the 2D network's features)."""
         logger = logger or MMLogger.get_current_instance()
-        state_dict = read_pretrained(
+        state_dict, layout = resnet2d_state_dict(read_pretrained(
             self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
-            'torchvision layout (a path, a URL or '
-            f'`torchvision://resnet{self.depth}`)')
-        state_dict = dict(state_dict.get('state_dict', state_dict))
+            'torchvision layout, or timm\'s or MMPretrain\'s (a path, a URL '
+            f'or `torchvision://resnet{self.depth}`; docs/pretrained.md)'))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
             raise ValueError(
                 f'{self.pretrained} is not a 2D ResNet checkpoint in '
-                'torchvision layout (no 4-D `conv1.weight`); set '
+                'torchvision layout, nor timm or MMPretrain (no 4-D '
+                '`conv1.weight` or `backbone.conv1.weight`); set '
                 '`model.backbone.pretrained` to one, or to None.')
         loaded = []
         for name, module in self.named_modules():
@@ -185,7 +191,8 @@ class ResNetDTF(ResNet):
             self._load_bn_params(module.bn, state_dict, bn_name, loaded)
         skipped = sorted(set(state_dict) - set(loaded))
         logger.info(f'ResNetDTF: loaded {len(loaded)} tensors from '
-                    f'{self.pretrained}; not used: {skipped}')
+                    f'{self.pretrained} ({layout} layout); not used: '
+                    f'{skipped}')
 
     def _check_shape(self, param: torch.Tensor, state_dict: Dict,
                      key: str) -> None:
