@@ -23,7 +23,8 @@ def input_shape_from(cfg, shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
         return tuple(shape)
     if len(shape) not in (1, 2):
         raise ValueError('--shape takes N C T H W (N C H W for a 2D '
-                         f'recognizer) or H W, got {shape}.')
+                         'recognizer) or H W (or one size): 1, 2, 4 or 5 '
+                         f'sizes, got {shape}.')
     size = tuple(shape * 2 if len(shape) == 1 else shape)
     preprocessor = cfg.model.get('data_preprocessor') or {}
     format_shape = preprocessor.get('format_shape', 'NCHW')
