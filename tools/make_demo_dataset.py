@@ -45,9 +45,13 @@ import argparse
 import colorsys
 import os
 import os.path as osp
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmdtf.utils.progress import track  # noqa: E402
 
 CLASSES = (
     'moving_right',        # 0
@@ -321,14 +325,15 @@ def write_dataset(root, classes, generate, num_frames=16, size=64,
     for split, per_class in counts.items():
         lines = []
         for label, name in enumerate(classes):
-            class_dir = osp.join(video_dir, split, name)
-            os.makedirs(class_dir, exist_ok=True)
-            for index in range(per_class):
-                clip = generate(label, clip_rng(seed, split, label, index),
-                                num_frames, size)
-                rel_path = f'{split}/{name}/{index:04d}.mp4'
-                write_video(osp.join(video_dir, rel_path), clip, fps=fps)
-                lines.append(f'{rel_path} {label}\n')
+            os.makedirs(osp.join(video_dir, split, name), exist_ok=True)
+        videos = [(label, name, index) for label, name in enumerate(classes)
+                  for index in range(per_class)]
+        for label, name, index in track(videos, desc=f'{split} videos'):
+            clip = generate(label, clip_rng(seed, split, label, index),
+                            num_frames, size)
+            rel_path = f'{split}/{name}/{index:04d}.mp4'
+            write_video(osp.join(video_dir, rel_path), clip, fps=fps)
+            lines.append(f'{rel_path} {label}\n')
         lists[split] = osp.join(root, f'{split}_list.txt')
         with open(lists[split], 'w') as f:
             f.writelines(lines)

@@ -1,5 +1,5 @@
 """The Dynamic Temporal Filtering block (spec section 2)."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmaction.registry import MODELS
@@ -142,6 +142,18 @@ class DTFBlock(BaseModule):
         nn.init.zeros_(self.gamma)
         nn.init.zeros_(self.beta)
 
+    def filter_inputs(
+            self, x: torch.Tensor) -> Tuple[torch.Tensor,
+                                            Optional[torch.Tensor]]:
+        """What the filter sees: ``y`` (FA's aggregated feature, or ``x``
+        without aggregation) and FA's correlation (None unless
+        ``use_corr``). Also used by tools/visualize_filters.py."""
+        if not (self.aggregate or self.use_corr):
+            return x, None
+        y_fa, corr = frame_aggregation(x, self.kernel_size, self.backend)
+        return (y_fa if self.aggregate else x,
+                corr if self.use_corr else None)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -154,12 +166,7 @@ class DTFBlock(BaseModule):
                 'temporal down-sampling before the block); set '
                 f'`{self.frames_key}` so that the model is built for the clip '
                 'length the pipeline samples.')
-        y, corr = x, None
-        if self.aggregate or self.use_corr:
-            y_fa, corr = frame_aggregation(x, self.kernel_size, self.backend)
-            y = y_fa if self.aggregate else x
-            corr = corr if self.use_corr else None
-        filtered = self.filter(y, corr)
+        filtered = self.filter(*self.filter_inputs(x))
         # Two passes over the feature rather than three (mul, add, add).
         return torch.addcmul(x, self.gamma, filtered).add_(self.beta)
 
