@@ -40,8 +40,8 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
     'corr_zeroed': (
         'the filter estimator gets zeros instead of the FA correlation',
         'mmdtf/models/blocks/dtf_block.py',
-        [('corr = corr if self.use_corr else None',
-          'corr = torch.zeros_like(corr) if self.use_corr else None')],
+        [('corr if self.use_corr else None)',
+          'torch.zeros_like(corr) if self.use_corr else None)')],
         BLOCK_TESTS),
     'mixing_imag_negated': (
         'the imaginary part of the complex channel mixing negated (the '
@@ -60,7 +60,7 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
     'no_aggregation': (
         "the block ignores FA's aggregation (y = x)",
         'mmdtf/models/blocks/dtf_block.py',
-        [('y = y_fa if self.aggregate else x', 'y = x')],
+        [('return (y_fa if self.aggregate else x,', 'return (x,')],
         BLOCK_TESTS),
     'filter_not_shared_by_its_group': (
         "channel c takes group c % (C/G)'s filter instead of group c // G's "
@@ -89,17 +89,17 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
         "gamma scales the spectrum before the mixing's norm instead of the "
         'filtered output',
         'mmdtf/models/blocks/dtf_block.py',
-        [('        filtered = self.filter(y, corr)\n',
+        [('        filtered = self.filter(*self.filter_inputs(x))\n',
           '        mixing = getattr(self.filter, "mixing", None)\n'
           '        if mixing is not None:\n'
           '            g = self.gamma\n'
           '            hook = mixing.register_forward_pre_hook(\n'
           '                lambda m, a: ((a[0][0] * g, a[0][1] * g),)'
           ' + tuple(a[1:]))\n'
-          '            filtered = self.filter(y, corr)\n'
+          '            filtered = self.filter(*self.filter_inputs(x))\n'
           '            hook.remove()\n'
           '            return (x + filtered).add_(self.beta)\n'
-          '        filtered = self.filter(y, corr)\n')],
+          '        filtered = self.filter(*self.filter_inputs(x))\n')],
         BLOCK_TESTS),
     'conv1d_channelwise': (
         'DTF_1d is a channel-wise convolution instead of a full one',
