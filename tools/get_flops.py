@@ -45,9 +45,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         nargs='+',
         default=None,
-        help='input shape: H W (or one size) for the clip length and format '
-        'of the config, or N C H W (2D recognizer) or N C T H W (3D '
-        'recognizer); default 224 x 224')
+        help='input shape: H W (or one size) for the clip length (3D) or '
+        'num_segments (2D: TSM, TIN) and format of the config, or N C H W '
+        '(2D recognizer: N segments) or N C T H W (3D recognizer); default '
+        '224 x 224')
     parser.add_argument(
         '--no-table', action='store_true',
         help='do not print the per-module table')
@@ -64,7 +65,8 @@ def input_shape_from(cfg: Config,
                      shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
     """The input shape, MMAction2's way; one or two sizes are completed with
     the config's format (``model.data_preprocessor.format_shape``) and clip
-    length (``model.backbone.clip_len``)."""
+    length (``model.backbone.clip_len``) or, for 2D models, segments
+    (``model.backbone.num_segments``; 1 if not set)."""
     shape = list(shape or [224, 224])
     if len(shape) in (4, 5):
         return tuple(shape)
@@ -74,7 +76,9 @@ def input_shape_from(cfg: Config,
     preprocessor = cfg.model.get('data_preprocessor') or {}
     format_shape = preprocessor.get('format_shape', 'NCHW')
     if format_shape == 'NCHW':
-        return (1, 3) + size
+        # 2D models over segments (TSM, TIN): one clip of num_segments
+        segments = cfg.model.get('backbone', {}).get('num_segments', 1)
+        return (segments, 3) + size
     if format_shape == 'NCTHW':
         clip_len = cfg.model.get('backbone', {}).get('clip_len')
         if clip_len is None:
