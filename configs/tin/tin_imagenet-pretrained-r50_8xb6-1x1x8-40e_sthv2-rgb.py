@@ -29,7 +29,6 @@ data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
-ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
 
 # No flipping: left/right is what some Something-Something classes are about.
 train_pipeline = [
@@ -58,8 +57,6 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
-test_pipeline = val_pipeline
-
 train_dataloader = dict(
     batch_size=6,
     num_workers=4,
@@ -81,17 +78,7 @@ val_dataloader = dict(
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
         test_mode=True))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
+test_dataloader = dict(val_dataloader, batch_size=1)  # one video a step
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
