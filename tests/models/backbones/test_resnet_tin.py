@@ -217,3 +217,20 @@ def test_mmaction2_tin_config_trains_and_tests(tmp_path, name):
                                      data_samples=data['data_samples'][:1]))
     assert preds[0].pred_score.shape == (num_classes, )
     assert torch.isfinite(preds[0].pred_score).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_matches_cpu():
+    _, ours = build_pair(seed=1)
+    ours.train()
+    x = torch.randn(8, 3, 16, 16)
+    out_cpu = ours(x)
+    out_cpu.square().sum().backward()
+    grads_cpu = {n: p.grad.clone() for n, p in ours.named_parameters()}
+    ours.zero_grad()
+    ours.cuda()
+    out_cuda = ours(x.cuda())
+    assert_close_at_scale(out_cuda.cpu(), out_cpu.detach())
+    out_cuda.square().sum().backward()
+    for name, p in ours.named_parameters():
+        assert_close_at_scale(p.grad.cpu(), grads_cpu[name], msg=name)
