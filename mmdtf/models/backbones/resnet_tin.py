@@ -31,8 +31,7 @@ def temporal_linear_sampler(x: torch.Tensor,
 
     Linear interpolation between the whole-frame shifts ``floor(offset)`` and
     ``floor(offset) + 1``; the gradient reaches ``offset`` through the
-    interpolation weights (TIN paper, section 3, "differentiable temporal
-    shift").
+    interpolation weights (TIN paper, section 3).
 
     Args:
         x: ``(N, T, C, HW)``.
@@ -41,7 +40,7 @@ def temporal_linear_sampler(x: torch.Tensor,
     channels, groups = x.shape[2], offset.shape[1]
     floor = offset.detach().floor()
     frac = (offset - floor).repeat_interleave(channels // groups, dim=1)
-    frac = frac[:, None, :, None]  # (N, 1, C, 1)
+    frac = frac[:, None, :, None].to(x.dtype)  # (N, 1, C, 1)
     below = tin_shift(x, floor.long())
     above = tin_shift(x, floor.long() + 1)
     return below * (1 - frac) + above * frac
@@ -78,7 +77,8 @@ class TemporalInterlaceTorch(TemporalInterlace):
         offset = torch.cat([offset, -offset], 1)  # groups o1, o2, -o1, -o2
         weight = weight.repeat(1, 1, 2)  # groups w1, w2, w1, w2
         weight = weight.repeat_interleave(folds // INTERLACE_GROUPS, dim=2)
-        moved = temporal_linear_sampler(clips, offset) * weight[..., None]
+        moved = temporal_linear_sampler(clips, offset)
+        moved = moved * weight[..., None].to(moved.dtype)
         return torch.cat([moved.reshape(nt, folds, h, w), kept], 1)
 
 

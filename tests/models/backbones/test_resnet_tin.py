@@ -158,6 +158,16 @@ def test_keeps_the_input_dtype(dtype):
     assert out.dtype == dtype and torch.isfinite(out).all()
 
 
+def test_runs_under_bfloat16_autocast():
+    _, ours = build_pair()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = ours(torch.randn(8, 3, 16, 16))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    out.float().sum().backward()
+    grad = ours.layer1[0].conv1.conv.net1.offset_net.fc2.weight.grad
+    assert torch.isfinite(grad).all()
+
+
 def test_bad_frame_count_names_the_config_key():
     _, ours = build_pair(num_segments=3)
     with pytest.raises(ValueError, match='8 frames .* num_segments = 3.*'
