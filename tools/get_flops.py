@@ -46,9 +46,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         nargs='+',
         default=None,
-        help='input shape: H W (or one size) for the clip length and format '
-        'of the config, or N C H W (2D recognizer) or N C T H W (3D '
-        'recognizer); default 224 x 224')
+        help='input shape: H W (or one size) for the clip length (3D) or '
+        'num_segments (2D: TSM, TIN) and format of the config, or N C H W '
+        '(2D recognizer: N segments) or N C T H W (3D recognizer); default '
+        '224 x 224')
     parser.add_argument(
         '--no-table', action='store_true',
         help='do not print the per-module table')

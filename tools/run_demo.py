@@ -34,6 +34,7 @@ MODELS = {
     'tsn': ('TSN R18 (2D, per-frame)', 'configs/demo/tsn_r18_demo.py'),
     'c2d': ('C2D R18 (DTF off)', 'configs/demo/c2d_r18_demo.py'),
     'dtf': ('DTF-Net R18', 'configs/demo/dtf_r18_demo.py'),
+    'tin': ('TIN R18', 'configs/demo/tin_r18_demo.py'),
 }
 TOP1 = re.compile(r'acc/top1:\s*([0-9.]+)')
 

@@ -16,7 +16,9 @@ def input_shape_from(cfg, shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
     ``shape`` (a ``--shape``) of 4 or 5 sizes is taken as given; 1 or 2 sizes
     (H W, default 224 224) are completed with the config's format
     (``model.data_preprocessor.format_shape``) and clip length
-    (``model.backbone.clip_len``) to ``(1, 3, [T,] H, W)``.
+    (``model.backbone.clip_len``) to ``(1, 3, T, H, W)``, or for 2D models
+    over segments (TSM, TIN) to ``(num_segments, 3, H, W)``
+    (``model.backbone.num_segments``; 1 if not set).
     """
     shape = list(shape or [224, 224])
     if len(shape) in (4, 5):
@@ -29,7 +31,8 @@ def input_shape_from(cfg, shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
     preprocessor = cfg.model.get('data_preprocessor') or {}
     format_shape = preprocessor.get('format_shape', 'NCHW')
     if format_shape == 'NCHW':
-        return (1, 3) + size
+        segments = cfg.model.get('backbone', {}).get('num_segments', 1)
+        return (segments, 3) + size
     if format_shape == 'NCTHW':
         clip_len = cfg.model.get('backbone', {}).get('clip_len')
         if clip_len is None:

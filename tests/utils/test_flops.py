@@ -250,3 +250,36 @@ def test_get_flops_tool_completes_shape_from_config(tmp_path):
     with pytest.raises(ValueError, match=r'1, 2, 4 or 5 sizes, got \[1, 2, '
                        r'3\]'):
         tool.input_shape_from(cfg, [1, 2, 3])
+
+
+def test_tin_interlace_is_counted_per_shifted_element():
+    """ResNetTINTorch: each interlace's two shifted copies count 1 MAC per
+    element (`tin_interlace`), from the moved channels' shapes seen here;
+    the shift is not reported as an uncounted op."""
+    from mmdtf.models.backbones.resnet_tin import TemporalInterlaceTorch
+    torch.manual_seed(0)
+    backbone = MODELS.build(dict(type='ResNetTINTorch', depth=18,
+                                 num_segments=4, shift_div=4,
+                                 pretrained=None))
+    moved = []
+    for m in backbone.modules():
+        if isinstance(m, TemporalInterlaceTorch):
+            m.register_forward_hook(lambda mod, inp, out: moved.append(
+                inp[0].shape[0] * (inp[0].shape[1] // mod.shift_div) *
+                inp[0].shape[2] * inp[0].shape[3]))
+    backbone.eval()
+    analyzer = DTFFlopAnalyzer(backbone, (torch.randn(4, 3, 32, 32), ))
+    analyzer.unsupported_ops_warnings(False)
+    by_op = analyzer.by_operator()
+    assert len(moved) == 8
+    assert by_op['tin_interlace'] == 2 * sum(moved)
+    assert 'prim::PythonOp.TINShiftFunction' not in analyzer.unsupported_ops()
+
+
+def test_get_flops_completes_2d_shape_with_segments():
+    tool = helpers.load_tool('get_flops')
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(
+        helpers.REPO / 'configs' / 'tin' /
+        'tin_imagenet-pretrained-r50_8xb6-1x1x16-40e_sthv2-rgb.py'))
+    assert tool.input_shape_from(cfg, [224]) == (16, 3, 224, 224)
