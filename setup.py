@@ -92,7 +92,8 @@ try:
         ],
         extras_require={
             'cuda': ['cupy-cuda12x'],
-            'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript'],
+            'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript',
+                      'scikit-learn'],
         },
         entry_points={
             'console_scripts': ['mmdtf-config-dir=mmdtf.utils.resources:main'],

@@ -49,14 +49,14 @@ def test_forward_levels_are_the_stage_outputs():
 
 def test_fusion_changes_output_and_trains_grid_pool():
     torch.manual_seed(1)
-    model = build(fusion=dict())
+    model = build(fusion=dict(), num_samples=2)
     model.train()
-    x = torch.randn(2, 3, 16, 32, 32)
+    x = torch.randn(2, 3, 8, 16, 16)
     fine = [torch.randn(2, c, 12, 1, 1) for c in (24, 48, 96, 192)]
     mask = torch.ones(2, 12)
     span = torch.tensor([[0., 11.], [2., 8.]])
     out, grid, weights = model(x, fine, mask, span)
-    assert out.shape == (2, 432, 5, 1, 1) and weights.shape == (2, 12, 5)
+    assert out.shape == (2, 432, 3, 1, 1) and weights.shape == (2, 12, 3)
     out.sum().backward()
     conf = model.grid_pool.confidence_net[-1].weight.grad
     assert torch.isfinite(conf).all() and conf.abs().sum() > 0
