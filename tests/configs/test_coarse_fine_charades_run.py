@@ -3,38 +3,16 @@
 MMEngine's Runner, on generated frame folders, CSV and fine features."""
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+import helpers  # tests/helpers.py
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs/coarse_fine/coarse-fine_x3d-m_1xb6-64x10x1-40e_charades-rgb.py'
-HEADER = ('id,subject,scene,quality,relevance,verified,script,objects,'
-          'descriptions,actions,length\n')
-
-
-def make_charades_like(root: Path):
-    rng = np.random.RandomState(0)
-    rows = []
-    for vid, actions in (('AAAAA', 'c001 0.0 2.0;c003 1.0 3.0'),
-                         ('BBBBB', 'c002 0.5 1.5')):
-        d = root / 'rgb' / vid
-        d.mkdir(parents=True)
-        for i in range(1, 25):  # 24 frames, 6 s at 4 fps
-            cv2.imwrite(str(d / f'{vid}-{i:06d}.jpg'),
-                        rng.randint(0, 255, (36, 48, 3), np.uint8))
-        rows.append(f'{vid},S,Kitchen,6,7,Yes,script,obj,desc,{actions},6.0\n')
-        (root / 'fine').mkdir(exist_ok=True)
-        feats = {k: rng.randn(c, 12, 1, 1).astype(np.float16) for k, c in
-                 (('layer1', 24), ('layer2', 48), ('layer3', 96),
-                  ('layer4', 192), ('conv5', 432))}
-        np.savez(root / 'fine' / f'{vid}.npz', stride=2, **feats)
-    (root / 'ann.csv').write_text(HEADER + ''.join(rows))
-
-
 def test_train_iteration_and_test_step(tmp_path):
-    make_charades_like(tmp_path)
+    helpers.make_charades_like(tmp_path)
     cfg = Config.fromfile(str(CONFIG))
     cfg.work_dir = str(tmp_path / 'work')
     cfg.load_from = None
