@@ -9,7 +9,7 @@ tests on the val split after its last epoch):
 2. (a) uniform: coarse stream, K + 1 evenly spaced frames after layer1;
 3. (b) grid: the same with Grid Pool;
 4. fine: the fine stream (all frames), then tools/extract_fine_features.py
-   with its checkpoint (frozen) -> <data>/fine_features;
+   with its checkpoint (frozen) -> <work-dir>/fine_features;
 5. (c) coarse-fine: Grid Pool + Multi-stage Fusion of those features.
 
     python tools/run_coarse_fine_demo.py
@@ -18,6 +18,7 @@ tests on the val split after its last epoch):
 import argparse
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,19 +28,24 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = 'configs/coarse_fine/demo'
 VARIANTS = {
     'uniform': ('(a) coarse, uniform subsampling',
-                f'{DEMO}/x3d-tiny_uniform_detection-demo.py'),
-    'grid': ('(b) coarse, Grid Pool', f'{DEMO}/x3d-tiny_grid-pool_detection-demo.py'),
+                f'{DEMO}/x3d-tiny_uniform_1xb4-32x1x1-30e_detection-demo.py'),
+    'grid': ('(b) coarse, Grid Pool',
+             f'{DEMO}/x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py'),
     'fine': ('fine stream (all frames, no pooling)',
-             f'{DEMO}/x3d-tiny_fine-stream_detection-demo.py'),
+             f'{DEMO}/x3d-tiny_fine-stream_1xb4-32x1x1-30e_detection-demo.py'),
     'coarse-fine': ('(c) Coarse-Fine (Grid Pool + fusion)',
-                    f'{DEMO}/x3d-tiny_coarse-fine_detection-demo.py'),
+                    f'{DEMO}/x3d-tiny_coarse-fine_1xb4-32x1x1-30e_detection-demo.py'),
 }
 MAP = re.compile(r'charades/mAP:\s*([0-9.]+)')
 
 
 def run(cmd, log: Path) -> str:
     print('$', ' '.join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE,
+    # One thread unless told otherwise: these convolutions are tiny, and on
+    # a busy machine two OpenMP threads were 25x slower than one.
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS',
+                                                          '1'))
+    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, env=env,
                           stderr=subprocess.STDOUT, text=True)
     log.write_text(proc.stdout)
     if proc.returncode:
@@ -48,15 +54,15 @@ def run(cmd, log: Path) -> str:
     return proc.stdout
 
 
-def data_options(data: Path, fine: bool) -> list:
+def data_options(data: Path, features) -> list:
     opts = [f'data_root={data}']
     for split, csv in (('train', 'train.csv'), ('val', 'val.csv'),
                        ('test', 'val.csv')):
         opts += [f'{split}_dataloader.dataset.ann_file={data / csv}',
                  f'{split}_dataloader.dataset.data_prefix.img={data / "rgb"}']
-        if fine:
+        if features:
             opts.append(f'{split}_dataloader.dataset.fine_feature_prefix='
-                        f'{data / "fine_features"}')
+                        f'{features}')
     return opts
 
 
@@ -66,7 +72,8 @@ def train(name: str, data: Path, work: Path, extra: list) -> float:
     work_dir.mkdir(parents=True, exist_ok=True)
     out = run(['mim', 'train', 'mmaction2', config, '--gpus', '0',
                '--work-dir', str(work_dir), '--cfg-options',
-               *data_options(data, name == 'coarse-fine'), *extra],
+               *data_options(data, name == 'coarse-fine'
+                             and work / 'fine_features'), *extra],
               work_dir / 'mim_train.log')
     found = MAP.findall(out)
     if not found:
@@ -97,18 +104,13 @@ def main(argv=None) -> dict:
             if not ckpts:
                 raise SystemExit('coarse-fine needs the fine stream first: '
                                  'run with --variants fine coarse-fine')
-            run([sys.executable, 'tools/extract_fine_features.py',
-                 VARIANTS['fine'][1], str(ckpts[-1]),
-                 str(data / 'fine_features'), '--stride', '1',
-                 '--spatial-size', '1', '--device', 'cpu',
-                 '--ann-file', str(data / 'train.csv')],
-                work / 'extract_train.log')
-            run([sys.executable, 'tools/extract_fine_features.py',
-                 VARIANTS['fine'][1], str(ckpts[-1]),
-                 str(data / 'fine_features'), '--stride', '1',
-                 '--spatial-size', '1', '--device', 'cpu',
-                 '--ann-file', str(data / 'val.csv')],
-                work / 'extract_val.log')
+            for split in ('train', 'val'):
+                run([sys.executable, 'tools/extract_fine_features.py',
+                     VARIANTS['fine'][1], str(ckpts[-1]),
+                     str(work / 'fine_features'), '--stride', '1',
+                     '--spatial-size', '1', '--device', 'cpu',
+                     '--ann-file', str(data / f'{split}.csv')],
+                    work / f'extract_{split}.log')
         results[name] = train(name, data, work, args.cfg_options)
         print(f'{VARIANTS[name][0]}: per-frame mAP {results[name]:.4f}',
               flush=True)

@@ -66,21 +66,17 @@ test_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     pack,
 ]
-dataset_type = 'CharadesDataset'
+dataset = dict(type='CharadesDataset', data_prefix=dict(img=data_root),
+               fine_feature_prefix=fine_root, num_classes=num_classes)
 train_dataloader = dict(
     batch_size=6, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, ann_file=ann_file_train,
-                 data_prefix=dict(img=data_root),
-                 fine_feature_prefix=fine_root, num_classes=num_classes,
-                 pipeline=train_pipeline))
+    dataset=dict(dataset, ann_file=ann_file_train, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, ann_file=ann_file_test,
-                 data_prefix=dict(img=data_root),
-                 fine_feature_prefix=fine_root, num_classes=num_classes,
-                 pipeline=test_pipeline, test_mode=True))
+    dataset=dict(dataset, ann_file=ann_file_test, pipeline=test_pipeline,
+                 test_mode=True))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='CharadesMAP')
 test_evaluator = val_evaluator

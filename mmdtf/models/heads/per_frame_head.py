@@ -1,4 +1,5 @@
 """Per-frame multi-label head and loss of Coarse-Fine Networks."""
+import math
 from typing import List
 
 import torch
@@ -30,12 +31,17 @@ class PerFrameMultiLabelHead(BaseModule):
         mid_channels (int): Hidden width (paper: 2048).
         fine_channels (int | None): Channels of the top fine level for the
             logit-level fusion; None to skip it.
+        bias_prior (float | None): Start every class at this probability
+            (classifier bias ``log(p / (1 - p))``) instead of 0.5; with
+            sparse labels and short runs, a zero bias spends most of the
+            first steps just learning that frames are mostly empty.
     """
 
     def __init__(self, num_classes: int, in_channels: int,
                  mid_channels: int = 2048, dropout_ratio: float = 0.5,
                  fine_channels=None, frame_loss_weight: float = 0.5,
-                 video_loss_weight: float = 0.5, init_cfg=None):
+                 video_loss_weight: float = 0.5, bias_prior=None,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.num_classes = num_classes
         self.frame_loss_weight = frame_loss_weight
@@ -43,10 +49,17 @@ class PerFrameMultiLabelHead(BaseModule):
         self.fc1 = nn.Conv1d(in_channels, mid_channels, 1, bias=False)
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc2 = nn.Conv1d(mid_channels, num_classes, 1)
+        self.bias_prior = bias_prior
         self.logit_fusion = None
         if fine_channels is not None:
             self.logit_fusion = FineFeatureReweighting(
                 fine_channels, num_classes, sigmoid_scale=True)
+
+    def init_weights(self):
+        super().init_weights()
+        if self.bias_prior is not None:
+            p = self.bias_prior
+            nn.init.constant_(self.fc2.bias, math.log(p / (1 - p)))
 
     def forward(self, feats: dict) -> torch.Tensor:
         """(B, num_classes, out_len) logits at every frame of the clip."""

@@ -57,3 +57,13 @@ def test_label_shape_mismatch_is_named():
     feats = dict(coarse=torch.randn(1, 8, 7, 1, 1), grid=None, out_len=7)
     with pytest.raises(ValueError, match='clip_len'):
         head.loss(feats, samples([np.zeros((3, 9), 'float32')]))
+
+
+def test_bias_prior_starts_every_class_at_that_probability():
+    head = PerFrameMultiLabelHead(3, 8, mid_channels=4, dropout_ratio=0,
+                                  bias_prior=0.1)
+    head.init_weights()
+    head.fc1.weight.data.zero_()
+    p = torch.sigmoid(head(dict(coarse=torch.randn(1, 8, 5, 1, 1),
+                                grid=None, out_len=5)))
+    torch.testing.assert_close(p, torch.full((1, 3, 5), 0.1))

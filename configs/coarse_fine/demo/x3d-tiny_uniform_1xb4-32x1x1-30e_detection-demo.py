@@ -23,7 +23,8 @@ model = dict(
         num_classes=num_classes,
         in_channels=288,
         mid_channels=64,
-        dropout_ratio=0.2),
+        dropout_ratio=0.2,
+        bias_prior=0.07),  # ~7% of frames have a given class
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         mean=[90., 90., 90.], std=[60., 60., 60.], format_shape='NCTHW'))
@@ -64,7 +65,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='CharadesMAP')
 test_evaluator = val_evaluator
 
-max_epochs = 12
+max_epochs = 30
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_begin=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
@@ -72,6 +73,7 @@ test_cfg = dict(type='TestLoop')
 # AdamW, not the paper's SGD: a few hundred CPU steps, from scratch
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
                      clip_grad=dict(max_norm=40, norm_type=2))
+auto_scale_lr = dict(enable=False, base_batch_size=4)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs,
                         by_epoch=True, eta_min=1e-5)]
 
