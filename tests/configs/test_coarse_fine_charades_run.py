@@ -45,7 +45,11 @@ def test_train_iteration_and_test_step(tmp_path):
     cfg.default_hooks.logger.interval = 1
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
     cfg.randomness = dict(seed=0)
-    runner = Runner.from_cfg(cfg)
+    with helpers.one_thread():
+        run_and_check(Runner.from_cfg(cfg))
+
+
+def run_and_check(runner):
     runner.train()
     assert runner.iter == 1
     # 10x lr on the fusion layers, and only there

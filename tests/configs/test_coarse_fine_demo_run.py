@@ -30,8 +30,9 @@ def test_grid_pool_demo_trains_and_scores(tmp_path):
     cfg.default_hooks.checkpoint.interval = 2
     torch.manual_seed(0)
     runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.val_loop.run()
+    with helpers.one_thread():
+        runner.train()
+        metrics = runner.val_loop.run()
     # 4 val videos x 25 frames; random scores would give about the positive
     # rate (~0.25): only finiteness and range are asserted at two epochs
     assert 0 < metrics['charades/mAP'] <= 1
