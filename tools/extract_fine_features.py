@@ -14,7 +14,7 @@ written atomically, so an interrupted run resumes where it stopped.
 Example::
 
     python tools/extract_fine_features.py \
-        configs/coarse_fine/x3d-m_fine-stream_1xb6-64x10x1-40e_charades-rgb.py \
+      configs/coarse_fine/x3d-m_fine-stream_1xb6-64x10x1-40e_charades-rgb.py \
         work_dirs/fine/best.pth data/charades/fine_features \
         --ann-file data/charades/Charades_v1_train.csv --stride 10
 """

@@ -33,8 +33,9 @@ VARIANTS = {
              f'{DEMO}/x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py'),
     'fine': ('fine stream (all frames, no pooling)',
              f'{DEMO}/x3d-tiny_fine-stream_1xb4-32x1x1-30e_detection-demo.py'),
-    'coarse-fine': ('(c) Coarse-Fine (Grid Pool + fusion)',
-                    f'{DEMO}/x3d-tiny_coarse-fine_1xb4-32x1x1-30e_detection-demo.py'),
+    'coarse-fine': (
+        '(c) Coarse-Fine (Grid Pool + fusion)',
+        f'{DEMO}/x3d-tiny_coarse-fine_1xb4-32x1x1-30e_detection-demo.py'),
 }
 MAP = re.compile(r'charades/mAP:\s*([0-9.]+)')
 
@@ -50,7 +51,8 @@ def run(cmd, log: Path) -> str:
     log.write_text(proc.stdout)
     if proc.returncode:
         tail = '\n'.join(proc.stdout.splitlines()[-40:])
-        raise SystemExit(f'failed (exit {proc.returncode}), log {log}:\n{tail}')
+        raise SystemExit(
+            f'failed (exit {proc.returncode}), log {log}:\n{tail}')
     return proc.stdout
 
 

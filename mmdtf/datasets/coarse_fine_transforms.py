@@ -71,8 +71,8 @@ class LoadFineFeatures(BaseTransform):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'fine features {path} not found for video '
-                f'{results.get("video_id")}; run tools/extract_fine_features.py'
-                ' or fix fine_feature_prefix')
+                f'{results.get("video_id")}; run '
+                'tools/extract_fine_features.py or fix fine_feature_prefix')
         with np.load(path) as f:
             missing = [k for k in FINE_LEVELS + ('stride', ) if k not in f]
             if missing:

@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 import helpers  # tests/helpers.py
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/coarse_fine/coarse-fine_x3d-m_1xb6-64x10x1-40e_charades-rgb.py'
+CONFIG = (REPO / 'configs/coarse_fine/'
+          'coarse-fine_x3d-m_1xb6-64x10x1-40e_charades-rgb.py')
 def test_train_iteration_and_test_step(tmp_path):
     helpers.make_charades_like(tmp_path)
     cfg = Config.fromfile(str(CONFIG))

@@ -11,7 +11,8 @@ from mmengine.runner import Runner
 import helpers
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/coarse_fine/demo/x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py'
+CONFIG = (REPO / 'configs/coarse_fine/demo/'
+          'x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py')
 
 
 def test_grid_pool_demo_trains_and_scores(tmp_path):

@@ -1,4 +1,4 @@
-"""tools/extract_fine_features.py: shapes, stride, resume after interruption."""
+"""tools/extract_fine_features.py: shapes, stride, resuming."""
 import numpy as np
 import pytest
 import torch

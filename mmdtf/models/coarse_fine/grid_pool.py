@@ -71,7 +71,7 @@ def grid_unpool(values: torch.Tensor, grid: torch.Tensor,
     every output frame inverts the grid directly.
     """
     if values.dim() != 3 or grid.dim() != 2 or \
-            values.shape[2] != grid.shape[1] or values.shape[0] != grid.shape[0]:
+            values.shape[::2] != grid.shape:
         raise ValueError('grid_unpool needs values (B, C, K+1) and grid '
                          f'(B, K+1); got {tuple(values.shape)} and '
                          f'{tuple(grid.shape)}')
@@ -86,9 +86,9 @@ def grid_unpool(values: torch.Tensor, grid: torch.Tensor,
     coarse = (seg.to(grid.dtype) + frac) / (k1 - 1)  # normalised coarse index
     rows = coarse * 2.0 - 1.0
     coords = torch.stack([torch.zeros_like(rows), rows], dim=-1)
-    out = F.grid_sample(values.unsqueeze(-1), coords.unsqueeze(2).to(values.dtype),
-                        mode='bilinear', padding_mode='border',
-                        align_corners=True)
+    out = F.grid_sample(values.unsqueeze(-1),
+                        coords.unsqueeze(2).to(values.dtype), mode='bilinear',
+                        padding_mode='border', align_corners=True)
     return out.squeeze(-1)
 
 
@@ -115,7 +115,8 @@ class GridPool(nn.Module):
                  norm_cfg=dict(type='BN3d', requires_grad=True)):
         super().__init__()
         if num_samples < 1:
-            raise ValueError(f'num_samples (K) must be >= 1, got {num_samples}')
+            raise ValueError(
+                f'num_samples (K) must be >= 1, got {num_samples}')
         self.num_samples = num_samples
         self.uniform = uniform
         self.temperature = temperature
