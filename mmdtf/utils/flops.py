@@ -52,9 +52,8 @@ from mmengine.analysis.print_helper import (_format_size,
                                             complexity_stats_table)
 from torch import nn
 
-from mmdtf.models.blocks.temporal_filters import (DynamicSpectralFilter,
-                                                  SpectralChannelMixing,
-                                                  StaticSpectralFilter)
+from mmdtf.models.blocks import (DynamicSpectralFilter, SpectralChannelMixing,
+                                 StaticSpectralFilter)
 
 # Real MACs per unit of the paper convention, for the categories that are
 # complex arithmetic; any other category counts the same in both.

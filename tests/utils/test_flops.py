@@ -109,7 +109,7 @@ def test_matmul_spectral_impl_counts_like_fft():
     """spectral_impl='matmul' traces as MatMuls in the filter: the same
     spectral_dft count as the FFTs; building the DFT matrices is not
     counted."""
-    from mmdtf.models.blocks.temporal_filters import _DFT_CACHE
+    from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
     _DFT_CACHE.clear()  # built while tracing
     x = torch.randn(2, 32, 4, 5, 6)
     fft = count(DTFBlock(32, 4, spectral_impl='fft'), x)
@@ -164,16 +164,26 @@ def test_static_and_conv1d_variants():
     n, c, t, h, w = 1, 8, 6, 2, 3
     x = torch.randn(n, c, t, h, w)
     static = count(DTFBlock(c, t, filter_type='static', channel_mixing=False,
-                            aggregate=False, use_corr=False), x)
+                            aggregate=False), x)
     # 4 bins; no FA, no estimator: DFTs and the product only.
     assert static.by_operator() == {
         'spectral_dft': 2 * (2 * 6 * 4) * 8 * 6,  # = 4608
         'complex_mul': 4 * 8 * 4 * 6}  # = 768
+    fa = 2 * 9 * 8 * 5 * 6  # = 4320
     conv1d = count(DTFBlock(c, t, filter_type='conv1d'), x)
-    # Depth-wise temporal conv, kernel 3: 3 MACs per output element, + FA.
-    assert conv1d.by_operator() == {
-        'conv': 3 * 8 * 6 * 6,  # = 864
-        'frame_aggregation': 2 * 9 * 8 * 5 * 6}  # = 4320
+    # DTF_1d: a full temporal conv, kernel 3: 3 * C MACs per output element
+    assert conv1d.by_operator() == {'conv': 3 * 8 * 8 * 6 * 6,  # = 6912
+                                    'frame_aggregation': fa}
+    channelwise = count(DTFBlock(c, t, filter_type='conv1d_channelwise'), x)
+    # depth-wise: 3 MACs per output element
+    assert channelwise.by_operator() == {'conv': 3 * 8 * 6 * 6,  # = 864
+                                         'frame_aggregation': fa}
+    plus = count(DTFBlock(c, t, filter_type='dynamic_conv1d',
+                          group_factor=4), x)
+    # DTF_1d+: the estimator, (C + 9) * T inputs -> C/G * 3 kernel taps per
+    # location; applying the kernels is element-wise (not counted)
+    assert plus.by_operator() == {'conv': (8 + 9) * 6 * (2 * 3) * 6,
+                                  'frame_aggregation': fa}
 
 
 def test_resnet_dtf_adds_its_blocks_to_c2d():
