@@ -97,7 +97,8 @@ try:
             # `pip install ".[torchvision]" torch==<installed version>`, or
             # `pip install --no-deps torchvision==<match>` (docs/pretrained.md).
             'torchvision': ['torchvision'],
-            'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript'],
+            'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript',
+                      'scikit-learn'],
         },
         entry_points={
             'console_scripts': ['mmdtf-config-dir=mmdtf.utils.resources:main'],

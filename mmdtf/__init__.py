@@ -19,6 +19,7 @@ from mmaction.registry import MODELS  # noqa: E402
 from .models import *  # noqa: E402,F401,F403
 from .datasets import *  # noqa: E402,F401,F403
 from .engine import *  # noqa: E402,F401,F403
+from .evaluation import *  # noqa: E402,F401,F403
 from .ops import FrameAggregation, frame_aggregation  # noqa: E402
 from .version import __version__  # noqa: E402
 

@@ -359,3 +359,30 @@ def scored_from_dump(path: Path) -> list:
     from mmengine.fileio import load
     return [(sample['pred_score'].numpy(), int(sample['gt_label']))
             for sample in load(str(path))]
+
+
+CHARADES_HEADER = ('id,subject,scene,quality,relevance,verified,script,'
+                   'objects,descriptions,actions,length\n')
+
+
+def make_charades_like(root: Path):
+    """Two Charades-style videos (24 JPEG frames, 6 s), their official-format
+    CSV ``ann.csv`` and X3D-M-shaped fine features (stride 2) in ``fine/``."""
+    import cv2
+    import numpy as np
+    rng = np.random.RandomState(0)
+    rows = []
+    for vid, actions in (('AAAAA', 'c001 0.0 2.0;c003 1.0 3.0'),
+                         ('BBBBB', 'c002 0.5 1.5')):
+        d = root / 'rgb' / vid
+        d.mkdir(parents=True)
+        for i in range(1, 25):  # 24 frames, 6 s at 4 fps
+            cv2.imwrite(str(d / f'{vid}-{i:06d}.jpg'),
+                        rng.randint(0, 255, (36, 48, 3), np.uint8))
+        rows.append(f'{vid},S,Kitchen,6,7,Yes,script,obj,desc,{actions},6.0\n')
+        (root / 'fine').mkdir(exist_ok=True)
+        feats = {k: rng.randn(c, 12, 1, 1).astype(np.float16) for k, c in
+                 (('layer1', 24), ('layer2', 48), ('layer3', 96),
+                  ('layer4', 192), ('conv5', 432))}
+        np.savez(root / 'fine' / f'{vid}.npz', stride=2, **feats)
+    (root / 'ann.csv').write_text(CHARADES_HEADER + ''.join(rows))

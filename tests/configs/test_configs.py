@@ -41,7 +41,8 @@ def test_config_loads_and_builds(path):
     # the pipelines sample what the backbone was built for
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         steps = cfg[loader].dataset.pipeline
-        sample = [s for s in steps if s['type'] == 'SampleFrames']
+        sample = [s for s in steps
+                  if s['type'] in ('SampleFrames', 'SampleDetectionFrames')]
         assert len(sample) == 1, loader
         if clip_len is not None:
             assert sample[0]['clip_len'] == clip_len, loader
@@ -55,7 +56,9 @@ BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32), 'dtf_swin-b_k400.py': (8, 8),
 #: the paper's lr at a total batch of 256, per backbone
 PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
                    # TIN: lr 0.02 for 8 GPUs x 6 clips (authors' code)
-                   'ResNetTINTorch': 0.02 * 256 / 48}
+                   'ResNetTINTorch': 0.02 * 256 / 48,
+                   # Coarse-Fine: 0.02 at a batch of 6
+                   'X3DCoarseFine': 0.02 * 256 / 6}
 
 
 @pytest.mark.parametrize('path', CONFIGS,

@@ -18,6 +18,8 @@ def test_every_video_config_uses_checked_dataset(config):
         loader = cfg.get(f'{split}_dataloader')
         if loader is None:
             continue
+        if loader.dataset.type == 'CharadesDataset':
+            continue  # frame folders; it names a bad CSV row itself
         if loader.dataset.type == 'RawframeDataset':
             # Something-Something V1 ships as extracted frames, not videos.
             assert 'sthv1' in config.name

@@ -1,0 +1,70 @@
+"""Recognizer that feeds the fine stream's features (carried in the data
+samples) to X3DCoarseFine and a per-frame head."""
+from typing import List
+
+import torch
+import torch.nn.functional as F
+from mmaction.models.recognizers import Recognizer3D
+from mmaction.registry import MODELS
+
+
+def pad_fine_features(data_samples, device):
+    """Stacks each sample's ``fine_feats`` (list of (C, Tf, h, w) arrays, Tf
+    varying per video) into (B, C, Tf_max, h, w) tensors plus a (B, Tf_max)
+    mask, and ``clip_span`` into (B, 2)."""
+    for i, ds in enumerate(data_samples):
+        if 'fine_feats' not in ds or 'clip_span' not in ds:
+            raise KeyError(
+                f'data sample {i} ({ds.metainfo.get("video_id")}) has no '
+                'fine_feats/clip_span: add LoadFineFeatures to the pipeline '
+                "and 'fine_feats', 'clip_span' to PackActionInputs' "
+                'algorithm_keys')
+    lengths = [int(ds.fine_feats[0].shape[1]) for ds in data_samples]
+    tmax = max(lengths)
+    levels = []
+    for level in range(len(data_samples[0].fine_feats)):
+        levels.append(torch.stack([
+            F.pad(torch.as_tensor(ds.fine_feats[level], dtype=torch.float32),
+                  (0, 0, 0, 0, 0, tmax - n))
+            for ds, n in zip(data_samples, lengths)]).to(device))
+    mask = torch.zeros(len(lengths), tmax, device=device)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1
+    span = torch.stack([torch.as_tensor(ds.clip_span, dtype=torch.float32)
+                        for ds in data_samples]).to(device)
+    return levels, mask, span
+
+
+@MODELS.register_module()
+class CoarseFineRecognizer(Recognizer3D):
+    """Recognizer3D whose features are a dict for
+    :class:`PerFrameMultiLabelHead`: coarse features, Grid Pool grid,
+    alignment weights, the top fine level and the clip length."""
+
+    def extract_feat(self, inputs, stage='neck', data_samples=None,
+                     test_mode=False):
+        if inputs.dim() == 6:
+            if inputs.shape[1] != 1:
+                raise ValueError(
+                    'CoarseFineRecognizer scores one clip per video; got '
+                    f'{inputs.shape[1]} clips/crops (set num_clips=1 and no '
+                    'ThreeCrop/TenCrop in the pipeline)')
+            inputs = inputs[:, 0]
+        fine_feats, fine_mask, span = None, None, None
+        if getattr(self.backbone, 'fusion', None) is not None:
+            if data_samples is None:
+                raise ValueError('fusion needs the data samples (fine '
+                                 'features); call loss/predict with them')
+            fine_feats, fine_mask, span = pad_fine_features(
+                data_samples, inputs.device)
+        coarse, grid, weights = self.backbone(inputs, fine_feats, fine_mask,
+                                              span)
+        feats = dict(coarse=coarse, grid=grid, weights=weights,
+                     out_len=inputs.shape[2],
+                     fine_top=None if fine_feats is None else fine_feats[-1])
+        return feats, dict()
+
+    def predict(self, inputs, data_samples: List, **kwargs):
+        feats, _ = self.extract_feat(inputs, data_samples=data_samples,
+                                     test_mode=True)
+        return self.cls_head.predict(feats, data_samples)

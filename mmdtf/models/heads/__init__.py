@@ -1,0 +1,3 @@
+from .per_frame_head import PerFrameMultiLabelHead
+
+__all__ = ['PerFrameMultiLabelHead']

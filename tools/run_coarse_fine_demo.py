@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Coarse-Fine detection demo: uniform subsampling vs Grid Pool vs full
+Coarse-Fine at equal coarse length K, per-frame mAP (Charades protocol).
+
+Steps (each a ``mim train`` of a config in configs/coarse_fine/demo/, which
+tests on the val split after its last epoch):
+
+1. data: tools/make_detection_demo_dataset.py (fixed seed);
+2. (a) uniform: coarse stream, K + 1 evenly spaced frames after layer1;
+3. (b) grid: the same with Grid Pool;
+4. fine: the fine stream (all frames), then tools/extract_fine_features.py
+   with its checkpoint (frozen) -> <work-dir>/fine_features;
+5. (c) coarse-fine: Grid Pool + Multi-stage Fusion of those features.
+
+    python tools/run_coarse_fine_demo.py
+    python tools/run_coarse_fine_demo.py --variants grid   # one run
+"""
+import argparse
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = 'configs/coarse_fine/demo'
+VARIANTS = {
+    'uniform': ('(a) coarse, uniform subsampling',
+                f'{DEMO}/x3d-tiny_uniform_1xb4-32x1x1-30e_detection-demo.py'),
+    'grid': ('(b) coarse, Grid Pool',
+             f'{DEMO}/x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py'),
+    'fine': ('fine stream (all frames, no pooling)',
+             f'{DEMO}/x3d-tiny_fine-stream_1xb4-32x1x1-30e_detection-demo.py'),
+    'coarse-fine': (
+        '(c) Coarse-Fine (Grid Pool + fusion)',
+        f'{DEMO}/x3d-tiny_coarse-fine_1xb4-32x1x1-30e_detection-demo.py'),
+}
+MAP = re.compile(r'charades/mAP:\s*([0-9.]+)')
+
+
+def run(cmd, log: Path) -> str:
+    print('$', ' '.join(cmd), flush=True)
+    # One thread unless told otherwise: these convolutions are tiny, and on
+    # a busy machine two OpenMP threads were 25x slower than one.
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS',
+                                                          '1'))
+    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, env=env,
+                          stderr=subprocess.STDOUT, text=True)
+    log.write_text(proc.stdout)
+    if proc.returncode:
+        tail = '\n'.join(proc.stdout.splitlines()[-40:])
+        raise SystemExit(
+            f'failed (exit {proc.returncode}), log {log}:\n{tail}')
+    return proc.stdout
+
+
+def data_options(data: Path, features) -> list:
+    opts = [f'data_root={data}']
+    for split, csv in (('train', 'train.csv'), ('val', 'val.csv'),
+                       ('test', 'val.csv')):
+        opts += [f'{split}_dataloader.dataset.ann_file={data / csv}',
+                 f'{split}_dataloader.dataset.data_prefix.img={data / "rgb"}']
+        if features:
+            opts.append(f'{split}_dataloader.dataset.fine_feature_prefix='
+                        f'{features}')
+    return opts
+
+
+def train(name: str, data: Path, work: Path, extra: list) -> float:
+    config = VARIANTS[name][1]
+    work_dir = work / name
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out = run(['mim', 'train', 'mmaction2', config, '--gpus', '0',
+               '--work-dir', str(work_dir), '--cfg-options',
+               *data_options(data, name == 'coarse-fine'
+                             and work / 'fine_features'), *extra],
+              work_dir / 'mim_train.log')
+    found = MAP.findall(out)
+    if not found:
+        raise SystemExit(f'no charades/mAP in {work_dir / "mim_train.log"}')
+    return float(found[-1])
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', default='data/detection_demo')
+    p.add_argument('--work-dir', default='work_dirs/coarse_fine_demo')
+    p.add_argument('--variants', nargs='+', default=list(VARIANTS),
+                   choices=list(VARIANTS))
+    p.add_argument('--cfg-options', nargs='*', default=[],
+                   help='extra options for every mim train')
+    args = p.parse_args(argv)
+    data, work = (REPO / args.data).resolve(), (REPO / args.work_dir).resolve()
+    if not (data / 'train.csv').exists():
+        spec = importlib.util.spec_from_file_location(
+            'gen', REPO / 'tools' / 'make_detection_demo_dataset.py')
+        gen = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(gen)
+        print(gen.make_detection_demo_dataset(data), flush=True)
+    results = {}
+    for name in args.variants:
+        if name == 'coarse-fine':
+            ckpts = sorted((work / 'fine').glob('epoch_*.pth'))
+            if not ckpts:
+                raise SystemExit('coarse-fine needs the fine stream first: '
+                                 'run with --variants fine coarse-fine')
+            for split in ('train', 'val'):
+                run([sys.executable, 'tools/extract_fine_features.py',
+                     VARIANTS['fine'][1], str(ckpts[-1]),
+                     str(work / 'fine_features'), '--stride', '1',
+                     '--spatial-size', '1', '--device', 'cpu',
+                     '--ann-file', str(data / f'{split}.csv')],
+                    work / f'extract_{split}.log')
+        results[name] = train(name, data, work, args.cfg_options)
+        print(f'{VARIANTS[name][0]}: per-frame mAP {results[name]:.4f}',
+              flush=True)
+    print('\n| variant | per-frame mAP (%) |\n|---|---|')
+    for name, value in results.items():
+        print(f'| {VARIANTS[name][0]} | {100 * value:.1f} |')
+    (work / 'results.json').write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == '__main__':
+    main()
