@@ -1,0 +1,3 @@
+from .tcp_head import TCPHead
+
+__all__ = ['TCPHead']
