@@ -50,7 +50,8 @@ def test_config_loads_and_builds(path):
 BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32), 'dtf_swin-b_k400.py': (8, 8),
                      'dtf_swin-s_k400.py': (8, 8), 'dtf_swin-t_k400.py': (8, 8)}
 #: the paper's lr at a total batch of 256, per backbone
-PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01}
+PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
+                   'ResNet': 0.04, 'ResNetTSM': 0.04}  # TCPNet: 0.015 at 96
 
 
 @pytest.mark.parametrize('path', CONFIGS,

@@ -8,7 +8,8 @@ from mmaction.utils import ConfigType
 from mmengine.model.weight_init import constant_init, kaiming_init, normal_init
 from torch import Tensor, nn
 
-from .tcp import TemporalAttention, covariance_pool, isqrt, upper_triangle
+from .tcp import (CovariancePool, NewtonSchulzSqrt, TemporalAttention,
+                  upper_triangle)
 
 
 @MODELS.register_module()
@@ -63,7 +64,6 @@ class TCPHead(BaseHead):
                  **kwargs) -> None:
         super().__init__(num_classes, in_channels, loss_cls, **kwargs)
         self.num_segments = num_segments
-        self.num_iterations = num_iterations
         self.init_std = init_std
         self.reduce = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, 1, bias=False),
@@ -73,6 +73,8 @@ class TCPHead(BaseHead):
         self.attention = TemporalAttention(tcp_channels, num_segments,
                                            self_attention, channel_attention,
                                            temporal_conv)
+        self.covariance = CovariancePool()
+        self.sqrt = NewtonSchulzSqrt(num_iterations)
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
         self.fc_cls = nn.Linear(tcp_channels * (tcp_channels + 1) // 2,
                                 num_classes)
@@ -124,8 +126,7 @@ class TCPHead(BaseHead):
         # iteration diverges (iSQRT-COV trains in float32).
         dtype = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            cov = covariance_pool(x.to(dtype))
-            return upper_triangle(isqrt(cov, self.num_iterations))
+            return upper_triangle(self.sqrt(self.covariance(x.to(dtype))))
 
     def forward(self, x: Tensor, num_segs: Optional[int] = None,
                 **kwargs) -> Tensor:

@@ -54,19 +54,32 @@ def test_bad_inputs_name_the_config_key():
         head(torch.randn(2, 5, 3, 2, 2))
 
 
+class TinyBackbone(torch.nn.Module):
+    """A strided conv (2D or 3D, time kept) and a ReLU: cheap features."""
+
+    def __init__(self, dims):
+        super().__init__()
+        conv = torch.nn.Conv2d if dims == 2 else torch.nn.Conv3d
+        stride = 4 if dims == 2 else (1, 4, 4)
+        self.conv = conv(3, 8, 4, stride=stride)
+
+    def forward(self, x):
+        return self.conv(x).relu()
+
+
+MODELS.register_module('TCPTestTinyBackbone2d', module=lambda: TinyBackbone(2),
+                      force=True)
+MODELS.register_module('TCPTestTinyBackbone3d', module=lambda: TinyBackbone(3),
+                      force=True)
+
+
 def recognizer(kind, num_segments):
-    if kind == '2d':
-        backbone = dict(type='ResNet', depth=18, pretrained=None)
-        fmt = 'NCHW'
-    else:
-        backbone = dict(type='ResNetDTF', depth=18, clip_len=8,
-                        temporal_stride=2, dtf_stages=(False,) * 4,
-                        pretrained=None)
-        fmt = 'NCTHW'
+    backbone = dict(type=f'TCPTestTinyBackbone{kind}')
+    fmt = 'NCHW' if kind == '2d' else 'NCTHW'
     model = MODELS.build(dict(
         type='Recognizer2D' if kind == '2d' else 'Recognizer3D',
         backbone=backbone,
-        cls_head=dict(type='TCPHead', num_classes=3, in_channels=512,
+        cls_head=dict(type='TCPHead', num_classes=3, in_channels=8,
                       num_segments=num_segments, average_clips='prob'),
         data_preprocessor=dict(type='ActionDataPreprocessor',
                                format_shape=fmt)))
@@ -87,9 +100,9 @@ def test_10x3_views_are_averaged_per_sample(kind):
     if kind == '2d':  # (N, views * T, C, H, W): T consecutive frames a clip
         inputs = torch.randn(2, 30 * t, 3, 16, 16) * 50
         views = inputs.view(2, 30, 1, t, 3, 16, 16)
-    else:  # (N, views, C, 2T, H, W): the stem halves time
-        inputs = torch.randn(2, 30, 3, 2 * t, 16, 16) * 50
-        views = inputs.view(2, 30, 1, 3, 2 * t, 16, 16)
+    else:  # (N, views, C, T + 3, H, W): the kernel of 4 takes 3 frames
+        inputs = torch.randn(2, 30, 3, t + 3, 16, 16) * 50
+        views = inputs.view(2, 30, 1, 3, t + 3, 16, 16)
     samples = [ActionDataSample().set_gt_label(0) for _ in range(2)]
     with torch.no_grad():
         batched = model(inputs, samples, mode='predict')
@@ -109,7 +122,7 @@ def test_training_step_shapes_and_loss(kind):
     torch.manual_seed(0)
     t = 4
     model = recognizer(kind, t).train()
-    shape = (2, t, 3, 16, 16) if kind == '2d' else (2, 1, 3, 2 * t, 16, 16)
+    shape = (2, t, 3, 16, 16) if kind == '2d' else (2, 1, 3, t + 3, 16, 16)
     samples = [ActionDataSample().set_gt_label(i) for i in range(2)]
     losses = model(torch.randn(shape), samples, mode='loss')
     assert torch.isfinite(losses['loss_cls'])

@@ -55,3 +55,28 @@ def upper_triangle(x: Tensor) -> Tensor:
     dim = x.shape[-1]
     rows, cols = torch.triu_indices(dim, dim, device=x.device)
     return x[:, rows, cols]
+
+
+class CovariancePool(torch.nn.Module):
+    """:func:`covariance_pool` as a module (FLOP counters find it by it)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return covariance_pool(x)
+
+
+class NewtonSchulzSqrt(torch.nn.Module):
+    """:func:`isqrt` with ``num_iterations`` as a module."""
+
+    def __init__(self, num_iterations: int = 3) -> None:
+        super().__init__()
+        if num_iterations < 1:
+            raise ValueError(
+                f'num_iterations must be >= 1, got {num_iterations} '
+                '(model.cls_head.num_iterations)')
+        self.num_iterations = num_iterations
+
+    def forward(self, cov: Tensor) -> Tensor:
+        return isqrt(cov, self.num_iterations)
+
+    def extra_repr(self) -> str:
+        return f'num_iterations={self.num_iterations}'
