@@ -7,13 +7,18 @@
 # reduction layers included); that checkpoint is not public in MMAction2
 # form, so the backbone is torchvision's ResNet-50 and the head starts from
 # scratch. Test: 10 clips of 8 segments (TCPNet's ten_clips_sample) x 3
-# crops of 256 px.
-_base_ = ['mmaction::_base_/default_runtime.py']
+# crops of 256 px. Data, train and val pipelines: MMAction2's own TSM R50
+# Kinetics-400 config.
+_base_ = [
+    'mmaction::recognition/tsm/'
+    'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py'
+]
 
 custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
 
 num_segments = 8
 model = dict(
+    _delete_=True,
     type='Recognizer2D',
     backbone=dict(
         type='ResNet',
@@ -39,40 +44,12 @@ model = dict(
         format_shape='NCHW'))
 
 dataset_type = 'CheckedVideoDataset'
-data_root = 'data/kinetics400/videos_train'
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
-file_client_args = dict(io_backend='disk')
-
-train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1,
-         num_clips=num_segments),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='MultiScaleCrop', input_size=224,
-         scales=(1, 0.875, 0.75, 0.66), random_crop=False,
-         max_wh_scale_gap=1, num_fixed_crops=13),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1,
-         num_clips=num_segments, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
+train_pipeline = _base_.train_pipeline
+val_pipeline = _base_.val_pipeline
 # 10 x num_segments frames over the video, regrouped into 10 clips of
 # num_segments segments each (SegmentsToClips), x 3 crops of 256 px.
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
+    dict(type='DecordInit', io_backend='disk'),
     dict(type='SampleFrames', clip_len=1, frame_interval=1,
          num_clips=10 * num_segments, test_mode=True),
     dict(type='SegmentsToClips', num_segments=num_segments),
@@ -82,46 +59,10 @@ test_pipeline = [
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
-
-train_dataloader = dict(
-    batch_size=12,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=12,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=val_pipeline,
-        test_mode=True))
+train_dataloader = dict(batch_size=12, dataset=dict(type=dataset_type))
+val_dataloader = dict(batch_size=12, dataset=dict(type=dataset_type))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
-
-train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=50, val_begin=1, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+    dataset=dict(type=dataset_type, pipeline=test_pipeline))
 
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=50, by_epoch=True,
@@ -130,10 +71,9 @@ param_scheduler = [
 # TCPNet's lr_x_factor: the whole head (reduction, attention, classifier)
 # at 5x the backbone lr, by MMEngine's paramwise_cfg.
 optim_wrapper = dict(
+    _delete_=True,
     optimizer=dict(type='SGD', lr=0.015, momentum=0.9, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'cls_head': dict(lr_mult=5)}),
     clip_grad=dict(max_norm=20, norm_type=2))
-
-default_hooks = dict(checkpoint=dict(interval=3, max_keep_ckpts=3))
 # `--auto-scale-lr` rescales lr 0.015 linearly from a total batch of 96.
 auto_scale_lr = dict(enable=False, base_batch_size=96)
