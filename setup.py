@@ -77,7 +77,7 @@ try:
         },
         include_package_data=False,
         install_requires=[
-            'torch>=2.1',
+            'torch>=2.4',  # torch.amp.custom_fwd (CuPy backend)
             'mmengine>=0.10.0,<0.11.0',
             mmcv_requirement(),
             'mmaction2==1.2.0',
@@ -92,6 +92,11 @@ try:
         ],
         extras_require={
             'cuda': ['cupy-cuda12x'],
+            # Only for `torchvision://` pretrained names. Unpinned it may
+            # pull a different (CUDA) torch: install with your torch pinned,
+            # `pip install ".[torchvision]" torch==<installed version>`, or
+            # `pip install --no-deps torchvision==<match>` (docs/pretrained.md).
+            'torchvision': ['torchvision'],
             'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript'],
         },
         entry_points={

@@ -1,6 +1,6 @@
 # DTF-Net R50, Kinetics-400, 32 consecutive frames (T = 8 inside the
 # network); 8 GPUs x 16 clips, lr scaled linearly from 0.04 at batch 256.
-_base_ = ['dtf_r50_k400.py']
+_base_ = ['./dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py']
 
 clip_len = 32
 model = dict(backbone=dict(clip_len=clip_len))

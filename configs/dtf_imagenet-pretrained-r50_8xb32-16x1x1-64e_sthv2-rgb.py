@@ -1,11 +1,11 @@
 # DTF-Net R50, Something-Something V2, 16 frames: 64 epochs, no flipping
 # (left/right is part of the labels), test 1 clip x 3 crops of 256.
-_base_ = ['dtf_r50_k400.py']
+_base_ = ['./dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py']
 
 clip_len = 16
-model = dict(cls_head=dict(num_classes=174))
+model = dict(backbone=dict(clip_len=clip_len), cls_head=dict(num_classes=174))
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'  # names a bad video's file and line
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'

@@ -1,6 +1,6 @@
 # DTF-Net R50, Kinetics-400, 64 consecutive frames (T = 16 inside the
 # network); 8 GPUs x 8 clips, lr scaled linearly from 0.04 at batch 256.
-_base_ = ['dtf_r50_k400.py']
+_base_ = ['./dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py']
 
 clip_len = 64
 model = dict(backbone=dict(clip_len=clip_len))

@@ -3,12 +3,12 @@
 # 32 consecutive frames (T = 8 inside the network): SSv2 videos are short
 # (about 45 frames at 12 fps), so 64 frames with interval 2 would mostly
 # loop; 16 frames would leave DTF T = 4, i.e. 3 frequency bins.
-_base_ = ['dtf_swin-b_k400.py']
+_base_ = ['./dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py']
 
 clip_len = 32
 model = dict(backbone=dict(clip_len=clip_len), cls_head=dict(num_classes=174))
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'  # names a bad video's file and line
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'

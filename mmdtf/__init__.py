@@ -1,14 +1,17 @@
 """mmdtf: Dynamic Temporal Filtering (ECCV 2022) for MMAction2.
 
-Importing it makes the PyPI MMAction2 1.2.0 wheel usable (see
-``mmdtf.utils.mmaction_compat``), lets MMEngine checkpoints load under
-PyTorch's safe ``weights_only`` loading, and registers ``ResNetDTF``,
-``SwinDTF``, ``DTFBlock`` and ``FrameAggregation`` in MMAction2's MODELS.
+Importing it fixes the upstream defects listed in ``mmdtf.compat`` where the
+installed MMAction2/MMEngine/PyTorch have them (``mmdtf.compat.applied()``
+says which), and registers ``ResNetDTF``, ``SwinDTF``, ``DTFBlock`` and
+``FrameAggregation`` in MMAction2's MODELS.
 """
-from .utils import allow_mmengine_checkpoints, patch_missing_drn
+from .utils.quiet_warnings import silence_known_warnings
 
-patch_missing_drn()  # before anything imports mmaction.models
-allow_mmengine_checkpoints()
+silence_known_warnings()  # before mmcv and mmengine are first imported
+
+from . import compat  # noqa: E402
+
+compat.apply_all()  # before anything imports mmaction.models
 
 import mmaction.models  # noqa: E402,F401  (MMAction2's own models, with ours)
 from mmaction.registry import MODELS  # noqa: E402

@@ -28,3 +28,9 @@ def _quiet_mmengine():
     logger.setLevel(logging.WARNING)
     yield
     logger.setLevel(level)
+
+
+def pytest_configure(config):
+    # `-m "not slow"` deselects them for a quick run; CI runs everything.
+    config.addinivalue_line(
+        'markers', 'slow: a test of minutes (CI still runs it)')

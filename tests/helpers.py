@@ -330,3 +330,32 @@ def assert_checkpointing_changes_nothing(step) -> Dict[str, torch.Tensor]:
     for name, value in buffers.items():
         torch.testing.assert_close(cp_buffers[name], value, msg=name)
     return cp_buffers
+
+
+def record_accuracy_inputs(monkeypatch) -> List[list]:
+    """Record what MMAction2's AccMetric evaluates: one list per evaluation
+    of ``(scores, label)`` per video, to recompute the metric from."""
+    from mmaction.evaluation import AccMetric
+    evaluated = []
+    compute_metrics = AccMetric.compute_metrics
+
+    def recording(self, results):
+        evaluated.append([(r['pred'].copy(), int(r['label']))
+                          for r in results])
+        return compute_metrics(self, results)
+
+    monkeypatch.setattr(AccMetric, 'compute_metrics', recording)
+    return evaluated
+
+
+def top1_of(scored: list) -> float:
+    """Top-1 accuracy of ``[(scores, label), ...]``, recomputed."""
+    return sum(int(scores.argmax()) == label
+               for scores, label in scored) / len(scored)
+
+
+def scored_from_dump(path: Path) -> list:
+    """``[(scores, label), ...]`` from a ``test.py --dump`` pickle."""
+    from mmengine.fileio import load
+    return [(sample['pred_score'].numpy(), int(sample['gt_label']))
+            for sample in load(str(path))]

@@ -1,8 +1,9 @@
 """Benchmark Frame-wise Aggregation backends on DTF-Net shapes.
 
-For each shape and backend (cupy, torch, and a naive ``F.unfold`` version
-written here) it prints the forward and forward+backward time (median of
-repeats after warm-up; CUDA events on GPU), the peak extra memory as a
+For each shape and backend (cupy, torch, and the deliberately naive
+reference of ``mmdtf.testing``, a loop over frames with ``F.unfold``) it
+prints the forward and forward+backward time (median of repeats after
+warm-up, with ``torch.utils.benchmark``), the peak extra memory as a
 multiple of the input size (GPU: ``max_memory_allocated`` minus the
 baseline; CPU: the rise of the resident-set high-water mark, reset just
 before the call, in a fresh process with one thread), the forward's achieved
@@ -29,17 +30,18 @@ Examples::
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmdtf.ops import frame_aggregation  # noqa: E402
+from mmdtf.testing import naive_frame_aggregation  # noqa: E402
+from mmdtf.utils.benchmark import (cuda_peak_extra_bytes,  # noqa: E402
+                                   median_seconds, reset_rss_peak,
+                                   rss_peak_bytes)
 
 STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))
 DTYPES = {'float32': torch.float32, 'float16': torch.float16,
@@ -54,25 +56,6 @@ def make_input(shape: Tuple[int, ...], layout: str, **kwargs) -> torch.Tensor:
     order = LAYOUTS[layout]
     stored = torch.randn(*(shape[i] for i in order), **kwargs)
     return stored.permute(*sorted(range(5), key=order.__getitem__))
-
-
-def naive_frame_aggregation(x: torch.Tensor,
-                            kernel_size: int) -> Tuple[torch.Tensor,
-                                                       torch.Tensor]:
-    """FA with ``F.unfold``: materialises the k*k neighbourhood of every
-    next-frame pixel (a k*k-times copy of x) and lets autograd do the rest."""
-    n, c, t, h, w = x.shape
-    k2 = kernel_size * kernel_size
-    if t < 2:
-        return x.clone(), x.new_zeros(n, k2, t, h, w)
-    nxt = x[:, :, 1:].transpose(1, 2).reshape(n * (t - 1), c, h, w)
-    keys = F.unfold(nxt, kernel_size, padding=kernel_size // 2)
-    keys = keys.view(n, t - 1, c, k2, h, w).transpose(1, 3)  # N k2 C T-1 H W
-    corr = (x[:, None, :, :-1] * keys).mean(2)  # N k2 T-1 H W
-    attn = corr.softmax(1)
-    agg = (attn[:, :, None] * keys).sum(1)  # N C T-1 H W
-    y = x + F.pad(agg, (0, 0, 0, 0, 0, 1))
-    return y, F.pad(corr, (0, 0, 0, 0, 0, 1))
 
 
 def shape_list(which: str, batches: List[int]) -> List[Tuple[int, ...]]:
@@ -104,44 +87,13 @@ def peak_bandwidth_gbs(device: torch.device) -> Optional[float]:
 
 
 class Timer:
+    """Median milliseconds of a function (``torch.utils.benchmark``)."""
 
-    def __init__(self, device: torch.device, warmup: int, repeat: int):
-        self.device, self.warmup, self.repeat = device, warmup, repeat
-        self.cuda = device.type == 'cuda'
+    def __init__(self, warmup: int, repeat: int):
+        self.warmup, self.repeat = warmup, repeat
 
     def __call__(self, fn: Callable[[], object]) -> float:
-        """Median milliseconds of ``fn``."""
-        for _ in range(self.warmup):
-            fn()
-        times = []
-        for _ in range(self.repeat):
-            if self.cuda:
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(times)
-
-
-def peak_extra_bytes(fn: Callable[[], object],
-                     device: torch.device) -> Optional[int]:
-    """Peak memory allocated by ``fn`` (outputs included) above what was
-    allocated before, on CUDA (``max_memory_allocated``)."""
-    torch.cuda.synchronize(device)
-    base = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    out = fn()
-    torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device) - base
-    del out
-    return peak
+        return median_seconds(fn, self.warmup, self.repeat)[0] * 1e3
 
 
 def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
@@ -162,14 +114,6 @@ def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
     return int(out.stdout.split()[-1])
 
 
-def _status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'no {field} in /proc/self/status')
-
-
 def _rss_probe(backend: str, shape: str, dtype: str, k: str,
                backward: str, layout: str) -> None:
     torch.set_num_threads(1)  # no per-thread scratch in the figure
@@ -185,18 +129,15 @@ def _rss_probe(backend: str, shape: str, dtype: str, k: str,
     gy = torch.randn_like(x) if backward else None
     gc = torch.randn(shape[0], k * k, *shape[2:], dtype=x.dtype) \
         if backward else None
-    # Reset the resident-set high-water mark (Linux: 5 > clear_refs), so
-    # the peak below is this call's, not the imports'.
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    base = _status_kib('VmRSS')
+    # the peak below is this call's, not the imports'
+    base = reset_rss_peak()
     if backward:
         y, corr = op(x, k)
         grads = torch.autograd.grad((y, corr), x, (gy, gc))  # noqa: F841
     else:
         with torch.no_grad():
             y, corr = op(x, k)
-    print((_status_kib('VmHWM') - base) * 1024)
+    print(rss_peak_bytes() - base)
 
 
 def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
@@ -221,8 +162,8 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
 
     res = {'fwd': timer(fwd), 'fwd_bwd': timer(fwd_bwd)}
     if x.is_cuda:
-        res['mem_fwd'] = peak_extra_bytes(fwd, x.device)
-        res['mem_fwd_bwd'] = peak_extra_bytes(fwd_bwd, x.device)
+        res['mem_fwd'] = cuda_peak_extra_bytes(fwd, x.device)
+        res['mem_fwd_bwd'] = cuda_peak_extra_bytes(fwd_bwd, x.device)
     else:
         dtype = str(x.dtype).replace('torch.', '')
         res['mem_fwd'], res['mem_fwd_bwd'] = (
@@ -306,7 +247,7 @@ def main(argv=None) -> None:
             'max|diff|')
     widths = (22, 7, 9, 10, 8, 8, 8, 6, 6, 6, 9)
     print('  '.join(f'{c:>{w}}' for c, w in zip(cols, widths)))
-    timer = Timer(device, args.warmup, args.repeat)
+    timer = Timer(args.warmup, args.repeat)
     for shape in shape_list(args.shapes, args.batch):
         torch.manual_seed(0)
         x = make_input(shape, args.layout, device=device, dtype=dtype)

@@ -7,8 +7,8 @@ the same clip length and resolution, and measured for
   timed iteration: robust to other work on a shared machine);
 - inference: forward under ``torch.no_grad``, in clips/s (likewise);
 - peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the rise
-  of the resident-set high-water mark (``ru_maxrss``) over the RSS once the
-  model and its input are built. Every (model, mode) runs in a fresh
+  of the resident-set high-water mark (``VmHWM``, reset once the model and
+  its input are built) over the RSS then. Every (model, mode) runs in a fresh
   subprocess, so no high-water mark carries over from another model.
 
 With ``--rounds R`` every (model, mode) is measured R times, the models in
@@ -36,14 +36,10 @@ Examples::
     python tools/benchmark_models.py --models dtf_r50 c2d_r50 --profile
 """
 import argparse
-import importlib
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
@@ -84,13 +80,10 @@ def _swin_dtf(cfg, t, h, w):
     cfg.model.backbone.with_cp = False  # as Video Swin-B: no recomputation
 
 
-def _mmcv_ops_missing() -> Optional[str]:
-    try:
-        importlib.import_module('mmcv.ops')
-    except Exception as error:  # ImportError, or a broken mmcv build
-        return (f'TIN needs the tin_shift op of mmcv.ops, which does not '
-                f'import here ({error}); install the full mmcv')
-    return None
+def _tin(cfg, t, h, w):
+    _segments(cfg, t, h, w)
+    # MMAction2's TIN config on mmdtf's tin_shift (mmcv.ops needs no build)
+    cfg.model.backbone.type = 'ResNetTINTorch'
 
 
 class Preset(NamedTuple):
@@ -111,8 +104,7 @@ PRESETS: Dict[str, Preset] = {
     'dtf_r50_fft': Preset('DTF-Net R50 (torch.fft)',
                           'configs/dtf_r50_k400.py', 'c2d_r50', _dtf_fft),
     'tsm_r50': Preset('TSM R50', TSM, 'c2d_r50', _segments, is_2d=True),
-    'tin_r50': Preset('TIN R50', TIN, 'c2d_r50', _segments, is_2d=True,
-                      unavailable=_mmcv_ops_missing),
+    'tin_r50': Preset('TIN R50', TIN, 'c2d_r50', _tin, is_2d=True),
     'i3d_r50': Preset('I3D R50', I3D, 'c2d_r50'),
     'swin_b': Preset('Video Swin-B', SWIN_B, 'swin_b'),
     'swin_dtf_b': Preset('SwinDTF-B', 'configs/dtf_swin-b_k400.py', 'swin_b',
@@ -197,11 +189,6 @@ def build(key: str, shape: Sequence[int], cfg_options: Sequence[str]):
     return MODELS.build(cfg.model)
 
 
-def _current_rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
 def run_worker(args: argparse.Namespace) -> dict:
     import torch
     import torch.nn.functional as F
@@ -214,6 +201,8 @@ def run_worker(args: argparse.Namespace) -> dict:
     n, c, t, h, w = args.shape
     torch.manual_seed(0)
     model = build(key, args.shape, args.cfg_options).to(device)
+    from mmdtf.utils.benchmark import (  # on sys.path once built
+        median_seconds, reset_rss_peak, rss_peak_bytes)
     is_2d = PRESETS[key].is_2d
     # extract_feat input: (N, T, C, H, W) segments or (N, 1, C, T, H, W)
     shape = (n, t, c, h, w) if is_2d else (n, 1, c, t, h, w)
@@ -245,25 +234,15 @@ def run_worker(args: argparse.Namespace) -> dict:
     sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    rss_before = _current_rss_bytes()  # model and input built
-    for _ in range(args.warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(args.iters):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
+    # Model and input built: the peak above this is activations, gradients,
+    # optimizer state and workspaces.
+    rss_before = reset_rss_peak()
     # The median iteration: robust to other work on a shared machine.
-    per_iter = statistics.median(times)
+    per_iter, times = median_seconds(step, args.warmup, args.iters)
     if cuda:
         peak = torch.cuda.max_memory_allocated(device)
     else:
-        # ru_maxrss: KiB on Linux. Its rise over the RSS once the model and
-        # input exist: activations, gradients, optimizer state, workspaces.
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        peak = max(peak - rss_before, 0)
+        peak = max(rss_peak_bytes() - rss_before, 0)
     result = dict(key=key, mode=mode, clips_per_s=n / per_iter,
                   time_per_iter=per_iter, times=times, peak_mem=peak)
     if args.profile and mode == 'infer':

@@ -26,6 +26,7 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
 from mmaction.apis import init_recognizer  # noqa: E402
+from mmdtf.utils.benchmark import input_shape_from  # noqa: E402
 from mmdtf.utils.onnx_export import (RecognizerForExport,  # noqa: E402
                                      check_onnx, export_onnx,
                                      onnx_operator_counts, onnx_opset)
@@ -61,20 +62,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.')
     return parser.parse_args(argv)
-
-
-def input_shape_from(cfg: Config, shape: Optional[Sequence[int]]) -> tuple:
-    """``--shape`` as given (4 or 5 sizes), or (1, 3, clip_len, 224, 224)."""
-    if shape:
-        if len(shape) not in (4, 5):
-            raise ValueError('--shape takes N C T H W (or N C H W for a 2D '
-                             f'recognizer), got {list(shape)}.')
-        return tuple(shape)
-    clip_len = cfg.model.get('backbone', {}).get('clip_len')
-    if clip_len is None:
-        raise ValueError('The config has no `model.backbone.clip_len`; give '
-                         '--shape N C T H W.')
-    return (1, 3, clip_len, 224, 224)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

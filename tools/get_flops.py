@@ -25,7 +25,7 @@ Examples::
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 from mmengine.analysis.print_helper import _format_size
 from mmengine.config import Config, DictAction
@@ -33,6 +33,7 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
 from mmaction.apis import init_recognizer  # noqa: E402
+from mmdtf.utils.benchmark import input_shape_from  # noqa: E402
 from mmdtf.utils.flops import (COUNTING_RULES,  # noqa: E402
                                REAL_MACS_PER_PAPER_MAC,
                                get_dtf_complexity_info)
@@ -51,9 +52,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         nargs='+',
         default=None,
-        help='input shape: H W (or one size) for the clip length and format '
-        'of the config, or N C H W (2D recognizer) or N C T H W (3D '
-        'recognizer); default 224 x 224')
+        help='input shape: H W (or one size) for the clip length (3D) or '
+        'num_segments (2D: TSM, TIN) and format of the config, or N C H W '
+        '(2D recognizer: N segments) or N C T H W (3D recognizer); default '
+        '224 x 224')
     parser.add_argument(
         '--no-table', action='store_true',
         help='do not print the per-module table')
@@ -67,34 +69,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.')
     return parser.parse_args(argv)
-
-
-def input_shape_from(cfg: Config,
-                     shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
-    """The input shape, MMAction2's way; one or two sizes are completed with
-    the config's format (``model.data_preprocessor.format_shape``) and clip
-    length (``model.backbone.clip_len``)."""
-    shape = list(shape or [224, 224])
-    if len(shape) in (4, 5):
-        return tuple(shape)
-    if len(shape) not in (1, 2):
-        raise ValueError(f'--shape takes 1, 2, 4 or 5 sizes, got {shape}.')
-    size = tuple(shape * 2 if len(shape) == 1 else shape)
-    preprocessor = cfg.model.get('data_preprocessor') or {}
-    format_shape = preprocessor.get('format_shape', 'NCHW')
-    if format_shape == 'NCHW':  # (segments of one clip, 3, H, W)
-        segments = cfg.model.get('cls_head', {}).get('num_segments', 1)
-        return (segments, 3) + size
-    if format_shape == 'NCTHW':
-        clip_len = cfg.model.get('backbone', {}).get('clip_len')
-        if clip_len is None:
-            raise ValueError(
-                'The config has format_shape NCTHW but no '
-                '`model.backbone.clip_len`; give --shape as N C T H W.')
-        return (1, 3, clip_len) + size
-    raise ValueError(f'Cannot complete --shape {shape} for format_shape '
-                     f'{format_shape!r} (`model.data_preprocessor.'
-                     'format_shape`); give the full input shape.')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

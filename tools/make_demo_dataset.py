@@ -45,9 +45,13 @@ import argparse
 import colorsys
 import os
 import os.path as osp
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmdtf.utils.progress import track  # noqa: E402
 
 CLASSES = (
     'moving_right',        # 0
@@ -303,38 +307,51 @@ def make_demo_dataset(root,
     to have ``num_frames`` frames of ``size x size`` pixels.
     """
     _event_length(num_frames)
+    return write_dataset(root, CLASSES, generate_clip, num_frames=num_frames,
+                         size=size, train_per_class=train_per_class,
+                         val_per_class=val_per_class, seed=seed, fps=fps,
+                         check=check)
+
+
+def write_dataset(root, classes, generate, num_frames=16, size=64,
+                  train_per_class=40, val_per_class=10, seed=0, fps=8,
+                  check=False):
+    """Write ``generate(label, rng, num_frames, size)``'s clips for every
+    class and split under ``root`` (the layout of the module docstring) and
+    return a summary dict; shared by the order-only datasets in tools/."""
     video_dir = osp.join(root, 'videos')
     counts = dict(train=train_per_class, val=val_per_class)
     lists = {}
     for split, per_class in counts.items():
         lines = []
-        for label, name in enumerate(CLASSES):
-            class_dir = osp.join(video_dir, split, name)
-            os.makedirs(class_dir, exist_ok=True)
-            for index in range(per_class):
-                clip = generate_clip(label, clip_rng(seed, split, label, index),
-                                     num_frames, size)
-                rel_path = f'{split}/{name}/{index:04d}.mp4'
-                write_video(osp.join(video_dir, rel_path), clip, fps=fps)
-                lines.append(f'{rel_path} {label}\n')
+        for label, name in enumerate(classes):
+            os.makedirs(osp.join(video_dir, split, name), exist_ok=True)
+        videos = [(label, name, index) for label, name in enumerate(classes)
+                  for index in range(per_class)]
+        for label, name, index in track(videos, desc=f'{split} videos'):
+            clip = generate(label, clip_rng(seed, split, label, index),
+                            num_frames, size)
+            rel_path = f'{split}/{name}/{index:04d}.mp4'
+            write_video(osp.join(video_dir, rel_path), clip, fps=fps)
+            lines.append(f'{rel_path} {label}\n')
         lists[split] = osp.join(root, f'{split}_list.txt')
         with open(lists[split], 'w') as f:
             f.writelines(lines)
     class_list = osp.join(root, 'classes.txt')
     with open(class_list, 'w') as f:
-        f.writelines(f'{name}\n' for name in CLASSES)
+        f.writelines(f'{name}\n' for name in classes)
     if check:
         check_videos(root, num_frames, size)
-    num_train = train_per_class * len(CLASSES)
-    num_val = val_per_class * len(CLASSES)
+    num_train = train_per_class * len(classes)
+    num_val = val_per_class * len(classes)
     return dict(
         root=root,
         video_prefix=video_dir,
         train_list=lists['train'],
         val_list=lists['val'],
         class_list=class_list,
-        classes=list(CLASSES),
-        num_classes=len(CLASSES),
+        classes=list(classes),
+        num_classes=len(classes),
         num_train=num_train,
         num_val=num_val,
         num_videos=num_train + num_val,

@@ -9,10 +9,15 @@ prints top-1 accuracy per model.
     python tools/run_demo.py                 # all three models
     python tools/run_demo.py --models dtf    # one of them
     python tools/run_demo.py --check         # exit 1 unless DTF > 90% > C2D
+
+While `mim` runs, one line shows the epoch, iteration, loss and MMEngine's
+eta (updated in place on a terminal, every 30 s in a log); the full output
+of each command goes to the log file printed above it.
 """
 import argparse
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,10 +25,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from mmdtf.utils.progress import (ProgressLine, describe,  # noqa: E402
+                                  parse_mmengine_line)
+from mmdtf.utils.quiet_warnings import PKG_RESOURCES_ENV  # noqa: E402
+
 MODELS = {
     'tsn': ('TSN R18 (2D, per-frame)', 'configs/demo/tsn_r18_demo.py'),
     'c2d': ('C2D R18 (DTF off)', 'configs/demo/c2d_r18_demo.py'),
     'dtf': ('DTF-Net R18', 'configs/demo/dtf_r18_demo.py'),
+    'tin': ('TIN R18', 'configs/demo/tin_r18_demo.py'),
     'tsn_tcp': ('TSN R18 + TCP', 'configs/demo/tsn_tcp_r18_demo.py'),
     'c2d_tcp': ('C2D R18 + TCP', 'configs/demo/c2d_tcp_r18_demo.py'),
     'dtf_tcp': ('DTF-Net R18 + TCP', 'configs/demo/dtf_tcp_r18_demo.py'),
@@ -40,17 +51,36 @@ def make_dataset(root: Path, seed: int) -> dict:
 
 
 def run(cmd: list, log: Path) -> str:
-    """Run `cmd` from the repo root, tee its output to `log`, fail loudly."""
+    """Run `cmd` from the repo root, its output to `log`, showing one line
+    of progress (epoch, iteration, loss) parsed from MMEngine's log lines as
+    they stream; fail loudly with the log's tail."""
     print('$', ' '.join(cmd), flush=True)
+    print(f'  full log: {log}', flush=True)  # progress: on stderr
+    env = dict(os.environ)
+    # `mim` and MMEngine's config parsing warn before mmdtf is imported.
+    env['PYTHONWARNINGS'] = ','.join(
+        w for w in (env.get('PYTHONWARNINGS'), PKG_RESOURCES_ENV) if w)
+    line = ProgressLine()
+    lines = []
     with open(log, 'w') as f:
-        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        f.write(proc.stdout)
-    if proc.returncode:
-        tail = '\n'.join(proc.stdout.splitlines()[-40:])
-        raise SystemExit(f'command failed (exit {proc.returncode}), log in '
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, text=True,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        for text in proc.stdout:
+            f.write(text)
+            f.flush()
+            lines.append(text)
+            info = parse_mmengine_line(text)
+            if info is not None:
+                line.update('  ' + describe(info))
+        returncode = proc.wait()
+    line.close()
+    output = ''.join(lines)
+    if returncode:
+        tail = '\n'.join(output.splitlines()[-40:])
+        raise SystemExit(f'command failed (exit {returncode}), log in '
                          f'{log}:\n{tail}')
-    return proc.stdout
+    return output
 
 
 def train_and_test(name: str, work_root: Path, options: list) -> float:

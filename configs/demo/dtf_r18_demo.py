@@ -31,7 +31,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         format_shape='NCTHW'))
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'  # names a bad video's file and line
 data_root = 'data/demo/videos'
 ann_file_train = 'data/demo/train_list.txt'
 ann_file_val = 'data/demo/val_list.txt'

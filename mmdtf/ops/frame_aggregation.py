@@ -16,8 +16,8 @@ copy of ``x``; its backward is written by hand for the same reason (autograd
 through the loop would keep one gradient buffer per offset alive). Its ops
 run over long runs of pixels in the input's own layout (:class:`_Layout`).
 It is the CPU path and the oracle of the CUDA backend.
-``frame_aggregation_export`` is its forward in standard operators, which ONNX
-export runs instead of the autograd Functions.
+``frame_aggregation_export`` runs the same forward in standard operators,
+which ONNX export runs instead of the autograd Functions.
 """
 import warnings
 from typing import Dict, List, Optional, Tuple
@@ -195,9 +195,15 @@ class _Layout:
         return padded[..., self.pad:padded.shape[-1] - self.pad]
 
     def channel_sums(self, a: torch.Tensor, keys: List[torch.Tensor],
-                     out: torch.Tensor) -> torch.Tensor:
+                     out: Optional[torch.Tensor]) -> torch.Tensor:
         """``out[:, j] = sum_c a * keys[j]``; ``out`` is (N, k*k, T', H*W).
-        One product buffer serves every offset."""
+        One product buffer serves every offset. With ``out=None``, the
+        same sums in out-of-place operators (for export), stacked."""
+        if out is None:
+            return torch.stack([
+                self.fmap(a * key).sum(dim=self.channel_dim).view(
+                    self.n, -1, self.h * self.w) for key in keys
+            ], dim=1)
         prod = torch.empty_like(a)
         for j, key in enumerate(keys):
             torch.mul(a, key, out=prod)
@@ -206,41 +212,68 @@ class _Layout:
         return out
 
 
+def _forward(x: torch.Tensor, kernel_size: int,
+             export: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """FA's forward: ``(y, corr)`` in the compute dtype, ``y`` flat in
+    ``x``'s layout (:meth:`_Layout.flat`), ``corr`` (N, k*k, T, H*W).
+
+    The autograd Function runs it with ``out=`` buffers and in-place
+    accumulation; ``export=True`` runs the same steps in out-of-place
+    standard operators (pad, slices, sums, softmax, cat), which exporters
+    can trace: the same correlations bit for bit, the aggregation up to the
+    rounding of its multiply-adds.
+    """
+    dtype = _compute_dtype(x.dtype)
+    layout = _Layout(x, kernel_size)
+    n, c, t, h, w = x.shape
+    k2 = kernel_size * kernel_size
+    xf = layout.flat(x, dtype)
+    query, following, last = layout.split(xf)
+    if export:
+        corr, y = None, None
+    else:
+        corr = xf.new_zeros(n, k2, t, h * w)
+        y = torch.empty_like(xf)
+        layout.split(y)[2].copy_(last)  # the last frame aggregates nothing
+    if t == 1:
+        if export:
+            return xf.clone(), xf.new_zeros(n, k2, t, h * w)
+        return y, corr
+    keys = layout.windows(layout.padded(following))
+    mask = inside_masks(kernel_size, h, w, dtype, x.device)[:, None]
+    logits = layout.channel_sums(query, keys,
+                                 None if export else corr[:, :, :-1])
+    logits = logits.div_(c).mul_(mask)  # the channel mean; 0 outside
+    # Outside keys keep their softmax mass but add no value.
+    attn = logits.softmax(dim=1).mul_(mask)
+    if export:  # y = x + agg, accumulated offset by offset
+        agg = layout.fmap(query)
+        for j, key in enumerate(keys):
+            agg = agg + layout.per_pixel(attn[:, j]) * layout.fmap(key)
+        y = torch.cat([agg.reshape(query.shape), last], dim=layout.frame_dim)
+        return y, F.pad(logits, (0, 0, 0, 1))  # the last frame's corr is 0
+    agg = layout.fmap(layout.split(y)[0])  # y = x + agg, in place
+    for j, key in enumerate(keys):
+        args = (layout.per_pixel(attn[:, j]), layout.fmap(key))
+        if j == 0:
+            torch.addcmul(layout.fmap(query), *args, out=agg)
+        else:
+            agg.addcmul_(*args)
+    return y, corr
+
+
 class FrameAggregationTorch(Function):
     """Pure-PyTorch FA with a hand-written backward (any device, any dtype)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor,
                 kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        dtype = _compute_dtype(x.dtype)
-        layout = _Layout(x, kernel_size)
-        n, c, t, h, w = x.shape
-        k2 = kernel_size * kernel_size
-        xf = layout.flat(x, dtype)
-        corr = xf.new_zeros(n, k2, t, h * w)
-        y = torch.empty_like(xf)
-        query, following, last = layout.split(xf)
-        layout.split(y)[2].copy_(last)  # the last frame aggregates nothing
-        if t > 1:
-            keys = layout.windows(layout.padded(following))
-            mask = inside_masks(kernel_size, h, w, dtype, x.device)[:, None]
-            logits = layout.channel_sums(query, keys, corr[:, :, :-1])
-            logits.div_(c).mul_(mask)  # the channel mean; 0 outside
-            # Outside keys keep their softmax mass but add no value.
-            attn = logits.softmax(dim=1).mul_(mask)
-            agg = layout.fmap(layout.split(y)[0])  # y = x + agg, in place
-            for j, key in enumerate(keys):
-                args = (layout.per_pixel(attn[:, j]), layout.fmap(key))
-                if j == 0:
-                    torch.addcmul(layout.fmap(query), *args, out=agg)
-                else:
-                    agg.addcmul_(*args)
+        y, corr = _forward(x, kernel_size)
         ctx.kernel_size = kernel_size
         # an unused output then gets grad None: no zero tensor to read
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, corr)
-        return (layout.unflat(y).to(x.dtype),
-                corr.view(n, k2, t, h, w).to(x.dtype))
+        return _unflat(x, kernel_size, y, corr)
 
     @staticmethod
     @once_differentiable
@@ -297,38 +330,21 @@ class FrameAggregationTorch(Function):
         return layout.unflat(grad_x).to(x.dtype), None
 
 
+def _unflat(x: torch.Tensor, kernel_size: int, y: torch.Tensor,
+           corr: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_forward`'s outputs in the shapes and dtype of the op's."""
+    n, _, t, h, w = x.shape
+    return (_Layout(x, kernel_size).unflat(y).to(x.dtype),
+            corr.view(n, -1, t, h, w).to(x.dtype))
+
+
 def frame_aggregation_export(x: torch.Tensor,
                              kernel_size: int) -> Tuple[torch.Tensor,
                                                         torch.Tensor]:
-    """FA's forward in standard operators only (pad, slices, sums, softmax,
-    cat), for ONNX export: exporters cannot look into the autograd Functions.
-
-    :class:`FrameAggregationTorch`'s forward without ``out=`` and in-place
-    ops: the same correlations bit for bit, and the aggregation up to the
-    rounding of its multiply-adds. Autograd through it works but keeps one
-    buffer per offset; train with :func:`frame_aggregation`.
-    """
-    dtype = _compute_dtype(x.dtype)
-    layout = _Layout(x, kernel_size)
-    n, c, t, h, w = x.shape
-    if t == 1:
-        return x.clone(), x.new_zeros(n, kernel_size * kernel_size, t, h, w)
-    query, following, last = layout.split(layout.flat(x, dtype))
-    keys = layout.windows(layout.padded(following))
-    mask = inside_masks(kernel_size, h, w, dtype, x.device)[:, None]
-    corr = torch.stack([
-        layout.fmap(query * key).sum(dim=layout.channel_dim).view(n, -1, h * w)
-        for key in keys
-    ], dim=1)
-    corr = corr / c * mask
-    attn = corr.softmax(dim=1) * mask
-    agg = layout.fmap(query)  # y = x + agg, accumulated offset by offset
-    for j, key in enumerate(keys):
-        agg = agg + layout.per_pixel(attn[:, j]) * layout.fmap(key)
-    y = torch.cat([agg.reshape(query.shape), last], dim=layout.frame_dim)
-    corr = F.pad(corr, (0, 0, 0, 1))  # the last frame's corr is 0
-    return (layout.unflat(y).to(x.dtype),
-            corr.view(n, -1, t, h, w).to(x.dtype))
+    """FA's forward in standard operators only, for ONNX export: exporters
+    cannot look into the autograd Functions. Autograd through it works but
+    keeps one buffer per offset; train with :func:`frame_aggregation`."""
+    return _unflat(x, kernel_size, *_forward(x, kernel_size, export=True))
 
 
 def _resolve_backend(x: torch.Tensor, backend: str) -> str:
@@ -343,8 +359,13 @@ def _resolve_backend(x: torch.Tensor, backend: str) -> str:
                 f'a tensor on {x.device}; use backend=\'auto\' or \'torch\' '
                 '(backbone key `dtf_cfg.backend`) on CPU.')
         return 'torch'
-    from .frame_aggregation_cupy import cupy_unavailable_reason
-    reason = cupy_unavailable_reason(x.device)
+    try:  # imported here: CPU-only installs never load the CuPy module
+        from .frame_aggregation_cupy import cupy_unavailable_reason
+    except Exception as e:  # whatever breaks it must not break the fallback
+        reason = ('its module mmdtf.ops.frame_aggregation_cupy failed to '
+                  f'import ({type(e).__name__}: {e})')
+    else:
+        reason = cupy_unavailable_reason(x.device)
     if reason is None:
         return 'cupy'
     if backend == 'cupy':

@@ -52,6 +52,14 @@ Real arithmetic: the same in both conventions.
 
 Everything else (convolutions, the estimator, norms, linear layers) counts
 as MMEngine counts it, the same in both conventions.
+
+TIN (``ResNetTINTorch``): ``prim::PythonOp.TINShiftFunction``, the shift of
+a channel group by whole frames, is data movement; the linear sampler
+multiplies each of its two shifted copies by its interpolation weight and
+sums them: counted as ``tin_interlace``, 1 MAC per element of each
+``tin_shift`` output (2 per interlaced element). WeightNet's scaling of the
+result is element-wise (not counted); OffsetNet's and WeightNet's
+convolutions and fully connected layers count as ``conv`` and ``linear``.
 """
 import typing
 from collections import Counter
@@ -66,9 +74,8 @@ from mmengine.analysis.print_helper import (_format_size,
                                             complexity_stats_table)
 from torch import nn
 
-from mmdtf.models.blocks.temporal_filters import (DynamicSpectralFilter,
-                                                  SpectralChannelMixing,
-                                                  StaticSpectralFilter)
+from mmdtf.models.blocks import (DynamicSpectralFilter, SpectralChannelMixing,
+                                 StaticSpectralFilter)
 from mmdtf.models.heads.tcp import CovariancePool, NewtonSchulzSqrt
 
 # Real MACs per unit of the paper convention, for the categories that are
@@ -83,6 +90,7 @@ ZERO_FLOP_OPS = ('aten::real', 'aten::imag', 'aten::complex',
                  'aten::view_as_real', 'aten::view_as_complex')
 FA_OP_NAMES = ('prim::PythonOp.FrameAggregationTorch',
                'prim::PythonOp.FrameAggregationCuPy')
+TIN_SHIFT_OP_NAME = 'prim::PythonOp.TINShiftFunction'
 
 COUNTING_RULES = (
     'One multiply-add (MAC) counts as one flop, as in MMEngine/fvcore; '
@@ -102,6 +110,9 @@ COUNTING_RULES = (
     '(all-real), C^2 complex MACs counted once (paper); in eval mode the '
     'imaginary parts of the DC and Nyquist bins, which irfft ignores, are '
     'not computed: 2*C^2 real MACs (half a complex MAC) for those bins.',
+    'tin_interlace: TIN\'s linear sampler, 1 MAC per element of each of '
+    'the two shifted copies it weights and sums (the shift itself moves '
+    'data; WeightNet\'s scaling is element-wise, not counted).',
     'covariance_pool (TCPHead): D^2 * T*H*W MACs per clip; isqrt: '
     '(3N-3) * D^3 MACs per clip for N >= 2 Newton-Schulz iterations (D^3 '
     'for N = 1); the same in both conventions.',
@@ -164,6 +175,12 @@ def frame_aggregation_flop_jit(inputs: List[Any],
         'frame_aggregation':
         2 * kernel_size**2 * n * c * max(t - 1, 0) * h * w
     })
+
+
+def tin_shift_flop_jit(inputs: List[Any], outputs: List[Any]) -> Counter:
+    """``tin_shift``: 1 MAC per output element, for the interpolation weight
+    TIN's linear sampler applies to the shifted copy."""
+    return Counter({'tin_interlace': _numel(get_shape(outputs[0]))})
 
 
 def _spectral_handles(filter_scopes: typing.Set[str],
@@ -252,6 +269,7 @@ class DTFFlopAnalyzer(FlopAnalyzer):
                 mixing_scopes.add(self._aliases[module])
         self.set_op_handle(
             **{name: frame_aggregation_flop_jit for name in FA_OP_NAMES})
+        self.set_op_handle(**{TIN_SHIFT_OP_NAME: tin_shift_flop_jit})
         self.set_op_handle(**{
             'aten::fft_rfft': rfft_flop_jit,
             'aten::fft_rfftn': rfft_flop_jit,
@@ -311,4 +329,4 @@ def get_dtf_complexity_info(
 
 __all__ = ['DTFFlopAnalyzer', 'get_dtf_complexity_info', 'COUNTING_RULES',
            'REAL_MACS_PER_PAPER_MAC', 'rfft_flop_jit', 'irfft_flop_jit',
-           'frame_aggregation_flop_jit']
+           'frame_aggregation_flop_jit', 'tin_shift_flop_jit']

@@ -5,7 +5,7 @@
 when a config sets ``dtf_cfg.spectral_impl='fft'``. For export, the spectral
 filters are switched to ``spectral_impl='matmul'`` (the default: the same
 orthonormal DFT as a product with cached matrices, see
-``temporal_filters.py``), and ``frame_aggregation`` runs its
+``spectral_transforms.py``), and ``frame_aggregation`` runs its
 standard-operator forward by itself under ``torch.onnx.is_in_onnx_export()``.
 
 The exported graph maps a normalised clip batch (after the data
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmdtf.models.blocks.temporal_filters import set_spectral_impl
+from mmdtf.models.blocks.spectral_filters import set_spectral_impl
 
 INPUT_NAME = 'input'
 OUTPUT_NAME = 'cls_score'

@@ -56,16 +56,8 @@ def test_test_pipeline_is_10_clips_x_3_crops(k400_like, tmp_path):
 
 def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path,
                                                  monkeypatch):
-    from mmaction.evaluation import AccMetric
-    evaluated = []  # per test run: the (scores, label) of each video
-    compute_metrics = AccMetric.compute_metrics
-
-    def recording(self, results):
-        evaluated.append([(r['pred'].copy(), int(r['label']))
-                          for r in results])
-        return compute_metrics(self, results)
-
-    monkeypatch.setattr(AccMetric, 'compute_metrics', recording)
+    # per test run: the (scores, label) of each video
+    evaluated = helpers.record_accuracy_inputs(monkeypatch)
     cfg = make_cfg(k400_like, tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -142,7 +142,8 @@ def test_test_pipeline_is_4_clips_x_3_crops(videos, tmp_path):
     assert tuple(inputs.shape) == (12, 3, CLIP_LEN, 64, 64)
 
 
-def test_train_iteration_and_test_step(videos, tmp_path):
+def test_train_iteration_and_test_step(videos, tmp_path, monkeypatch):
+    evaluated = helpers.record_accuracy_inputs(monkeypatch)
     cfg = tiny_cfg(videos, tmp_path)
     assert cfg.model.backbone.with_cp  # the K400 recipe checkpoints
     cfg.auto_scale_lr.enable = True  # what `--auto-scale-lr` does
@@ -156,4 +157,6 @@ def test_train_iteration_and_test_step(videos, tmp_path):
     lr = runner.optim_wrapper.optimizer.param_groups[0]['initial_lr']
     assert lr == pytest.approx(0.01 * 2 / 256)
     metrics = runner.test()
-    assert 0.0 <= metrics['acc/top1'] <= 1.0
+    assert len(evaluated) == 1
+    assert metrics['acc/top1'] == pytest.approx(
+        helpers.top1_of(evaluated[0]))

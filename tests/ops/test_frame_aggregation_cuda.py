@@ -1,5 +1,7 @@
 """Frame-wise Aggregation, CuPy (CUDA) backend: float64 gradcheck and
-agreement with the PyTorch path. Skipped without CUDA or a working CuPy."""
+agreement with the PyTorch path. Skipped without CUDA or a working CuPy; what
+needs no CuPy (the fallback warning, the forced-backend error) is in
+test_frame_aggregation_cuda_fallback.py and runs everywhere."""
 import pytest
 import torch
 

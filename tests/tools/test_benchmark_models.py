@@ -90,3 +90,20 @@ def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
     assert 'DTF-Net R50 inference time / C2D R50: ' in out
     # TSM was not asked for: its target is not made up
     assert 'DTF-Net R50 training clips/s / TSM R50: n/a' in out
+
+
+def test_tin_is_measured_not_skipped(capsys):
+    """TIN R50 runs on mmdtf's tin_shift (MMAction2's config, backbone type
+    ResNetTINTorch): figures, no skip."""
+    results = bench.main([
+        '--models', 'tin_r50', '--shape', '1', '3', '8', '32', '32',
+        '--iters', '1', '--warmup', '0', '--threads', '1'
+    ])
+    for mode in ('train', 'infer'):
+        res = results['tin_r50'][mode]
+        assert 'error' not in res and 'skipped' not in res, res
+        assert res['clips_per_s'] > 0
+    out = capsys.readouterr().out
+    tin_row, = [line for line in out.splitlines()
+                if line.startswith('TIN R50 ') and ' | ' in line]
+    assert 'skipped' not in tin_row and 'error' not in tin_row

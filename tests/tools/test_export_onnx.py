@@ -117,7 +117,7 @@ def test_export_demo_dtf_net_matches_pytorch(demo, demo_checkpoint,
     # and the autograd FA, and the batch axis is dynamic.
     from mmaction.registry import MODELS
 
-    from mmdtf.models.blocks.temporal_filters import set_spectral_impl
+    from mmdtf.models.blocks import set_spectral_impl
     cfg = Config.fromfile(str(demo))
     recognizer = MODELS.build(cfg.model)
     recognizer.load_state_dict(torch.load(demo_checkpoint)['state_dict'])
@@ -139,8 +139,8 @@ def test_dtf_block_with_dynamo_exporter(tmp_path):
     """torch.onnx's torch.export-based exporter (``--dynamo``) on one block:
     the DFT matrices made under its fake tensors must not be cached."""
     import onnxscript  # noqa: F401  (the dynamo exporter needs it)
-    from mmdtf.models.blocks.temporal_filters import (_DFT_CACHE,
-                                                      set_spectral_impl)
+    from mmdtf.models.blocks import set_spectral_impl
+    from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
     from mmdtf.utils.onnx_export import check_onnx, export_onnx, onnx_opset
     torch.manual_seed(0)
     block = DTFBlock(32, 6)

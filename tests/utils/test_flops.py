@@ -109,7 +109,7 @@ def test_matmul_spectral_impl_counts_like_fft():
     """spectral_impl='matmul' traces as MatMuls in the filter: the same
     spectral_dft count as the FFTs; building the DFT matrices is not
     counted."""
-    from mmdtf.models.blocks.temporal_filters import _DFT_CACHE
+    from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
     _DFT_CACHE.clear()  # built while tracing
     x = torch.randn(2, 32, 4, 5, 6)
     fft = count(DTFBlock(32, 4, spectral_impl='fft'), x)
@@ -164,16 +164,26 @@ def test_static_and_conv1d_variants():
     n, c, t, h, w = 1, 8, 6, 2, 3
     x = torch.randn(n, c, t, h, w)
     static = count(DTFBlock(c, t, filter_type='static', channel_mixing=False,
-                            aggregate=False, use_corr=False), x)
+                            aggregate=False), x)
     # 4 bins; no FA, no estimator: DFTs and the product only.
     assert static.by_operator() == {
         'spectral_dft': 2 * (2 * 6 * 4) * 8 * 6,  # = 4608
         'complex_mul': 4 * 8 * 4 * 6}  # = 768
+    fa = 2 * 9 * 8 * 5 * 6  # = 4320
     conv1d = count(DTFBlock(c, t, filter_type='conv1d'), x)
-    # Depth-wise temporal conv, kernel 3: 3 MACs per output element, + FA.
-    assert conv1d.by_operator() == {
-        'conv': 3 * 8 * 6 * 6,  # = 864
-        'frame_aggregation': 2 * 9 * 8 * 5 * 6}  # = 4320
+    # DTF_1d: a full temporal conv, kernel 3: 3 * C MACs per output element
+    assert conv1d.by_operator() == {'conv': 3 * 8 * 8 * 6 * 6,  # = 6912
+                                    'frame_aggregation': fa}
+    channelwise = count(DTFBlock(c, t, filter_type='conv1d_channelwise'), x)
+    # depth-wise: 3 MACs per output element
+    assert channelwise.by_operator() == {'conv': 3 * 8 * 6 * 6,  # = 864
+                                         'frame_aggregation': fa}
+    plus = count(DTFBlock(c, t, filter_type='dynamic_conv1d',
+                          group_factor=4), x)
+    # DTF_1d+: the estimator, (C + 9) * T inputs -> C/G * 3 kernel taps per
+    # location; applying the kernels is element-wise (not counted)
+    assert plus.by_operator() == {'conv': (8 + 9) * 6 * (2 * 3) * 6,
+                                  'frame_aggregation': fa}
 
 
 def test_resnet_dtf_adds_its_blocks_to_c2d():
@@ -267,3 +277,36 @@ def test_get_flops_tool_counts_the_tcp_head(capsys):
     assert info['by_operator']['covariance_pool'] == 128**2 * 8
     assert info['by_operator']['isqrt'] == 6 * 128**3
     assert 'covariance_pool' in out and 'isqrt' in out
+
+
+def test_tin_interlace_is_counted_per_shifted_element():
+    """ResNetTINTorch: each interlace's two shifted copies count 1 MAC per
+    element (`tin_interlace`), from the moved channels' shapes seen here;
+    the shift is not reported as an uncounted op."""
+    from mmdtf.models.backbones.resnet_tin import TemporalInterlaceTorch
+    torch.manual_seed(0)
+    backbone = MODELS.build(dict(type='ResNetTINTorch', depth=18,
+                                 num_segments=4, shift_div=4,
+                                 pretrained=None))
+    moved = []
+    for m in backbone.modules():
+        if isinstance(m, TemporalInterlaceTorch):
+            m.register_forward_hook(lambda mod, inp, out: moved.append(
+                inp[0].shape[0] * (inp[0].shape[1] // mod.shift_div) *
+                inp[0].shape[2] * inp[0].shape[3]))
+    backbone.eval()
+    analyzer = DTFFlopAnalyzer(backbone, (torch.randn(4, 3, 32, 32), ))
+    analyzer.unsupported_ops_warnings(False)
+    by_op = analyzer.by_operator()
+    assert len(moved) == 8
+    assert by_op['tin_interlace'] == 2 * sum(moved)
+    assert 'prim::PythonOp.TINShiftFunction' not in analyzer.unsupported_ops()
+
+
+def test_get_flops_completes_2d_shape_with_segments():
+    tool = helpers.load_tool('get_flops')
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(
+        helpers.REPO / 'configs' / 'tin' /
+        'tin_imagenet-pretrained-r50_8xb6-1x1x16-40e_sthv2-rgb.py'))
+    assert tool.input_shape_from(cfg, [224]) == (16, 3, 224, 224)

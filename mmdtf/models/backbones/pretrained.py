@@ -1,11 +1,61 @@
 """Reading the 2D checkpoint a backbone is initialised from, with errors
-that name the file, what was expected and the config key."""
-import pickle
-from typing import Dict
+that name the file, what was expected and the config key.
 
+Offline use: every backbone takes a local file for ``pretrained``; the
+layouts each one reads are listed in docs/pretrained.md. The helpers here
+are generic (any backbone can use them): :func:`read_pretrained` loads a
+file, :func:`unwrap_state_dict` takes the tensors out of the usual wrappers,
+:func:`resnet2d_state_dict` brings a 2D ResNet of any known layout to
+torchvision's names.
+"""
+import importlib.util
+import pickle
+import re
+from typing import Dict, Tuple
+
+import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 
 PRETRAINED_KEY = 'model.backbone.pretrained'
+StateDict = Dict[str, torch.Tensor]
+#: the 2D ResNet layouts :func:`resnet2d_state_dict` reads (timm's ResNets
+#: use torchvision's names)
+RESNET_LAYOUTS = ('torchvision/timm', 'mmpretrain')
+
+
+def torchvision_version_for(torch_version: str) -> str:
+    """The torchvision release built for ``torch_version``: torch 2.x.y
+    pairs with torchvision 0.(x + 15).y from torch 2.1 on (2.1.2 -> 0.16.2,
+    2.5.1 -> 0.20.1; torch 2.0 broke the pattern, and is below our floor)."""
+    match = re.match(r'2\.(\d+)\.(\d+)', torch_version)
+    if match is None:
+        raise ValueError(f'no known torchvision for torch {torch_version}')
+    return f'0.{int(match.group(1)) + 15}.{match.group(2)}'
+
+
+def missing_torchvision_message(filename: str) -> str:
+    """What to do when ``torchvision://`` is asked for without torchvision."""
+    try:
+        version = torchvision_version_for(torch.__version__)
+        pin = f'torchvision=={version}'
+    except ValueError:
+        pin = 'torchvision  # the release built for your torch'
+    local = torch.__version__.partition('+')[2]
+    index = (f' --index-url https://download.pytorch.org/whl/{local}'
+             if local else '')
+    name = filename[len('torchvision://'):]
+    return (
+        f'{PRETRAINED_KEY}={filename!r} needs torchvision, which is not '
+        f'installed (it is optional). Either install the torchvision built '
+        f'for your torch {torch.__version__} without replacing torch:\n'
+        f'    pip install --no-deps {pin}{index}\n'
+        '(or `pip install ".[torchvision]" torch==<your torch version>`), '
+        'which downloads the ImageNet weights on first use; or, offline, '
+        f'copy the {name} weights file (e.g. from ~/.cache/torch/hub/'
+        f'checkpoints/ of a machine with internet) and set `{PRETRAINED_KEY}'
+        "='/path/to/file.pth'`; torchvision, timm and MMPretrain layouts "
+        'are read (docs/pretrained.md). Or set it to None for random '
+        'weights.')
 
 
 def read_pretrained(filename: str, expected: str) -> Dict:
@@ -27,6 +77,15 @@ def read_pretrained(filename: str, expected: str) -> Dict:
                 f'{expected}; set `{PRETRAINED_KEY}` to such a checkpoint, '
                 'or to None to start from random weights.')
 
+    if filename.startswith('torchvision://') and \
+            importlib.util.find_spec('torchvision') is None:
+        raise ModuleNotFoundError(missing_torchvision_message(filename))
+    if filename.endswith('.safetensors'):
+        raise ValueError(cannot_read(
+            'safetensors files are not read; convert it once with '
+            '`python -c "import torch, safetensors.torch as s; torch.save('
+            f"s.load_file('{filename}'), '{filename[:-12]}.pth')\"` and set "
+            'the .pth file'))
     try:
         checkpoint = _load_checkpoint(filename, map_location='cpu')
     except FileNotFoundError as err:
@@ -42,3 +101,29 @@ def read_pretrained(filename: str, expected: str) -> Dict:
         raise ValueError(cannot_read(
             f'holds a {type(checkpoint).__name__}, not a state dict'))
     return checkpoint
+
+
+def unwrap_state_dict(checkpoint: Dict) -> StateDict:
+    """The tensors of a checkpoint, without wrappers (``state_dict``,
+    ``model``) or DDP's ``module.``."""
+    state_dict = checkpoint
+    for wrapper in ('state_dict', 'model'):
+        inner = state_dict.get(wrapper) if isinstance(state_dict, dict) \
+            else None
+        if isinstance(inner, dict):
+            state_dict = inner
+    return {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor)}
+
+
+def resnet2d_state_dict(checkpoint: Dict) -> Tuple[StateDict, str]:
+    """A 2D ResNet checkpoint in torchvision's names (``conv1``, ``bn1``,
+    ``layerX.Y.convN`` / ``bnN``, ``downsample.0`` / ``.1``), and the layout
+    it was in: torchvision and timm (the same names), or MMPretrain (the same
+    under ``backbone.``, classifier under ``head.``). Anything else is
+    returned as it is, for the caller's key check to report."""
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(k.startswith('backbone.') for k in state_dict):
+        return ({k[len('backbone.'):]: v for k, v in state_dict.items()
+                 if k.startswith('backbone.')}, 'mmpretrain')
+    return state_dict, 'torchvision/timm'

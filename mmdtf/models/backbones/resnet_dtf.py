@@ -9,6 +9,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+from mmaction.models.backbones.resnet3d import ResNet3d
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.logging import MMLogger
@@ -16,8 +17,8 @@ from torch import nn
 
 from ..blocks import DTFBlock
 from .checkpointing import checkpoint_once
-from .pretrained import read_pretrained
-from .tubelet_stem import CLIP_LEN_KEY, check_clip_len, inflate_2d_kernel
+from .pretrained import read_pretrained, resnet2d_state_dict
+from .tubelet_stem import CLIP_LEN_KEY, check_clip_len
 
 
 class ConvWithDTF(nn.Module):
@@ -71,8 +72,9 @@ class ResNetDTF(ResNet):
         dtf_cfg: keyword arguments of :class:`DTFBlock` (``kernel_size``,
             ``group_factor``, ``filter_type``, ``aggregate``, ``use_corr``,
             ``channel_mixing``, ``backend``).
-        pretrained: a 2D ResNet checkpoint in torchvision layout (path, URL
-            or ``torchvision://resnet50``), inflated at ``init_weights``.
+        pretrained: a 2D ResNet checkpoint (path, URL or
+            ``torchvision://resnet50``) in torchvision, timm or MMPretrain
+            layout (docs/pretrained.md), inflated at ``init_weights``.
         with_cp: activation checkpointing of every residual block (any
             depth; MMAction2's ResNet has it for Bottleneck blocks only),
             with batch-norm statistics counted once per step.
@@ -92,6 +94,11 @@ class ResNetDTF(ResNet):
                                                         'BatchNorm3d'],
                                 val=1.)),
                  **kwargs) -> None:
+        if depth not in self.arch_settings:
+            raise ValueError(
+                f'ResNetDTF: invalid depth {depth!r}; set '
+                '`model.backbone.depth` to one of '
+                f'{sorted(self.arch_settings)}.')
         self.num_frames = check_clip_len('ResNetDTF', clip_len,
                                          temporal_stride)
         self.clip_len = clip_len
@@ -149,19 +156,17 @@ class ResNetDTF(ResNet):
         the stem's 7x7 kernel is spread over its s taps (divided by s, so a
         clip of identical frames gives the 2D network's features)."""
         logger = logger or MMLogger.get_current_instance()
-        state_dict = read_pretrained(
+        state_dict, layout = resnet2d_state_dict(read_pretrained(
             self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
-            'torchvision layout (a path, a URL or '
-            f'`torchvision://resnet{self.depth}`)')
-        state_dict = dict(state_dict.get('state_dict', state_dict))
+            'torchvision layout, or timm\'s or MMPretrain\'s (a path, a URL '
+            f'or `torchvision://resnet{self.depth}`; docs/pretrained.md)'))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
             raise ValueError(
                 f'{self.pretrained} is not a 2D ResNet checkpoint in '
-                'torchvision layout (no 4-D `conv1.weight`); set '
+                'torchvision layout, nor timm or MMPretrain (no 4-D '
+                '`conv1.weight` or `backbone.conv1.weight`); set '
                 '`model.backbone.pretrained` to one, or to None.')
-        state_dict['conv1.weight'] = inflate_2d_kernel(stem,
-                                                       self.temporal_stride)
         loaded = []
         for name, module in self.named_modules():
             if not isinstance(module, ConvModule):
@@ -173,12 +178,21 @@ class ResNetDTF(ResNet):
             conv = module.conv
             if isinstance(conv, ConvWithDTF):
                 conv = conv.conv
-            self._check_shape(conv.weight, state_dict, f'{conv_name}.weight')
-            self._load_conv_params(conv, state_dict, conv_name, loaded)
+            if conv.weight.dim() == 5:  # the stem: (C, 3, s, 7, 7)
+                self._check_shape(conv.weight[:, :, 0], state_dict,
+                                  f'{conv_name}.weight')
+                # MMAction2's inflation: spread over the s taps, divided by s
+                ResNet3d._inflate_conv_params(conv, state_dict, conv_name,
+                                              loaded)
+            else:
+                self._check_shape(conv.weight, state_dict,
+                                  f'{conv_name}.weight')
+                self._load_conv_params(conv, state_dict, conv_name, loaded)
             self._load_bn_params(module.bn, state_dict, bn_name, loaded)
         skipped = sorted(set(state_dict) - set(loaded))
         logger.info(f'ResNetDTF: loaded {len(loaded)} tensors from '
-                    f'{self.pretrained}; not used: {skipped}')
+                    f'{self.pretrained} ({layout} layout); not used: '
+                    f'{skipped}')
 
     def _check_shape(self, param: torch.Tensor, state_dict: Dict,
                      key: str) -> None:

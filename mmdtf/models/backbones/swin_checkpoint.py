@@ -26,7 +26,7 @@ from typing import Dict, Tuple
 
 import torch
 
-from .pretrained import read_pretrained
+from .pretrained import read_pretrained, unwrap_state_dict  # noqa: F401
 
 LAYOUTS = ('official', 'timm', 'mmpretrain')
 StateDict = Dict[str, torch.Tensor]
@@ -56,18 +56,6 @@ def load_swin2d_checkpoint(filename: str) -> Tuple[StateDict, str]:
     state_dict = unwrap_state_dict(checkpoint)
     layout = detect_layout(state_dict, filename)
     return convert_swin2d(state_dict, layout), layout
-
-
-def unwrap_state_dict(checkpoint: Dict) -> StateDict:
-    """The tensors of a checkpoint, without wrappers or DDP's ``module.``."""
-    state_dict = checkpoint
-    for wrapper in ('state_dict', 'model'):
-        inner = state_dict.get(wrapper) if isinstance(state_dict, dict) \
-            else None
-        if isinstance(inner, dict):
-            state_dict = inner
-    return {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()
-            if isinstance(v, torch.Tensor)}
 
 
 def detect_layout(state_dict: StateDict, filename: str) -> str:

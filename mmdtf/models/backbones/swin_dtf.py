@@ -19,6 +19,7 @@ from mmaction.models.backbones.swin import (SwinTransformer3D,
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger, print_log
 from mmengine.runner.checkpoint import load_checkpoint
+from mmengine.utils import to_2tuple
 
 from ..blocks import DTFBlock
 from .checkpointing import checkpoint_once
@@ -363,9 +364,7 @@ class SwinDTF(SwinTransformer3D):
 
 
 def _pair(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    size = tuple(size)
+    size = tuple(to_2tuple(size))
     if len(size) != 2:
         raise ValueError(f'SwinDTF: img_size must be an int or (H, W), got '
                          f'{size!r}; set `{IMG_SIZE_KEY}`.')

@@ -63,8 +63,7 @@ def test_dtf_in_every_block_by_default(depth, blocks):
 def test_dtf_stages_and_cfg():
     model = ResNetDTF(50, clip_len=32, temporal_stride=4,
                       dtf_stages=(False, False, False, True),
-                      dtf_cfg=dict(kernel_size=5, group_factor=32,
-                                   filter_type='static'))
+                      dtf_cfg=dict(kernel_size=5, filter_type='static'))
     dtfs = [m for m in model.modules() if isinstance(m, DTFBlock)]
     assert len(dtfs) == 3
     assert {(m.num_frames, m.kernel_size, m.filter_type, m.in_channels)
@@ -244,3 +243,73 @@ def test_corrupt_pretrained_names_path_and_key(tmp_path):
     msg = str(info.value)
     assert 'broken.pth' in msg and 'cannot be loaded as a PyTorch' in msg
     assert '`model.backbone.pretrained`' in msg
+
+
+def test_invalid_depth_lists_valid_ones_and_key():
+    with pytest.raises(ValueError, match=r'invalid depth 42.*'
+                       r'`model\.backbone\.depth`.*\[18, 34, 50, 101, 152\]'):
+        ResNetDTF(depth=42, pretrained=None)
+
+
+def layout_files(tmp_path) -> dict:
+    """One random 2D ResNet-18 saved in each layout docs/pretrained.md
+    lists, written here by hand (no torchvision, timm or MMPretrain)."""
+    state = torchvision_state_dict(18, seed=3)
+    body = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    files = {
+        'torchvision': state,  # resnet18-f37072fd.pth: a bare state dict
+        'timm': state,  # pytorch_model.bin: the same names
+        'timm-train': {'state_dict': {f'module.{k}': v  # DDP-trained
+                                      for k, v in state.items()},
+                       'epoch': 3},
+        'mmpretrain': {'meta': {'mmpretrain_version': '1.2.0'},
+                       'state_dict': {**{f'backbone.{k}': v
+                                         for k, v in body.items()},
+                                      'head.fc.weight': state['fc.weight'],
+                                      'head.fc.bias': state['fc.bias']}},
+    }
+    paths = {}
+    for layout, content in files.items():
+        paths[layout] = tmp_path / f'{layout}.pth'
+        torch.save(content, paths[layout])
+    return paths
+
+
+def test_every_resnet_layout_loads_the_same_weights(tmp_path):
+    paths = layout_files(tmp_path)
+    loaded = {}
+    for layout, path in paths.items():
+        torch.manual_seed(0)  # the same random DTF estimators
+        model = ResNetDTF(18, clip_len=8, pretrained=str(path))
+        model.init_weights()
+        loaded[layout] = model.state_dict()
+    stem_2d = torchvision_state_dict(18, seed=3)['conv1.weight']
+    torch.testing.assert_close(
+        loaded['torchvision']['conv1.conv.weight'].sum(2), stem_2d)
+    for layout in paths:
+        for key, value in loaded['torchvision'].items():
+            torch.testing.assert_close(loaded[layout][key], value, rtol=0,
+                                       atol=0, msg=f'{layout}: {key}')
+
+
+def test_torchvision_scheme_without_torchvision(monkeypatch):
+    """No torchvision: say how to get the matching one without replacing
+    torch, and how to use a local file, naming the key."""
+    import importlib.util
+
+    from mmdtf.models.backbones import pretrained
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a:
+                        None if name == 'torchvision' else find_spec(name, *a))
+    monkeypatch.setattr(torch, '__version__', '2.5.1+cpu')
+    model = ResNetDTF(18, clip_len=8, pretrained='torchvision://resnet18')
+    with pytest.raises(ModuleNotFoundError) as err:
+        model.init_weights()
+    message = str(err.value)
+    assert "model.backbone.pretrained='torchvision://resnet18'" in message
+    assert ('pip install --no-deps torchvision==0.20.1 --index-url '
+            'https://download.pytorch.org/whl/cpu') in message
+    assert '/path/to/file.pth' in message and 'resnet18' in message
+    assert [pretrained.torchvision_version_for(v) for v in
+            ('2.1.2', '2.4.0', '2.13.0+cpu')] == ['0.16.2', '0.19.0',
+                                                  '0.28.0']

@@ -7,21 +7,23 @@ import copy
 import pytest
 import torch
 
-from mmdtf.models.blocks.temporal_filters import (SpectralChannelMixing,
-                                                  irdft_time, irfft_time)
+from mmdtf.models.blocks import SpectralChannelMixing
+from mmdtf.models.blocks.spectral_transforms import irdft_time, irfft_time
 
 CHANNELS = 6
 
 
-def trained_mixing(seed: int = 0) -> SpectralChannelMixing:
+def trained_mixing(seed: int = 0,
+                   norm: str = 'batch') -> SpectralChannelMixing:
     """A float64 mixing with random weights and running statistics."""
     torch.manual_seed(seed)
-    mixing = SpectralChannelMixing(CHANNELS).double()
+    mixing = SpectralChannelMixing(CHANNELS, norm=norm).double()
     with torch.no_grad():
         mixing.weight_real.normal_()
         mixing.weight_imag.normal_()
-        mixing.norm.running_mean.normal_()
-        mixing.norm.running_var.uniform_(0.5, 2.)
+        if mixing.norm is not None:
+            mixing.norm.running_mean.normal_()
+            mixing.norm.running_var.uniform_(0.5, 2.)
     return mixing
 
 
@@ -38,9 +40,10 @@ def ignored_bins(num_frames: int):
     return [0, bins - 1] if num_frames % 2 == 0 else [0]
 
 
+@pytest.mark.parametrize('norm', SpectralChannelMixing.NORMS)
 @pytest.mark.parametrize('num_frames', [1, 2, 3, 4, 5, 8, 16])
-def test_eval_mixing_computes_what_the_inverse_reads(num_frames):
-    mixing = trained_mixing().eval()
+def test_eval_mixing_computes_what_the_inverse_reads(num_frames, norm):
+    mixing = trained_mixing(norm=norm).eval()
     spec = random_spectrum(num_frames)
     full_real, full_imag = mixing(spec)
     real, imag = mixing(spec, num_frames)
@@ -79,11 +82,12 @@ def test_eval_mixing_gradients_equal_the_full_mixing():
         torch.testing.assert_close(short, full, rtol=1e-10, atol=1e-10)
 
 
-def test_training_mixing_computes_every_part():
+@pytest.mark.parametrize('norm', ['batch', 'batch_shared'])
+def test_training_mixing_computes_every_part(norm):
     """Batch statistics need every part: in training the shortcut is off,
     and the running statistics update as without ``num_frames``."""
     num_frames = 4
-    mixing = trained_mixing().train()
+    mixing = trained_mixing(norm=norm).train()
     reference = copy.deepcopy(mixing)
     spec = random_spectrum(num_frames)
     real, imag = mixing(spec, num_frames)
@@ -96,7 +100,7 @@ def test_training_mixing_computes_every_part():
     torch.testing.assert_close(mixing.norm.running_var,
                                reference.norm.running_var)
     assert not torch.equal(mixing.norm.running_mean,
-                           trained_mixing().norm.running_mean)
+                           trained_mixing(norm=norm).norm.running_mean)
 
 
 def test_eval_mixing_keeps_a_bfloat16_model_s_statistics_dtype():
@@ -117,7 +121,7 @@ def test_eval_mixing_keeps_a_bfloat16_model_s_statistics_dtype():
 def test_batched_matmul_equals_matmul(positions, grad_enabled):
     """Both ways batched_matmul runs (see its comments) give matmul's values
     and, with grad enabled, its gradients."""
-    from mmdtf.models.blocks.temporal_filters import batched_matmul
+    from mmdtf.models.blocks.spectral_channel_mixing import batched_matmul
     torch.manual_seed(0)
     weight = torch.randn(12, 12, dtype=torch.float64, requires_grad=True)
     x = torch.randn(2, 3, 12, positions, dtype=torch.float64,

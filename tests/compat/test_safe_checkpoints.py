@@ -9,6 +9,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 import mmdtf  # noqa: F401  (allow-lists what MMEngine checkpoints contain)
+from mmdtf.compat import safe_checkpoints
 
 
 def mmengine_style_checkpoint(path):
@@ -74,3 +75,28 @@ def test_object_dtype_array_is_refused(tmp_path):
     torch.save({'meta': np.array([len, print], dtype=object)}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
+
+
+@pytest.fixture
+def torch_without_allow_list(monkeypatch):
+    """torch as before `import mmdtf` allow-listed anything."""
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    monkeypatch.setattr(safe_checkpoints, '_applied', False)
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+def test_probe_sees_torch_refuse_mmengine_checkpoints(torch_without_allow_list):
+    assert safe_checkpoints.defect_present()  # torch 2.13, mmengine 0.10.7
+    assert safe_checkpoints.apply() is True
+    assert not safe_checkpoints.defect_present()
+
+
+def test_no_op_when_checkpoints_load(monkeypatch, torch_without_allow_list):
+    """An MMEngine or torch that loads its checkpoints by itself: nothing
+    is allow-listed."""
+    monkeypatch.setattr(safe_checkpoints, 'defect_present', lambda: False)
+    assert safe_checkpoints.apply() is False
+    assert torch.serialization.get_safe_globals() == []

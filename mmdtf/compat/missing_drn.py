@@ -1,10 +1,14 @@
 """Make the PyPI wheel of MMAction2 1.2.0 importable.
 
-The wheel lacks ``mmaction/models/localizers/drn/`` (upstream issue #2714), so
+Upstream: open-mmlab/mmaction2 issue #2714. Affects: the ``mmaction2==1.2.0``
+wheel on PyPI (a source install has the module).
+
+The wheel lacks ``mmaction/models/localizers/drn/``, so
 ``import mmaction.models`` fails and no MMAction2 model can be built. Before
 that import we put a stand-in module in its place whose ``DRN`` is registered
-under the same name and fails, when built, with the reason. Nothing is done
-when the real module is present.
+under the same name and fails, when built, with the reason. Detected by
+looking for the module's files: nothing is done when the real module is
+present.
 """
 import importlib.util
 import sys
@@ -26,7 +30,12 @@ class DRN:
         raise ImportError(DRN_MISSING)
 
 
-def _drn_is_missing() -> bool:
+UPSTREAM = 'open-mmlab/mmaction2#2714'
+AFFECTS = 'mmaction2 1.2.0 wheel from PyPI'
+
+
+def defect_present() -> bool:
+    """Whether ``mmaction/models/localizers/drn/drn.py`` is missing."""
     # Look at the files: find_spec on the module itself would import
     # mmaction.models, the very import that fails.
     if DRN_MODULE in sys.modules:
@@ -41,9 +50,12 @@ def _drn_is_missing() -> bool:
     return True
 
 
-def patch_missing_drn() -> bool:
-    """Install the DRN stand-in if needed; returns whether it did."""
-    if not _drn_is_missing():
+def apply() -> bool:
+    """Install the DRN stand-in if the module is missing; returns whether
+    the stand-in is in place."""
+    if getattr(sys.modules.get(DRN_MODULE), 'DRN', None) is DRN:
+        return True  # installed by an earlier call
+    if not defect_present():
         return False
     from mmaction.registry import MODELS
 

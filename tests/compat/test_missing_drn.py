@@ -1,6 +1,8 @@
 """After `import mmdtf` the PyPI MMAction2 1.2.0 builds its models; DRN, the
 one part its wheel lacks, fails with the reason."""
 import importlib.util
+import sys
+import types
 from pathlib import Path
 
 import mmaction
@@ -9,8 +11,9 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 
 import mmdtf  # noqa: F401
-from mmdtf.utils.mmaction_compat import DRN as StandInDRN
-from mmdtf.utils.mmaction_compat import DRN_MISSING
+from mmdtf.compat import missing_drn
+from mmdtf.compat.missing_drn import DRN as StandInDRN
+from mmdtf.compat.missing_drn import DRN_MISSING, DRN_MODULE
 
 MODEL_CONFIGS = sorted(
     (Path(mmaction.__file__).parent / '.mim' / 'configs' / '_base_' /
@@ -64,3 +67,47 @@ def test_drn_fails_with_reason():
         MODELS.build(dict(type='DRN'))
     assert str(info.value) == DRN_MISSING
     assert '#2714' in DRN_MISSING
+
+
+def _mmaction_at(monkeypatch, root):
+    """Make the probe see an MMAction2 installed at ``root``, with no DRN
+    module imported yet."""
+    for name in (DRN_MODULE, f'{DRN_MODULE}.drn'):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    spec = types.SimpleNamespace(submodule_search_locations=[str(root)])
+    monkeypatch.setattr(missing_drn.importlib.util, 'find_spec',
+                        lambda name: spec)
+
+
+def test_probe_looks_for_the_drn_files(monkeypatch, tmp_path):
+    _mmaction_at(monkeypatch, tmp_path)
+    assert missing_drn.defect_present()  # the 1.2.0 wheel
+    drn = tmp_path / 'models' / 'localizers' / 'drn'
+    drn.mkdir(parents=True)
+    (drn / 'drn.py').write_text('')
+    assert not missing_drn.defect_present()  # a source install
+
+
+def test_no_op_when_mmaction_has_drn(monkeypatch, tmp_path):
+    drn = tmp_path / 'models' / 'localizers' / 'drn'
+    drn.mkdir(parents=True)
+    (drn / 'drn.py').write_text('')
+    _mmaction_at(monkeypatch, tmp_path)
+    registered = []
+    monkeypatch.setattr(MODELS, 'register_module',
+                        lambda **kwargs: registered.append(kwargs))
+    assert missing_drn.apply() is False
+    assert DRN_MODULE not in sys.modules
+    assert not registered
+
+
+def test_installs_the_stand_in_when_drn_is_missing(monkeypatch, tmp_path):
+    _mmaction_at(monkeypatch, tmp_path)
+    registered = []
+    monkeypatch.setattr(MODELS, 'register_module',
+                        lambda **kwargs: registered.append(kwargs))
+    assert missing_drn.apply() is True
+    assert sys.modules[f'{DRN_MODULE}.drn'].DRN is StandInDRN
+    assert registered == [dict(name='DRN', module=StandInDRN, force=True)]
+    assert missing_drn.apply() is True  # idempotent
+    assert len(registered) == 1

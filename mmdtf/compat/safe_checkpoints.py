@@ -1,5 +1,12 @@
 """Let MMEngine checkpoints load under PyTorch's ``weights_only`` loading.
 
+Upstream: open-mmlab/mmengine#1655 (PR #1650 would pass
+``weights_only=False`` instead, which lets a checkpoint run code). Affects:
+MMEngine <= 0.10.7 with PyTorch >= 2.6. Detected by probing: a small
+MMEngine-style checkpoint (a ``MessageHub`` state with numpy values) is
+saved and loaded with ``torch.load``'s defaults; only if that fails is
+anything allow-listed.
+
 PyTorch >= 2.6 loads with ``weights_only=True``: only allow-listed globals
 may appear in the pickle. An MMEngine 0.10 checkpoint holds, besides tensors,
 the ``MessageHub`` state: ``HistoryBuffer`` objects (numpy arrays and scalars
@@ -12,6 +19,8 @@ arrays and scalars only of plain (non-object) dtypes. Safe loading stays on
 for everything else; we never set ``weights_only=False``.
 """
 import builtins
+import io
+import pickle
 from typing import Any
 
 import numpy as np
@@ -75,12 +84,37 @@ def _numpy_dtype_classes() -> list:
     return [type(np.dtype(kind)) for kind in kinds] + [np.dtype]
 
 
-def allow_mmengine_checkpoints() -> None:
-    """Allow-list what MMEngine checkpoints contain (idempotent)."""
-    add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is None:  # torch < 2.4 has no weights_only default to satisfy
-        return
-    add([
+UPSTREAM = 'open-mmlab/mmengine#1655'
+AFFECTS = 'torch >= 2.6 (weights_only=True by default) with mmengine <= 0.10.7'
+_applied = False
+
+
+def defect_present() -> bool:
+    """Whether ``torch.load`` (defaults) refuses an MMEngine checkpoint."""
+    buffer = HistoryBuffer()
+    buffer.update(np.float64(1.0))
+    checkpoint = dict(meta=dict(seed=np.int64(0)),
+                      message_hub=dict(log_scalars={'loss': buffer}))
+    file = io.BytesIO()
+    torch.save(checkpoint, file)
+    file.seek(0)
+    try:
+        torch.load(file)
+    except pickle.UnpicklingError:
+        return True
+    return False
+
+
+def apply() -> bool:
+    """Allow-list what MMEngine checkpoints contain, if ``torch.load``
+    refuses them (idempotent); returns whether the allow-list is in place."""
+    global _applied
+    if _applied:
+        return True
+    if not defect_present():
+        return False
+    _applied = True
+    torch.serialization.add_safe_globals([
         HistoryBuffer,
         np.ndarray,
         *_numpy_dtype_classes(),
@@ -89,3 +123,4 @@ def allow_mmengine_checkpoints() -> None:
         *[(numpy_reconstruct, f'{core}._reconstruct')
           for core in _NUMPY_CORES],
     ])
+    return True

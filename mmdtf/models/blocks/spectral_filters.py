@@ -1,0 +1,133 @@
+"""The spectral filters of a DTF block (spec section 2 and table 1).
+
+Each maps ``y`` (N, C, T, H, W), optionally with the FA correlation ``corr``
+(N, k*k, T, H, W), to the filtered feature ``f'`` of the shape of ``y``:
+
+- :class:`DynamicSpectralFilter`: DTF. A 1x1 convolution estimates, at every
+  location, a complex filter per group of channels from the whole temporal
+  feature; the spectrum of ``y`` is multiplied by it.
+- :class:`StaticSpectralFilter`: ``DTF_F``, one learned filter per channel,
+  the same everywhere.
+
+Both may mix channels after the modulation (:mod:`.spectral_channel_mixing`).
+"""
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .spectral_channel_mixing import build_channel_mixing
+from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum,
+                                  check_spectral_impl)
+
+
+def complex_mul(a: Spectrum, b: Spectrum) -> Spectrum:
+    """Element-wise product of two (real, imag) pairs (broadcasting); the
+    result has the shape and memory layout of ``a`` broadcast with ``b``."""
+    # Two passes per part instead of three; in place is safe for autograd,
+    # which keeps the factors of a product, not the product.
+    real = (a[0] * b[0]).addcmul_(a[1], b[1], value=-1)
+    imag = (a[0] * b[1]).addcmul_(a[1], b[0])
+    return real, imag
+
+
+class DynamicSpectralFilter(nn.Module):
+    """DTF's filter: per-location complex filters estimated from the clip.
+
+    Args:
+        channels: ``C``.
+        num_frames: ``T``, fixed because the estimator sees all frames.
+        group_factor: ``G``; each of the ``C / G`` filters is shared by ``G``
+            consecutive channels.
+        corr_channels: channels of the correlation feature (``k*k``), 0 when
+            the correlation is not used.
+        channel_mixing: apply :class:`SpectralChannelMixing` after modulation.
+        spectral_impl: ``'matmul'`` (the DFT as a matrix product, faster
+            and ONNX-exportable) or ``'fft'``; the attribute may be changed
+            later.
+    """
+
+    def __init__(self, channels: int, num_frames: int, group_factor: int,
+                 corr_channels: int, channel_mixing: bool,
+                 spectral_impl: str = 'matmul') -> None:
+        super().__init__()
+        check_spectral_impl(spectral_impl)
+        self.spectral_impl = spectral_impl
+        self.groups = channels // group_factor
+        self.group_factor = group_factor
+        self.num_frames = num_frames
+        self.num_bins = num_frames // 2 + 1
+        in_channels = (channels + corr_channels) * num_frames
+        self.estimator = nn.Conv2d(in_channels,
+                                   2 * self.num_bins * self.groups, 1)
+        self.mixing = build_channel_mixing(channels, channel_mixing)
+
+    def estimate(self, y: torch.Tensor,
+                 corr: Optional[torch.Tensor]) -> Spectrum:
+        """The filter ``S_i``: a pair of (N, C/G, 1, M, H, W) tensors."""
+        z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
+        n, _, _, h, w = z.shape
+        filt = self.estimator(z.reshape(n, -1, h, w))
+        filt = filt.view(n, 2, self.groups, 1, self.num_bins, h, w)
+        return filt[:, 0], filt[:, 1]
+
+    def forward(self, y: torch.Tensor,
+                corr: Optional[torch.Tensor]) -> torch.Tensor:
+        n, c, t, h, w = y.shape
+        forward_transform, inverse_transform = SPECTRAL_TRANSFORMS[
+            self.spectral_impl]
+        real, imag = forward_transform(y)
+        # View channels as (C/G, G): the group filter broadcasts over G.
+        grouped = (real.view(n, self.groups, self.group_factor, -1, h, w),
+                   imag.view(n, self.groups, self.group_factor, -1, h, w))
+        filt = self.estimate(y, corr)
+        filt = (filt[0].to(real.dtype), filt[1].to(real.dtype))
+        real, imag = complex_mul(grouped, filt)
+        spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))
+        if self.mixing is not None:
+            # the built T, a Python int even when traced (export, FLOPs)
+            spec = self.mixing(spec, self.num_frames)
+        return inverse_transform(spec, t, y.dtype)
+
+
+class StaticSpectralFilter(nn.Module):
+    """``DTF_F``: a learned frequency filter per channel, location-invariant."""
+
+    def __init__(self, channels: int, num_frames: int,
+                 channel_mixing: bool,
+                 spectral_impl: str = 'matmul') -> None:
+        super().__init__()
+        check_spectral_impl(spectral_impl)
+        self.spectral_impl = spectral_impl
+        self.num_frames = num_frames
+        bins = num_frames // 2 + 1
+        # All-pass start: the modulation initially passes the spectrum
+        # through (the channel mixing's norm, when on, still normalises it).
+        self.filter_real = nn.Parameter(torch.ones(channels, bins, 1, 1))
+        self.filter_imag = nn.Parameter(torch.zeros(channels, bins, 1, 1))
+        self.mixing = build_channel_mixing(channels, channel_mixing)
+
+    def forward(self, y: torch.Tensor,
+                corr: Optional[torch.Tensor]) -> torch.Tensor:
+        forward_transform, inverse_transform = SPECTRAL_TRANSFORMS[
+            self.spectral_impl]
+        spec = forward_transform(y)
+        filt = (self.filter_real.to(spec[0].dtype),
+                self.filter_imag.to(spec[0].dtype))
+        spec = complex_mul(spec, filt)
+        if self.mixing is not None:
+            spec = self.mixing(spec, self.num_frames)
+        return inverse_transform(spec, y.shape[2], y.dtype)
+
+
+def set_spectral_impl(model: nn.Module, spectral_impl: str) -> int:
+    """Switch every spectral filter (and DTF block) inside ``model`` to
+    ``spectral_impl``; returns how many filters were switched."""
+    check_spectral_impl(spectral_impl)
+    switched = 0
+    for module in model.modules():
+        if hasattr(module, 'spectral_impl'):
+            module.spectral_impl = spectral_impl
+            switched += isinstance(module, (DynamicSpectralFilter,
+                                            StaticSpectralFilter))
+    return switched

@@ -1,0 +1,202 @@
+"""The DTF block (spec section 2, paper table 1a/1b) written as literally as
+possible: the oracle of ``tests/models/blocks/test_dtf_block_reference.py``.
+
+Shares no code with ``mmdtf.models.blocks``: FA is ``mmdtf.testing``'s naive
+reference, spectra are complex tensors from ``torch.fft`` (``norm='ortho'``),
+products are einsums and explicit loops, and the mixing's batch norm is
+written out. Slow on purpose; meant for float64 and tiny shapes.
+
+The block's weights are passed as a dict named like its ``state_dict()``
+(the names are the block's public interface):
+
+- ``gamma``, ``beta``: (1, C, 1, 1, 1);
+- dynamic: ``filter.estimator.weight`` (2 * C/G * M, (C + k*k) * T, 1, 1) and
+  ``.bias``; output channel ``o = p * (C/G * M) + g * M + m`` holds part
+  ``p`` (0 real, 1 imaginary) of group ``g``'s filter at bin ``m``; input
+  channel ``i = c * T + t`` reads channel ``c`` of ``[y, corr]`` at frame t;
+- static: ``filter.filter_real`` and ``filter.filter_imag`` (C, M, 1, 1);
+- spectral mixing: ``filter.mixing.weight_real`` / ``weight_imag`` (C, C),
+  the complex matrix ``A + iB`` acting on the channel vector, and, with a
+  norm, ``filter.mixing.norm.running_mean`` / ``running_var`` (see
+  :func:`naive_mixing_norm`); ``channel_mixing`` is False, True (the
+  defaults: no norm) or a dict with ``norm``;
+- conv1d / conv1d_channelwise: ``filter.conv.weight`` (C, C or 1, 3, 1, 1);
+- dynamic_conv1d: ``filter.estimator.weight`` (C/G * 3, (C + k*k) * T, 1, 1)
+  and ``.bias``; output channel ``o = g * 3 + i`` is tap ``i`` of group g.
+"""
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from mmdtf.testing import naive_frame_aggregation
+
+Params = Dict[str, torch.Tensor]
+
+#: nn.BatchNorm's defaults, which the mixing's norm uses
+NORM_EPS = 1e-5
+NORM_MOMENTUM = 0.1
+
+
+def _batch_norm(values: torch.Tensor, dims, running_mean: torch.Tensor,
+                running_var: torch.Tensor, training: bool):
+    """Non-affine batch norm of ``values`` over ``dims`` (channels on dim
+    1): in training the batch mean and biased variance, the running
+    statistics updated with the unbiased one; in eval the running ones."""
+    shape = [1] * values.dim()
+    shape[1] = -1
+    if training:
+        count = values.numel() // values.shape[1]
+        mean = values.sum(dim=dims) / count
+        centred = values - mean.view(shape)
+        var = (centred * centred).sum(dim=dims) / count
+        new_mean = ((1 - NORM_MOMENTUM) * running_mean
+                    + NORM_MOMENTUM * mean.detach())
+        new_var = ((1 - NORM_MOMENTUM) * running_var
+                   + NORM_MOMENTUM * var.detach() * count / (count - 1))
+    else:
+        mean, var = running_mean, running_var
+        new_mean, new_var = running_mean, running_var
+    normed = (values - mean.view(shape)) / torch.sqrt(var.view(shape)
+                                                      + NORM_EPS)
+    return normed, new_mean, new_var
+
+
+def naive_mixing_norm(spec: torch.Tensor, norm: str,
+                      running_mean: Optional[torch.Tensor],
+                      running_var: Optional[torch.Tensor], training: bool
+                      ) -> Tuple[torch.Tensor, Optional[torch.Tensor],
+                                 Optional[torch.Tensor]]:
+    """The channel mixing's norm on a complex spectrum (N, C, M, H, W);
+    returns the normalised spectrum and the running statistics after this
+    call.
+
+    - ``'none'``: no norm.
+    - ``'batch'``: 2C real channels, ``[real parts; imaginary parts]``
+      (channel ``c`` is the real part of ``c``, ``C + c`` its imaginary
+      part), each normalised over (N, M, H, W).
+    - ``'batch_shared'``: C channels, each normalised over its real and
+      imaginary values together, over (N, M, H, W) and both parts.
+    """
+    if norm == 'none':
+        return spec, running_mean, running_var
+    c = spec.shape[1]
+    if norm == 'batch':
+        channels = torch.cat([spec.real, spec.imag], dim=1)  # (N, 2C, ...)
+        normed, mean, var = _batch_norm(channels, (0, 2, 3, 4), running_mean,
+                                        running_var, training)
+        return torch.complex(normed[:, :c], normed[:, c:]), mean, var
+    if norm == 'batch_shared':
+        parts = torch.stack([spec.real, spec.imag], dim=-1)  # (..., 2)
+        normed, mean, var = _batch_norm(parts, (0, 2, 3, 4, 5), running_mean,
+                                        running_var, training)
+        return torch.complex(normed[..., 0], normed[..., 1]), mean, var
+    raise ValueError(f'unknown mixing norm {norm!r}')
+
+
+def _estimate(weight: torch.Tensor, bias: torch.Tensor,
+              z: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution over ``z`` (N, C', T, H, W) flattened over time:
+    ``out[n, o] = bias[o] + sum_{c, t} weight[o, c * T + t] z[n, c, t]``
+    at every (h, w)."""
+    n, c, t, h, w = z.shape
+    per_frame = weight.view(weight.shape[0], c, t)
+    return (torch.einsum('oct,ncthw->nohw', per_frame, z)
+            + bias.view(1, -1, 1, 1))
+
+
+def _group_of_each_channel(channels: int, group_factor: int) -> torch.Tensor:
+    """Channel ``c`` uses group ``c // G``'s filter: G consecutive channels
+    share one."""
+    return torch.tensor([c // group_factor for c in range(channels)])
+
+
+def _shifted(y: torch.Tensor, d: int) -> torch.Tensor:
+    """``out[:, :, t] = y[:, :, t + d]``, zero where ``t + d`` is outside."""
+    out = torch.zeros_like(y)
+    t = y.shape[2]
+    for ti in range(t):
+        if 0 <= ti + d < t:
+            out[:, :, ti] = y[:, :, ti + d]
+    return out
+
+
+def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
+              channel_mixing: bool, training: bool
+              ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,
+                                                      torch.Tensor]]]:
+    """Steps 2, 4 (with the mixing) and 5 of spec section 2: modulate the
+    spectrum of ``y`` by the complex ``filt`` (broadcast to (N, C, M, H,
+    W))."""
+    t = y.shape[2]
+    spec = torch.fft.rfft(y, dim=2, norm='ortho') * filt
+    stats = None
+    if channel_mixing:
+        # True: the mixing's defaults; a dict: its options
+        norm = (channel_mixing.get('norm', 'none')
+                if isinstance(channel_mixing, dict) else 'none')
+        mix = torch.complex(p['filter.mixing.weight_real'],
+                            p['filter.mixing.weight_imag'])
+        spec = torch.einsum('dc,ncmhw->ndmhw', mix, spec)
+        spec, mean, var = naive_mixing_norm(
+            spec, norm, p.get('filter.mixing.norm.running_mean'),
+            p.get('filter.mixing.norm.running_var'), training)
+        if mean is not None:
+            stats = (mean, var)
+    return torch.fft.irfft(spec, n=t, dim=2, norm='ortho'), stats
+
+
+def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
+                    aggregate: bool = True, use_corr: bool = True,
+                    channel_mixing=True, group_factor: int = 16,
+                    kernel_size: int = 3, training: bool = True
+                    ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,
+                                                            torch.Tensor]]]:
+    """``out = x + gamma * filter(y, corr) + beta``; returns ``out`` and,
+    with the channel mixing, its norm's running (mean, var) after the call.
+    ``use_corr`` and ``group_factor`` are read by the dynamic filters only,
+    ``channel_mixing`` by the spectral ones."""
+    n, c, t, h, w = x.shape
+    dynamic = filter_type in ('dynamic', 'dynamic_conv1d')
+    use_corr = use_corr and dynamic
+    y, corr = x, None
+    if aggregate or use_corr:
+        y_fa, corr_fa = naive_frame_aggregation(x, kernel_size)
+        if aggregate:
+            y = y_fa
+        if use_corr:
+            corr = corr_fa
+    z = y if corr is None else torch.cat([y, corr], dim=1)
+    stats = None
+    if filter_type == 'dynamic':
+        bins = t // 2 + 1
+        groups = c // group_factor
+        s = _estimate(p['filter.estimator.weight'],
+                      p['filter.estimator.bias'], z)
+        s = s.view(n, 2, groups, bins, h, w)
+        s_i = torch.complex(s[:, 0], s[:, 1])  # (N, C/G, M, H, W)
+        s_c = s_i[:, _group_of_each_channel(c, group_factor)]
+        filtered, stats = _spectral(y, s_c, p, channel_mixing, training)
+    elif filter_type == 'static':
+        filt = torch.complex(p['filter.filter_real'], p['filter.filter_imag'])
+        filtered, stats = _spectral(y, filt[None], p, channel_mixing,
+                                    training)
+    elif filter_type == 'conv1d':
+        weight = p['filter.conv.weight'][:, :, :, 0, 0]  # (C_out, C_in, 3)
+        filtered = sum(
+            torch.einsum('dc,ncthw->ndthw', weight[:, :, i],
+                         _shifted(y, i - 1)) for i in range(3))
+    elif filter_type == 'conv1d_channelwise':
+        weight = p['filter.conv.weight'][:, 0, :, 0, 0]  # (C, 3)
+        filtered = sum(weight[:, i].view(1, c, 1, 1, 1) * _shifted(y, i - 1)
+                       for i in range(3))
+    elif filter_type == 'dynamic_conv1d':
+        groups = c // group_factor
+        k = _estimate(p['filter.estimator.weight'],
+                      p['filter.estimator.bias'], z)
+        k = k.view(n, groups, 3, h, w)
+        k = k[:, _group_of_each_channel(c, group_factor)]  # (N, C, 3, H, W)
+        filtered = sum(k[:, :, i, None] * _shifted(y, i - 1)
+                       for i in range(3))
+    else:
+        raise ValueError(f'unknown filter_type {filter_type!r}')
+    return x + p['gamma'] * filtered + p['beta'], stats
