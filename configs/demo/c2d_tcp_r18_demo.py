@@ -1,14 +1,6 @@
-# Demo: the C2D R18 baseline (c2d_r18_demo.py) with TCPHead in place of
-# I3DHead; everything else unchanged. The backbone's output has 16 / 4 = 4
-# frames (its stem's temporal stride), hence num_segments=4.
-_base_ = ['c2d_r18_demo.py']
+# Demo: the C2D R18 baseline (c2d_r18_demo.py: dtf_r18_demo.py with every
+# DTF block off) with TCPHead in place of I3DHead; everything else
+# unchanged: dtf_tcp_r18_demo.py with the DTF blocks off.
+_base_ = ['dtf_tcp_r18_demo.py']
 
-model = dict(
-    cls_head=dict(
-        _delete_=True,
-        type='TCPHead',
-        num_classes=8,
-        in_channels=512,
-        num_segments=4,
-        dropout_ratio=0.2,
-        average_clips='prob'))
+model = dict(backbone=dict(dtf_stages=(False, False, False, False)))
