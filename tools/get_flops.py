@@ -8,6 +8,9 @@ parameters. It also counts what ``FlopAnalyzer`` misses in DTF models (the
 FA op, the FFTs over time, the complex multiply) and prints two totals:
 the paper's convention (a complex multiply-add counted once) and all-real
 multiply-adds. ``mmdtf.utils.flops`` holds the rules; they are printed too.
+With a ``TCPHead`` (or ``--with-head``) the head is traced too
+(``extract_feat(..., stage='head')``): TCP's covariance pooling and
+Newton-Schulz iterations are printed on their own lines.
 
 Examples::
 
@@ -16,6 +19,8 @@ Examples::
         --shape 1 3 64 224 224 --no-table
     python tools/get_flops.py configs/dtf_r50_k400.py --shape 256 \\
         --cfg-options model.backbone.dtf_cfg.channel_mixing=False
+    python tools/get_flops.py \
+        configs/tcp/tcp-tsn_imagenet-pretrained-r50_8xb12-1x1x8-50e_kinetics400-rgb.py
 """
 import argparse
 import sys
@@ -35,6 +40,7 @@ from mmdtf.utils.flops import (COUNTING_RULES,  # noqa: E402
 
 DTF_CATEGORIES = ('frame_aggregation', 'spectral_dft', 'complex_mul',
                   'spectral_mixing')
+TCP_CATEGORIES = ('covariance_pool', 'isqrt')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -54,6 +60,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--no-table', action='store_true',
         help='do not print the per-module table')
     parser.add_argument(
+        '--with-head', action='store_true',
+        help='count the head too (always on for TCPHead)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -69,8 +78,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     input_shape = input_shape_from(cfg, args.shape)
     model = init_recognizer(cfg, device='cpu')  # no pretrained weights
+    with_head = args.with_head or cfg.model.get(
+        'cls_head', {}).get('type') == 'TCPHead'
     if hasattr(model, 'extract_feat'):
-        model.forward = model.extract_feat
+        extract_feat = model.extract_feat
+        if with_head:
+            model.forward = lambda x: extract_feat(x, stage='head')[0]
+        else:
+            model.forward = extract_feat
     else:
         raise NotImplementedError(
             'FLOPs counter is currently not supported with '
@@ -85,6 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     lines = [
         split_line,
         f'Input shape: {input_shape}',
+        'Counted: backbone' + (', neck and head' if with_head else
+                               ' and neck (no head)'),
         'Flops (paper convention, complex MAC counted once): '
         f"{info['flops_paper'] / 1e9:.2f}G",
         f"Flops (all-real multiply-adds): {info['flops'] / 1e9:.2f}G",
@@ -97,7 +114,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             paper = by_op[op] / REAL_MACS_PER_PAPER_MAC.get(op, 1)
             lines.append(f'  {op:<18} {_format_size(by_op[op]):>8} / '
                          f'{_format_size(int(paper)):>8}')
-    others = sorted(op for op in by_op if op not in DTF_CATEGORIES)
+    tcp_ops = [op for op in TCP_CATEGORIES if by_op.get(op)]
+    if tcp_ops:
+        lines.append('TCP head matrix products:')
+        for op in tcp_ops:
+            lines.append(f'  {op:<18} {_format_size(by_op[op]):>8}')
+    others = sorted(op for op in by_op
+                    if op not in DTF_CATEGORIES + TCP_CATEGORIES)
     lines.append('Other operators: ' + ', '.join(
         f'{op} {_format_size(by_op[op])}' for op in others))
     uncounted = info['unsupported_ops']

@@ -35,6 +35,9 @@ MODELS = {
     'c2d': ('C2D R18 (DTF off)', 'configs/demo/c2d_r18_demo.py'),
     'dtf': ('DTF-Net R18', 'configs/demo/dtf_r18_demo.py'),
     'tin': ('TIN R18', 'configs/demo/tin_r18_demo.py'),
+    'tsn_tcp': ('TSN R18 + TCP', 'configs/demo/tsn_tcp_r18_demo.py'),
+    'c2d_tcp': ('C2D R18 + TCP', 'configs/demo/c2d_tcp_r18_demo.py'),
+    'dtf_tcp': ('DTF-Net R18 + TCP', 'configs/demo/dtf_tcp_r18_demo.py'),
 }
 TOP1 = re.compile(r'acc/top1:\s*([0-9.]+)')
 

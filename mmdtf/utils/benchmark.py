@@ -18,7 +18,8 @@ def input_shape_from(cfg, shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
     (``model.data_preprocessor.format_shape``) and clip length
     (``model.backbone.clip_len``) to ``(1, 3, T, H, W)``, or for 2D models
     over segments (TSM, TIN) to ``(num_segments, 3, H, W)``
-    (``model.backbone.num_segments``; 1 if not set).
+    (``model.backbone.num_segments``, else ``model.cls_head.num_segments``
+    as for ``TCPHead`` on a plain ResNet; 1 if neither is set).
     """
     shape = list(shape or [224, 224])
     if len(shape) in (4, 5):
@@ -31,7 +32,9 @@ def input_shape_from(cfg, shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
     preprocessor = cfg.model.get('data_preprocessor') or {}
     format_shape = preprocessor.get('format_shape', 'NCHW')
     if format_shape == 'NCHW':
-        segments = cfg.model.get('backbone', {}).get('num_segments', 1)
+        segments = cfg.model.get('backbone', {}).get(
+            'num_segments',
+            cfg.model.get('cls_head', {}).get('num_segments', 1))  # TCPHead
         return (segments, 3) + size
     if format_shape == 'NCTHW':
         clip_len = cfg.model.get('backbone', {}).get('clip_len')

@@ -37,6 +37,19 @@ counted once"), divided by ``REAL_MACS_PER_PAPER_MAC``:
   imaginary parts of the DC and Nyquist bins, which the inverse transform
   ignores: ``2 C^2`` real MACs (half a complex MAC) for each of those.
 
+Of a ``TCPHead`` (TCPNet's covariance pooling) MMEngine counts every matrix
+product as ``bmm``; :class:`DTFFlopAnalyzer` puts them in their own
+categories:
+
+- ``covariance_pool``: ``D^2 M`` per clip, the ``(D, M) x (M, D)`` product of
+  the centred features over ``M = T*H*W`` positions (centring and the
+  ``1/M`` scale are element-wise: not counted);
+- ``isqrt``: ``(3N - 3) D^3`` per clip for ``N >= 2`` Newton-Schulz
+  iterations (``D^3`` for ``N = 1``): ``Y P`` in the first, ``Z Y``, ``P Z``
+  and ``Y P`` in each middle one, ``Z Y`` and ``Y P`` in the last.
+
+Real arithmetic: the same in both conventions.
+
 Everything else (convolutions, the estimator, norms, linear layers) counts
 as MMEngine counts it, the same in both conventions.
 
@@ -54,7 +67,8 @@ from typing import Any, Dict, List, Tuple, Union
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.analysis.jit_handles import (Handle, conv_flop_jit, get_shape,
+from mmengine.analysis.jit_handles import (Handle, bmm_flop_jit,
+                                           conv_flop_jit, get_shape,
                                            matmul_flop_jit)
 from mmengine.analysis.print_helper import (_format_size,
                                             complexity_stats_table)
@@ -62,6 +76,7 @@ from torch import nn
 
 from mmdtf.models.blocks import (DynamicSpectralFilter, SpectralChannelMixing,
                                  StaticSpectralFilter)
+from mmdtf.models.heads.tcp import CovariancePool, NewtonSchulzSqrt
 
 # Real MACs per unit of the paper convention, for the categories that are
 # complex arithmetic; any other category counts the same in both.
@@ -98,6 +113,9 @@ COUNTING_RULES = (
     'tin_interlace: TIN\'s linear sampler, 1 MAC per element of each of '
     'the two shifted copies it weights and sums (the shift itself moves '
     'data; WeightNet\'s scaling is element-wise, not counted).',
+    'covariance_pool (TCPHead): D^2 * T*H*W MACs per clip; isqrt: '
+    '(3N-3) * D^3 MACs per clip for N >= 2 Newton-Schulz iterations (D^3 '
+    'for N = 1); the same in both conventions.',
 )
 
 
@@ -212,6 +230,17 @@ def _spectral_handles(filter_scopes: typing.Set[str],
             'aten::matmul': matmul}
 
 
+def _bmm_handle(categories: Dict[str, str]) -> Handle:
+    """``aten::bmm`` in the category of the module that runs it (by
+    scope), MMEngine's ``bmm`` elsewhere."""
+
+    def bmm(inputs: List[Any], outputs: List[Any]) -> Counter:
+        category = categories.get(_scope(outputs), 'bmm')
+        return Counter({category: bmm_flop_jit(inputs, outputs)})
+
+    return bmm
+
+
 class DTFFlopAnalyzer(FlopAnalyzer):
     """``FlopAnalyzer`` that also counts FA, the FFTs over time and the
     complex arithmetic of DTF blocks (see the module docstring for the rules).
@@ -227,7 +256,12 @@ class DTFFlopAnalyzer(FlopAnalyzer):
         # Views and copies between real and complex tensors: no arithmetic.
         self._ignored_ops.update(ZERO_FLOP_OPS)
         filter_scopes, mixing_scopes = set(), set()
+        bmm_categories = {}
         for module in model.modules():
+            if isinstance(module, CovariancePool):
+                bmm_categories[self._aliases[module]] = 'covariance_pool'
+            elif isinstance(module, NewtonSchulzSqrt):
+                bmm_categories[self._aliases[module]] = 'isqrt'
             if isinstance(module, (DynamicSpectralFilter,
                                    StaticSpectralFilter)):
                 filter_scopes.add(self._aliases[module])
@@ -243,6 +277,7 @@ class DTFFlopAnalyzer(FlopAnalyzer):
             'aten::fft_irfftn': irfft_flop_jit,
         })
         self.set_op_handle(**_spectral_handles(filter_scopes, mixing_scopes))
+        self.set_op_handle(**{'aten::bmm': _bmm_handle(bmm_categories)})
 
     def total_paper(self, module_name: str = '') -> float:
         """The total with complex arithmetic counted once per complex MAC

@@ -58,7 +58,8 @@ PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
                    # TIN: lr 0.02 for 8 GPUs x 6 clips (authors' code)
                    'ResNetTINTorch': 0.02 * 256 / 48,
                    # Coarse-Fine: 0.02 at a batch of 6
-                   'X3DCoarseFine': 0.02 * 256 / 6}
+                   'X3DCoarseFine': 0.02 * 256 / 6,
+                   'ResNet': 0.04, 'ResNetTSM': 0.04}  # TCPNet: 0.015 at 96
 
 
 @pytest.mark.parametrize('path', CONFIGS,

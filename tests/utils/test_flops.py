@@ -252,6 +252,33 @@ def test_get_flops_tool_completes_shape_from_config(tmp_path):
         tool.input_shape_from(cfg, [1, 2, 3])
 
 
+@pytest.mark.parametrize('iterations', [1, 2, 3, 5])
+def test_tcp_head_covariance_and_isqrt_by_hand(iterations):
+    """TCPHead: D^2 * T*H*W MACs of covariance and (3N - 3) D^3 of
+    Newton-Schulz (D^3 at N = 1) per clip, in their own categories."""
+    clips, t, h, w, d = 2, 4, 3, 2, 6
+    head = MODELS.build(dict(type='TCPHead', num_classes=5, in_channels=7,
+                             num_segments=t, mid_channels=8, tcp_channels=d,
+                             num_iterations=iterations))
+    by_op = count(head, torch.randn(clips * t, 7, h, w)).by_operator()
+    assert by_op['covariance_pool'] == clips * 36 * 24  # D^2 * THW
+    products = {1: 1, 2: 3, 3: 6, 5: 12}[iterations]
+    assert by_op['isqrt'] == clips * products * 216  # D^3
+    assert 'bmm' not in by_op
+
+
+def test_get_flops_tool_counts_the_tcp_head(capsys):
+    tool = helpers.load_tool('get_flops')
+    config = helpers.REPO / 'configs' / 'demo' / 'tsn_tcp_r18_demo.py'
+    info = tool.main([str(config), '--shape', '32', '--no-table'])
+    out = capsys.readouterr().out
+    # 8 segments of 32 px: res5 is 1 x 1, D = 128, 3 iterations
+    assert 'Input shape: (8, 3, 32, 32)' in out
+    assert info['by_operator']['covariance_pool'] == 128**2 * 8
+    assert info['by_operator']['isqrt'] == 6 * 128**3
+    assert 'covariance_pool' in out and 'isqrt' in out
+
+
 def test_tin_interlace_is_counted_per_shifted_element():
     """ResNetTINTorch: each interlace's two shifted copies count 1 MAC per
     element (`tin_interlace`), from the moved channels' shapes seen here;

@@ -1,0 +1,3 @@
+from .segments_to_clips import SegmentsToClips
+
+__all__ = ['SegmentsToClips']
