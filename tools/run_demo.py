@@ -91,9 +91,11 @@ def train_and_test(name: str, work_root: Path, options: list) -> float:
     run(['mim', 'train', 'mmaction2', config, '--gpus', '0', '--work-dir',
          str(work_dir), *cfg_options], work_dir / 'mim_train.log')
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
+    # --dump: the averaged 10 x 3 scores of every video, to check top-1 by
     out = run(['mim', 'test', 'mmaction2', config, '--gpus', '0',
                '--checkpoint', checkpoint, '--work-dir',
-               str(work_dir / 'test'), *cfg_options],
+               str(work_dir / 'test'), '--dump',
+               str(work_dir / 'test' / 'scores.pkl'), *cfg_options],
               work_dir / 'mim_test.log')
     found = TOP1.findall(out)
     if not found:

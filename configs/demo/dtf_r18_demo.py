@@ -15,7 +15,7 @@ model = dict(
         clip_len=clip_len,
         temporal_stride=4,
         dtf_stages=(True, True, True, True),
-        dtf_cfg=dict(kernel_size=3, group_factor=16, channel_mixing=False),
+        dtf_cfg=dict(kernel_size=3, group_factor=16),  # the default block
         pretrained=None),
     cls_head=dict(
         type='I3DHead',
