@@ -132,8 +132,8 @@ def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
     stats = None
     if channel_mixing:
         # True: the mixing's defaults; a dict: its options
-        norm = (channel_mixing.get('norm', 'none')
-                if isinstance(channel_mixing, dict) else 'none')
+        norm = (channel_mixing.get('norm', 'batch')
+                if isinstance(channel_mixing, dict) else 'batch')
         mix = torch.complex(p['filter.mixing.weight_real'],
                             p['filter.mixing.weight_imag'])
         spec = torch.einsum('dc,ncmhw->ndmhw', mix, spec)

@@ -15,7 +15,9 @@ model = dict(
         clip_len=clip_len,
         temporal_stride=4,
         dtf_stages=(True, True, True, True),
-        dtf_cfg=dict(kernel_size=3, group_factor=16),  # the default block
+        # no channel mixing: with its batch norm DTF learns poorly here,
+        # without the norm it can overflow in eval (docs/channel_mixing.md)
+        dtf_cfg=dict(kernel_size=3, group_factor=16, channel_mixing=False),
         pretrained=None),
     cls_head=dict(
         type='I3DHead',

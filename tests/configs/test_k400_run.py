@@ -39,11 +39,6 @@ def make_cfg(root: Path, work_dir: Path) -> Config:
     cfg.train_cfg.pop('val_interval')
     cfg.train_cfg.pop('val_begin')
     cfg.param_scheduler = None
-    # The recipe's lr is for 256 clips: scale it to this batch, as
-    # `--auto-scale-lr` does (at 0.04 a 2-clip step moves the unnormalised
-    # DTF filters' gamma so far that eval, on one step's BN statistics,
-    # overflows: docs/channel_mixing.md).
-    cfg.auto_scale_lr = dict(enable=True, base_batch_size=256)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.default_hooks.logger.interval = 1
     cfg.env_cfg.dist_cfg = dict(backend='gloo')

@@ -22,12 +22,9 @@ def batch_norms(model):
 
 @pytest.fixture(scope='module')
 def recognizer(tmp_path_factory):
-    """The demo R18 with DTF blocks whose channel mixing has the reference's
-    batch norm (``norm='batch'``; the default mixing has none)."""
+    """The demo R18 with DTF blocks that have channel mixing (and its BN)."""
     config = helpers.write_pinned_demo_config(
-        tmp_path_factory.mktemp('cfg') / 'demo.py',
-        "model = dict(backbone=dict(dtf_cfg=dict(channel_mixing=dict("
-        "norm='batch'))))\n")
+        tmp_path_factory.mktemp('cfg') / 'demo.py')
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(config)).model)
     model.init_weights()

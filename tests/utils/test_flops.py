@@ -37,25 +37,20 @@ def test_dtf_block_by_hand():
     # Mixing, eval mode: the real parts of all M bins (A x - B y: 2 real
     # C x C products) and the imaginary part of the one bin between DC and
     # Nyquist (B x + A y); irfft ignores the other two imaginary parts.
-    # The default mixing has no norm.
+    # Non-affine BN: one op per element of the parts computed.
     mixing = 2 * 32 * 32 * (m + 1) * hw * n  # = 491520
+    norm = 32 * (m + 1) * hw * n  # = 7680
     assert analyzer.by_operator() == {
         'frame_aggregation': fa, 'conv': estimator, 'spectral_dft': dft,
-        'complex_mul': complex_mul, 'spectral_mixing': mixing}
-    assert analyzer.total() == (fa + estimator + dft + complex_mul
-                                + mixing) == 828480
+        'complex_mul': complex_mul, 'spectral_mixing': mixing,
+        'batch_norm': norm}
+    assert analyzer.total() == (fa + estimator + dft + complex_mul + mixing
+                                + norm) == 836160
     # Paper convention: real x complex DFT MACs, complex products and the
     # complex C x C mixing (4 real MACs) each counted once.
     assert analyzer.total_paper() == (
-        103680 + 118080 + 92160 / 2 + 23040 / 4 + 491520 / 4)
-    assert analyzer.total_paper() == 396480
-    # The reference's batch norm after the mixing (norm='batch'), in eval
-    # mode an affine map: one op per element of the parts computed.
-    with_norm = count(DTFBlock(c, t, kernel_size=k, group_factor=g,
-                               channel_mixing=dict(norm='batch')),
-                      torch.randn(n, c, t, h, w))
-    assert with_norm.by_operator()['batch_norm'] == 32 * (m + 1) * hw * n
-    assert with_norm.total() == 828480 + 7680
+        103680 + 118080 + 92160 / 2 + 23040 / 4 + 491520 / 4 + 7680)
+    assert analyzer.total_paper() == 404160
 
 
 def test_fft_spectral_impl_counts_rfft_and_irfft():
@@ -75,7 +70,7 @@ def test_fft_spectral_impl_counts_rfft_and_irfft():
     # Everything else as in test_dtf_block_by_hand.
     assert fft.by_operator() == {
         'frame_aggregation': 103680, 'conv': 118080, 'spectral_dft': 92160,
-        'complex_mul': 23040, 'spectral_mixing': 491520}
+        'complex_mul': 23040, 'spectral_mixing': 491520, 'batch_norm': 7680}
 
 
 class _RFFT(torch.nn.Module):
@@ -128,7 +123,8 @@ def test_plain_flop_analyzer_misses_dtf_operators():
     """What MMEngine alone counts: the estimator conv, the mixing's matmuls
     (2 C^2 per location of the M real parts and the one imaginary part
     computed, for both clips: the weight is expanded over the batch); not
-    FA, the FFTs or the complex product."""
+    FA, the FFTs, the complex product or the eval-mode mixing's batch norm,
+    which runs as the multiply-add it is."""
     x = torch.randn(2, 32, 4, 5, 6)
     plain = FlopAnalyzer(DTFBlock(32, 4, spectral_impl='fft').eval(), (x, ))
     plain.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -139,10 +135,12 @@ def test_plain_flop_analyzer_misses_dtf_operators():
     assert unsupported['prim::PythonOp.FrameAggregationTorch'] == 1
     assert unsupported['aten::fft_rfft'] == 1
     assert unsupported['aten::fft_irfft'] == 1
-    # the complex product: two mul and two addcmul_; an addcmul for gamma
-    assert unsupported['aten::mul'] == 2
+    # the complex product: two mul and two addcmul_; an addcmul each for
+    # gamma and the two halves of the mixing's batch norm, whose shift
+    # (C-sized) is the third mul
+    assert unsupported['aten::mul'] == 3
     assert unsupported['aten::addcmul_'] == 2
-    assert unsupported['aten::addcmul'] == 1
+    assert unsupported['aten::addcmul'] == 3
 
 
 @pytest.mark.parametrize('t', [1, 5])
@@ -205,16 +203,17 @@ def test_resnet_dtf_adds_its_blocks_to_c2d():
         'spectral_dft': 2 * (2 * t * m) * c * hw,  # = 32768
         'complex_mul': 4 * c * m * hw,  # = 16384
         # Eval mode: both bins are DC or Nyquist, so only their real parts
-        # (A x - B y) are mixed.
+        # (A x - B y) are mixed and normalised.
         'spectral_mixing': 2 * c**2 * m * hw,  # = 4194304
+        'batch_norm': c * m * hw,  # = 4096
     }
     ops, base = dtf.by_operator(), c2d.by_operator()
     for op, value in per_block.items():
         assert ops[op] - base.get(op, 0) == 2 * value, op
     assert dtf.total() - c2d.total() == 2 * (
-        36864 + 533504 + 32768 + 16384 + 4194304)
+        36864 + 533504 + 32768 + 16384 + 4194304 + 4096)
     assert dtf.total_paper() - c2d.total_paper() == 2 * (
-        36864 + 533504 + 32768 / 2 + 16384 / 4 + 4194304 / 4)
+        36864 + 533504 + 32768 / 2 + 16384 / 4 + 4194304 / 4 + 4096)
     assert c2d.total() == c2d.total_paper()
 
 

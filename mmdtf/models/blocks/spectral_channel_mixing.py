@@ -3,7 +3,7 @@
 It comes from the authors' code, not the paper (spec section 2.4): a learned
 complex C x C matrix applied to the modulated spectrum at every bin and
 location, optionally followed by a non-affine batch norm. See
-``docs/channel_mixing.md`` for why the default has no norm.
+``docs/channel_mixing.md`` for what its norm does to learning.
 """
 from typing import Optional
 
@@ -36,9 +36,9 @@ class SpectralChannelMixing(nn.Module):
 
     Args:
         channels: ``C``.
-        norm: ``'none'`` (the default), ``'batch'`` (a non-affine batch norm
-            with separate statistics for the real and imaginary parts: the
-            layout of mmdtf < 0.2 checkpoints) or ``'batch_shared'`` (one
+        norm: ``'batch'`` (the default: a non-affine batch norm with
+            separate statistics for the real and imaginary parts), ``'none'``
+            or ``'batch_shared'`` (one
             mean and variance per channel over both parts and every bin,
             imaginary zeros included: the reference's ``FFTBatchNorm``).
         init: ``'identity'`` (``W = I``: a new mixing passes the spectrum
@@ -54,7 +54,7 @@ class SpectralChannelMixing(nn.Module):
     NORMS = ('none', 'batch', 'batch_shared')
     INITS = ('identity', 'random')
 
-    def __init__(self, channels: int, norm: str = 'none',
+    def __init__(self, channels: int, norm: str = 'batch',
                  init: str = 'identity') -> None:
         super().__init__()
         if norm not in self.NORMS or init not in self.INITS:
