@@ -33,14 +33,18 @@ CONFIG = REPO / 'configs' / 'demo' / 'dtf_r18_demo.py'
 #: name -> (paper row, overrides of ``model.backbone``)
 VARIANTS = {
     '2d': ('2D (C2D, no DTF)', dict(dtf_stages=(False,) * 4)),
+    # None unsets an option the variant does not read (DTFBlock refuses it)
     'dtf1d': ('DTF_1d (temporal conv)', dict(dtf_cfg=dict(
-        filter_type='conv1d', use_corr=False, channel_mixing=False))),
+        filter_type='conv1d', group_factor=None, use_corr=None,
+        channel_mixing=None))),
     'dtf1d_plus': ('DTF_1d+ (dynamic temporal conv)', dict(dtf_cfg=dict(
-        filter_type='dynamic_conv1d', channel_mixing=False))),
+        filter_type='dynamic_conv1d', channel_mixing=None))),
     'dtff': ('DTF_F (static spectral filter)', dict(dtf_cfg=dict(
-        filter_type='static', use_corr=False, channel_mixing=False))),
+        filter_type='static', group_factor=None, use_corr=None,
+        channel_mixing=False))),
     'dtff_mix': ('DTF_F + mixing (batch norm)', dict(dtf_cfg=dict(
-        filter_type='static', use_corr=False, channel_mixing=True))),
+        filter_type='static', group_factor=None, use_corr=None,
+        channel_mixing=True))),
     'dtf': ('DTF, no mixing', dict(dtf_cfg=dict(channel_mixing=False))),
     'dtf_mix': ('DTF + mixing, batch norm per part (legacy default)',
                 dict(dtf_cfg=dict(channel_mixing=dict(norm='batch')))),
@@ -127,7 +131,6 @@ class Diagnostics:
         self.blocks = [m for m in model.modules() if isinstance(m, DTFBlock)]
         self.grad = defaultdict(list)
         self.ratio = []
-        self.stat_gap = []
         self.handles = [b.register_forward_hook(self._forward)
                         for b in self.blocks]
 
@@ -136,12 +139,6 @@ class Diagnostics:
             return
         x = inputs[0].detach()
         self.ratio.append(float((output.detach() - x).std() / x.std()))
-        mixing = getattr(block.filter, 'mixing', None)
-        norm = getattr(mixing, 'norm', None)
-        if norm is not None:
-            # batch statistics of this step vs the running ones, in units of
-            # the running std; taken from the norm's input
-            self.stat_gap.append(getattr(norm, '_gap', float('nan')))
 
     def after_backward(self):
         for block in self.blocks:
