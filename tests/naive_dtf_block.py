@@ -104,6 +104,21 @@ def _estimate(weight: torch.Tensor, bias: torch.Tensor,
             + bias.view(1, -1, 1, 1))
 
 
+def _scale_free(y: torch.Tensor, corr: Optional[torch.Tensor]):
+    """``estimator_norm='rms'``: at each clip and location, ``y`` over its
+    root mean square over all (channel, frame) values, ``corr`` over its
+    square; eps 1e-6 inside the root."""
+    n, c, t, h, w = y.shape
+    rms = torch.empty(n, 1, 1, h, w, dtype=y.dtype)
+    for ni in range(n):
+        for hi in range(h):
+            for wi in range(w):
+                values = y[ni, :, :, hi, wi].flatten()
+                rms[ni, 0, 0, hi, wi] = torch.sqrt(
+                    (values * values).sum() / values.numel() + 1e-6)
+    return y / rms, None if corr is None else corr / rms**2
+
+
 def _group_of_each_channel(channels: int, group_factor: int) -> torch.Tensor:
     """Channel ``c`` uses group ``c // G``'s filter: G consecutive channels
     share one."""
@@ -148,13 +163,15 @@ def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
 def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
                     aggregate: bool = True, use_corr: bool = True,
                     channel_mixing=True, group_factor: int = 16,
-                    kernel_size: int = 3, training: bool = True
+                    kernel_size: int = 3, training: bool = True,
+                    estimator_norm: str = 'rms'
                     ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,
                                                             torch.Tensor]]]:
     """``out = x + gamma * filter(y, corr) + beta``; returns ``out`` and,
     with the channel mixing, its norm's running (mean, var) after the call.
     ``use_corr`` and ``group_factor`` are read by the dynamic filters only,
-    ``channel_mixing`` by the spectral ones."""
+    ``channel_mixing`` by the spectral ones, ``estimator_norm`` by the
+    dynamic ones."""
     n, c, t, h, w = x.shape
     dynamic = filter_type in ('dynamic', 'dynamic_conv1d')
     use_corr = use_corr and dynamic
@@ -165,7 +182,9 @@ def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
             y = y_fa
         if use_corr:
             corr = corr_fa
-    z = y if corr is None else torch.cat([y, corr], dim=1)
+    y_est, corr_est = (_scale_free(y, corr) if estimator_norm == 'rms'
+                       else (y, corr))
+    z = y_est if corr is None else torch.cat([y_est, corr_est], dim=1)
     stats = None
     if filter_type == 'dynamic':
         bins = t // 2 + 1

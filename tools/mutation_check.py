@@ -43,6 +43,17 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
         [('corr if self.use_corr else None)',
           'torch.zeros_like(corr) if self.use_corr else None)')],
         BLOCK_TESTS),
+    'estimator_rms_per_clip': (
+        'the estimator input normalised once per clip, not per location',
+        'mmdtf/models/blocks/estimator_input.py',
+        [('mean(dim=(1, 2), keepdim=True)',
+          'mean(dim=(1, 2, 3, 4), keepdim=True)')],
+        BLOCK_TESTS),
+    'estimator_corr_unscaled': (
+        'the correlation fed to the estimator without the rms scaling',
+        'mmdtf/models/blocks/estimator_input.py',
+        [('corr = corr * inv_rms.square().to(corr.dtype)', 'pass')],
+        BLOCK_TESTS),
     'mixing_imag_negated': (
         'the imaginary part of the complex channel mixing negated (the '
         'mixing is conjugated)',

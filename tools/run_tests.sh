@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash tools/setup_env.sh
 # shellcheck disable=SC1091
 . "${MMDTF_VENV:-.venv}/bin/activate"
-python -m pytest -q tests "$@"
+python -m pytest -q --durations=30 tests "$@"

@@ -43,3 +43,18 @@ def test_accuracy_from_dump(tmp_path):
     assert result['pair'] == pytest.approx(2 / 3)
     assert result['num'] == 4
     assert np.isclose(result['top1'] * 4, 3)
+
+
+def test_non_finite_scores_count_as_wrong(tmp_path):
+    """A video whose scores overflowed is wrong, even where NaN's argmax
+    (0) is its label, and is counted."""
+    scores = [[float('nan'), .1], [.2, .8], [.6, float('inf')]]
+    labels = [0, 1, 1]
+    dump = tmp_path / 'scores.pkl'
+    with open(dump, 'wb') as f:
+        pickle.dump([dict(pred_score=torch.tensor(s),
+                          gt_label=torch.tensor([label]))
+                     for s, label in zip(scores, labels)], f)
+    result = tool.accuracy(dump, pair=(1, ))
+    assert result['top1'] == pytest.approx(1 / 3)
+    assert result['nonfinite'] == 2

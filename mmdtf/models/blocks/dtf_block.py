@@ -19,11 +19,13 @@ FILTER_TYPES = ('dynamic', 'static', 'conv1d', 'conv1d_channelwise',
 # not read must stay unset (None): a config that sets it expects an effect
 # it would not get.
 FILTER_OPTIONS = {
-    'dynamic': dict(group_factor=16, use_corr=True, channel_mixing=True),
+    'dynamic': dict(group_factor=16, use_corr=True, channel_mixing=True,
+                    estimator_norm='rms'),
     'static': dict(channel_mixing=True),
     'conv1d': dict(),
     'conv1d_channelwise': dict(),
-    'dynamic_conv1d': dict(group_factor=16, use_corr=True),
+    'dynamic_conv1d': dict(group_factor=16, use_corr=True,
+                           estimator_norm='rms'),
 }
 # Taps of the temporal convolutions of DTF_1d and DTF_1d+ (paper table 1a).
 TEMPORAL_KERNEL = 3
@@ -60,6 +62,11 @@ class DTFBlock(BaseModule):
             modulation: False, True or a dict of
             :class:`SpectralChannelMixing` options (spectral filters only;
             default True).
+        estimator_norm: ``'rms'`` (default): the filter estimator sees its
+            input divided by its root mean square per clip and location, so
+            the filter does not grow with the feature; ``'none'``: the raw
+            feature, as the reference code (dynamic filters only;
+            :mod:`.estimator_input`).
         backend: FA backend, ``'auto'``, ``'torch'`` or ``'cupy'``.
         spectral_impl: how the spectral filters transform over time:
             ``'matmul'`` (the DFT as a product with cached matrices: faster
@@ -77,6 +84,7 @@ class DTFBlock(BaseModule):
                  aggregate: bool = True,
                  use_corr: Optional[bool] = None,
                  channel_mixing=None,
+                 estimator_norm: Optional[str] = None,
                  backend: str = 'auto',
                  spectral_impl: str = 'matmul',
                  frames_key: str = 'num_frames',
@@ -95,7 +103,8 @@ class DTFBlock(BaseModule):
         options = _filter_options(
             filter_type,
             dict(group_factor=group_factor, use_corr=use_corr,
-                 channel_mixing=channel_mixing))
+                 channel_mixing=channel_mixing,
+                 estimator_norm=estimator_norm))
         group_factor = options.get('group_factor')
         if group_factor is not None and in_channels % group_factor:
             raise ValueError(
@@ -116,15 +125,16 @@ class DTFBlock(BaseModule):
         if filter_type == 'dynamic':
             self.filter = DynamicSpectralFilter(
                 in_channels, num_frames, group_factor, corr_channels,
-                options['channel_mixing'], spectral_impl)
+                options['channel_mixing'], spectral_impl,
+                options['estimator_norm'])
         elif filter_type == 'static':
             self.filter = StaticSpectralFilter(in_channels, num_frames,
                                                options['channel_mixing'],
                                                spectral_impl)
         elif filter_type == 'dynamic_conv1d':
-            self.filter = DynamicTemporalConvFilter(in_channels, num_frames,
-                                              group_factor, corr_channels,
-                                              TEMPORAL_KERNEL)
+            self.filter = DynamicTemporalConvFilter(
+                in_channels, num_frames, group_factor, corr_channels,
+                TEMPORAL_KERNEL, options['estimator_norm'])
         else:
             self.filter = TemporalConvFilter(
                 in_channels, TEMPORAL_KERNEL,

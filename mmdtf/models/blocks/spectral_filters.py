@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .estimator_input import check_estimator_norm, estimator_input
 from .spectral_channel_mixing import build_channel_mixing
 from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum,
                                   check_spectral_impl)
@@ -45,13 +46,18 @@ class DynamicSpectralFilter(nn.Module):
         spectral_impl: ``'matmul'`` (the DFT as a matrix product, faster
             and ONNX-exportable) or ``'fft'``; the attribute may be changed
             later.
+        estimator_norm: ``'rms'`` (the estimator sees a scale-free input,
+            :mod:`.estimator_input`) or ``'none'`` (the raw feature).
     """
 
     def __init__(self, channels: int, num_frames: int, group_factor: int,
                  corr_channels: int, channel_mixing: bool,
-                 spectral_impl: str = 'matmul') -> None:
+                 spectral_impl: str = 'matmul',
+                 estimator_norm: str = 'rms') -> None:
         super().__init__()
         check_spectral_impl(spectral_impl)
+        check_estimator_norm(estimator_norm)
+        self.estimator_norm = estimator_norm
         self.spectral_impl = spectral_impl
         self.groups = channels // group_factor
         self.group_factor = group_factor
@@ -65,9 +71,8 @@ class DynamicSpectralFilter(nn.Module):
     def estimate(self, y: torch.Tensor,
                  corr: Optional[torch.Tensor]) -> Spectrum:
         """The filter ``S_i``: a pair of (N, C/G, 1, M, H, W) tensors."""
-        z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
-        n, _, _, h, w = z.shape
-        filt = self.estimator(z.reshape(n, -1, h, w))
+        n, _, _, h, w = y.shape
+        filt = self.estimator(estimator_input(y, corr, self.estimator_norm))
         filt = filt.view(n, 2, self.groups, 1, self.num_bins, h, w)
         return filt[:, 0], filt[:, 1]
 

@@ -19,6 +19,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .estimator_input import check_estimator_norm, estimator_input
+
 
 class TemporalConvFilter(nn.Module):
     """``DTF_1d``: a static temporal convolution (kernel ``kernel_size``,
@@ -48,11 +50,16 @@ class DynamicTemporalConvFilter(nn.Module):
         corr_channels: channels of the correlation feature (``k*k``), 0 when
             the correlation is not used.
         kernel_size: temporal taps of each kernel (odd).
+        estimator_norm: ``'rms'`` (the estimator sees a scale-free input,
+            :mod:`.estimator_input`) or ``'none'`` (the raw feature).
     """
 
     def __init__(self, channels: int, num_frames: int, group_factor: int,
-                 corr_channels: int, kernel_size: int = 3) -> None:
+                 corr_channels: int, kernel_size: int = 3,
+                 estimator_norm: str = 'rms') -> None:
         super().__init__()
+        check_estimator_norm(estimator_norm)
+        self.estimator_norm = estimator_norm
         self.groups = channels // group_factor
         self.group_factor = group_factor
         self.kernel_size = kernel_size
@@ -63,9 +70,9 @@ class DynamicTemporalConvFilter(nn.Module):
                  corr: Optional[torch.Tensor]) -> torch.Tensor:
         """The kernels: (N, C/G, 1, kernel_size, 1, H, W), tap ``i`` weighing
         frame ``t + i - kernel_size // 2`` of output frame ``t``."""
-        z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
-        n, _, _, h, w = z.shape
-        kernels = self.estimator(z.reshape(n, -1, h, w))
+        n, _, _, h, w = y.shape
+        kernels = self.estimator(estimator_input(y, corr,
+                                                 self.estimator_norm))
         return kernels.view(n, self.groups, 1, self.kernel_size, 1, h, w)
 
     def forward(self, y: torch.Tensor,

@@ -42,6 +42,11 @@ def _cases():
             cases.append((f'dynamic_conv1d-{a}-{c}', dict(
                 filter_type='dynamic_conv1d', aggregate=agg, use_corr=corr,
                 group_factor=GROUP_FACTOR)))
+            if agg:  # the estimator fed the raw feature, as the reference
+                for dyn in ('dynamic', 'dynamic_conv1d'):
+                    cases.append((f'{dyn}-{a}-{c}-rawestimator', dict(
+                        filter_type=dyn, aggregate=agg, use_corr=corr,
+                        group_factor=GROUP_FACTOR, estimator_norm='none')))
         for m in MIXINGS if agg else ('nomix', 'mixbn'):
             cases.append((f'static-{a}-{m}', dict(
                 filter_type='static', aggregate=agg,
@@ -63,13 +68,19 @@ def backbone_input(layout, n=2, h=3, w=4, dtype=torch.float64, seed=0):
     (N*T, C, H, W) frame batch, SwinDTF's (N, T, H, W, C) tokens."""
     t = LAYOUTS[layout]
     gen = torch.Generator().manual_seed(seed)
+    # a scale per location (0.1 to 10): the estimator's normalisation
+    # must be per location, not one for the clip
+    scale = 10**torch.empty(n, 1, 1, h, w, dtype=torch.float64).uniform_(
+        -1, 1, generator=gen)
     if layout.startswith('resnet'):
         frames = torch.randn(n * t, CHANNELS, h, w, generator=gen,
-                             dtype=torch.float64).to(dtype)
-        return frames.view(n, t, CHANNELS, h, w).transpose(1, 2)
+                             dtype=torch.float64)
+        frames = frames.view(n, t, CHANNELS, h, w) * scale.transpose(1, 2)
+        return frames.to(dtype).transpose(1, 2)
     tokens = torch.randn(n, t, h, w, CHANNELS, generator=gen,
-                         dtype=torch.float64).to(dtype)
-    return tokens.permute(0, 4, 1, 2, 3)
+                         dtype=torch.float64)
+    tokens = tokens * scale.permute(0, 2, 3, 4, 1)
+    return tokens.to(dtype).permute(0, 4, 1, 2, 3)
 
 
 def random_block(kwargs, num_frames, seed=0):
@@ -106,7 +117,7 @@ def reference_kwargs(kwargs):
     options a filter does not read)."""
     return {key: value for key, value in kwargs.items() if key in (
         'filter_type', 'aggregate', 'use_corr', 'channel_mixing',
-        'group_factor')}
+        'group_factor', 'estimator_norm')}
 
 
 def run_block(block, x, grad):

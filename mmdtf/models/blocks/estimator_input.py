@@ -1,0 +1,50 @@
+"""What the filter estimators of DTF and DTF_1d+ see, made scale-free.
+
+The estimator is a 1x1 convolution over the whole temporal feature at each
+location, ``z = concat(y, corr)`` (N, (C + k*k) * T, H, W). Fed raw, the
+estimated filter is linear in ``y`` (and ``corr``, a product of two frames,
+is quadratic), so the filtered feature ``S * S_c`` grows with the square of
+the block's input or faster, every DTF stage compounds it, and short runs
+at small batches overflowed to NaN in eval mode (docs/channel_mixing.md).
+
+``norm='rms'`` divides ``y`` by its root mean square over channels and
+frames at each location, and ``corr`` by its square: the estimator then
+sees the clip's temporal shape, not its scale, the filter is bounded by the
+estimator's weights, and the block's update is linear in its input, like a
+convolution's. It is per clip and per location, so it has no batch
+statistics (nothing differs between training and eval, or with the batch
+size) and no parameters (state dicts are unchanged).
+"""
+from typing import Optional
+
+import torch
+
+ESTIMATOR_NORMS = ('rms', 'none')
+# Added to the mean square: a location whose feature is all zeros (after a
+# ReLU) gives zeros, not a division by zero.
+EPS = 1e-6
+
+
+def check_estimator_norm(norm: str) -> None:
+    if norm not in ESTIMATOR_NORMS:
+        raise ValueError(f'DTFBlock estimator_norm must be one of '
+                         f'{ESTIMATOR_NORMS}, got {norm!r} (config key '
+                         '`dtf_cfg.estimator_norm`).')
+
+
+def estimator_input(y: torch.Tensor, corr: Optional[torch.Tensor],
+                    norm: str) -> torch.Tensor:
+    """``z`` for the estimator's 1x1 convolution: (N, (C + k*k) * T, H, W)
+    from ``y`` (N, C, T, H, W) and ``corr`` (N, k*k, T, H, W) or None."""
+    if norm == 'rms':
+        # the statistic in float32 at least (float16 squares overflow
+        # from 256)
+        wide = y if y.dtype == torch.float64 else y.float()
+        mean_square = wide.square().mean(dim=(1, 2), keepdim=True)
+        inv_rms = mean_square.add_(EPS).rsqrt_()
+        y = y * inv_rms.to(y.dtype)
+        if corr is not None:
+            corr = corr * inv_rms.square().to(corr.dtype)
+    z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
+    n, _, _, h, w = z.shape
+    return z.reshape(n, -1, h, w)
