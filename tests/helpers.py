@@ -1,5 +1,6 @@
 """Shared test helpers: the tools loaded as modules, tiny demo data and
-configs, bad videos, and subprocesses that cannot hang. Test modules
+configs, bad videos, subprocesses that cannot hang, and 2D ResNet
+checkpoints in every layout docs/pretrained.md lists. Test modules
 ``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
 import contextlib
 import importlib.util
@@ -386,3 +387,59 @@ def make_charades_like(root: Path):
                   ('layer4', 192), ('conv5', 432))}
         np.savez(root / 'fine' / f'{vid}.npz', stride=2, **feats)
     (root / 'ann.csv').write_text(CHARADES_HEADER + ''.join(rows))
+
+
+def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
+    """A random 2D ResNet in torchvision's key layout (conv1, bn1,
+    layerX.Y.convN / bnN, downsample.0 / .1, fc), with non-trivial BN."""
+    # here, not at the top: importing MMAction2's models needs mmdtf first
+    # (its compat patches), which conftest.py provides
+    from mmaction.models.backbones import ResNet
+    from mmcv.cnn import ConvModule
+    torch.manual_seed(seed)
+    net = ResNet(depth, pretrained=None)
+    net.init_weights()
+    state = {}
+    for name, module in net.named_modules():
+        if not isinstance(module, ConvModule):
+            continue
+        if 'downsample' in name:
+            conv_name, bn_name = f'{name}.0', f'{name}.1'
+        else:
+            conv_name, bn_name = name, name.replace('conv', 'bn')
+        state[f'{conv_name}.weight'] = module.conv.weight.detach().clone()
+        bn = module.bn
+        c = bn.num_features
+        state[f'{bn_name}.weight'] = torch.rand(c) + 0.5
+        state[f'{bn_name}.bias'] = torch.randn(c) * 0.1
+        state[f'{bn_name}.running_mean'] = torch.randn(c) * 0.1
+        state[f'{bn_name}.running_var'] = torch.rand(c) + 0.5
+        state[f'{bn_name}.num_batches_tracked'] = torch.tensor(100)
+    feat = 512 * (4 if depth >= 50 else 1)
+    state['fc.weight'] = torch.randn(1000, feat) * 0.01
+    state['fc.bias'] = torch.zeros(1000)
+    return state
+
+
+def layout_files(tmp_path) -> dict:
+    """One random 2D ResNet-18 saved in each layout docs/pretrained.md
+    lists, written here by hand (no torchvision, timm or MMPretrain)."""
+    state = torchvision_state_dict(18, seed=3)
+    body = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    files = {
+        'torchvision': state,  # resnet18-f37072fd.pth: a bare state dict
+        'timm': state,  # pytorch_model.bin: the same names
+        'timm-train': {'state_dict': {f'module.{k}': v  # DDP-trained
+                                      for k, v in state.items()},
+                       'epoch': 3},
+        'mmpretrain': {'meta': {'mmpretrain_version': '1.2.0'},
+                       'state_dict': {**{f'backbone.{k}': v
+                                         for k, v in body.items()},
+                                      'head.fc.weight': state['fc.weight'],
+                                      'head.fc.bias': state['fc.bias']}},
+    }
+    paths = {}
+    for layout, content in files.items():
+        paths[layout] = tmp_path / f'{layout}.pth'
+        torch.save(content, paths[layout])
+    return paths

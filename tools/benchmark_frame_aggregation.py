@@ -42,6 +42,7 @@ from mmdtf.testing import naive_frame_aggregation  # noqa: E402
 from mmdtf.utils.benchmark import (cuda_peak_extra_bytes,  # noqa: E402
                                    median_seconds, reset_rss_peak,
                                    rss_peak_bytes)
+from mmdtf.utils.progress import track  # noqa: E402
 
 STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))
 DTYPES = {'float32': torch.float32, 'float16': torch.float16,
@@ -176,6 +177,10 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
     return res
 
 
+def shape_label(shape: Tuple[int, ...]) -> str:
+    return 'x'.join(map(str, shape))
+
+
 def fmt(v, spec='.3f', suffix=''):
     return 'n/a' if v is None else f'{v:{spec}}{suffix}'
 
@@ -246,9 +251,14 @@ def main(argv=None) -> None:
             'mem fwd', 'mem f+b', 'GB/s', '%peak', 'fwd x', 'f+b x',
             'max|diff|')
     widths = (22, 7, 9, 10, 8, 8, 8, 6, 6, 6, 9)
-    print('  '.join(f'{c:>{w}}' for c, w in zip(cols, widths)))
+    lines = ['  '.join(f'{c:>{w}}' for c, w in zip(cols, widths))]
     timer = Timer(args.warmup, args.repeat)
-    for shape in shape_list(args.shapes, args.batch):
+    shapes = shape_list(args.shapes, args.batch)
+    # One updating line on stderr while measuring; the table after it.
+    jobs = [(shape, backend) for shape in shapes for backend in backends]
+    progress = track(jobs, desc='measuring',
+                     label=lambda job: f'{shape_label(job[0])} {job[1]}')
+    for shape in shapes:
         torch.manual_seed(0)
         x = make_input(shape, args.layout, device=device, dtype=dtype)
         x_bytes = x.numel() * x.element_size()
@@ -258,6 +268,7 @@ def main(argv=None) -> None:
             ref = frame_aggregation(x, k, backend='torch')
         results = {}
         for backend in backends:
+            next(progress)  # names this (shape, backend) on the line
             try:
                 results[backend] = bench_one(backend, x, k, timer, ref,
                                              args.layout)
@@ -267,9 +278,9 @@ def main(argv=None) -> None:
         base = results.get('torch')
         for backend in backends:
             r = results[backend]
-            label = 'x'.join(map(str, shape))
+            label = shape_label(shape)
             if r is None:
-                print(f'{label:>22}  {backend:>7}  out of memory')
+                lines.append(f'{label:>22}  {backend:>7}  out of memory')
                 continue
             gbs = min_bytes / (r['fwd'] * 1e-3) / 1e9
             cells = (label, backend, fmt(r['fwd']), fmt(r['fwd_bwd']),
@@ -281,11 +292,13 @@ def main(argv=None) -> None:
                      fmt(base and base['fwd'] / r['fwd'], '.2f'),
                      fmt(base and base['fwd_bwd'] / r['fwd_bwd'], '.2f'),
                      fmt(r.get('diff'), '.1e'))
-            print('  '.join(f'{v:>{w}}' for v, w in zip(cells, widths)))
+            lines.append('  '.join(f'{v:>{w}}'
+                                   for v, w in zip(cells, widths)))
         del x, ref, results
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-
+    next(progress, None)  # the end: closes the line
+    print('\n'.join(lines))
 
 if __name__ == '__main__':
     main()

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from mmdtf.utils.progress import track  # noqa: E402
 RESULT_TAG = 'BENCHMARK_RESULT '
 TSM = ('mmaction::recognition/tsm/'
        'tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_kinetics400-rgb.py')
@@ -356,6 +358,13 @@ def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
     return lines
 
 
+def job_label(round_index: int, key: str, mode: str,
+              args: argparse.Namespace) -> str:
+    """What one measurement is, e.g. ``DTF-Net R50 infer (round 2)``."""
+    label = f'{PRESETS[key].name} {mode}'
+    return label + (f' (round {round_index + 1})' if args.rounds > 1 else '')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.worker is not None:
@@ -381,20 +390,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             skipped[key] = reason
             print(f'{PRESETS[key].name}: skipped: {reason}', flush=True)
     runs: Dict[str, Dict[str, List[dict]]] = {}
-    for round_index in range(args.rounds):
-        label = f' (round {round_index + 1})' if args.rounds > 1 else ''
-        for key in order if round_index % 2 == 0 else order[::-1]:
-            for mode in args.modes:
-                res = (dict(skipped=skipped[key]) if key in skipped else
-                       measure(key, mode, args))
-                runs.setdefault(key, {}).setdefault(mode, []).append(res)
-                if key in skipped:
-                    continue
-                status = res.get('error') or (
-                    f"{res['clips_per_s']:.3f} clips/s, "
-                    f"{res['peak_mem'] / 2**20:.0f} MiB")
-                print(f'{PRESETS[key].name} {mode}{label}: {status}',
-                      flush=True)
+    for key in skipped:
+        for mode in args.modes:
+            runs.setdefault(key, {})[mode] = [dict(skipped=skipped[key])]
+    jobs = [(round_index, key, mode) for round_index in range(args.rounds)
+            for key in (order if round_index % 2 == 0 else order[::-1])
+            if key not in skipped for mode in args.modes]
+    # One updating line on stderr while measuring; the figures come in the
+    # table, failures (which the table only marks) after it.
+    errors = []
+    for round_index, key, mode in track(
+            jobs, desc='measuring', label=lambda job: job_label(*job, args)):
+        res = measure(key, mode, args)
+        runs.setdefault(key, {}).setdefault(mode, []).append(res)
+        if 'error' in res:
+            errors.append(f"{job_label(round_index, key, mode, args)}: "
+                          f"{res['error']}")
     results = {key: {mode: combine_rounds(mode_runs)
                      for mode, mode_runs in by_mode.items()}
                for key, by_mode in runs.items()}
@@ -411,6 +422,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
              'model'))
     print(format_table(results, models, args.modes, mem_unit))
     for line in check_targets(results):
+        print(line)
+    if args.rounds > 1:
+        for key in models:
+            for mode in args.modes:
+                speeds = results.get(key, {}).get(mode, {}).get(
+                    'rounds_clips_per_s')
+                if speeds:
+                    print(f'{PRESETS[key].name} {mode}, clips/s per round: '
+                          + ', '.join(f'{v:.3f}' for v in speeds))
+    for line in errors:
         print(line)
     if args.profile:
         for key in models:

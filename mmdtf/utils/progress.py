@@ -11,7 +11,7 @@ import re
 import shutil
 import sys
 import time
-from typing import Iterable, Iterator, Optional, TextIO, TypeVar
+from typing import Callable, Iterable, Iterator, Optional, TextIO, TypeVar
 
 T = TypeVar('T')
 
@@ -105,23 +105,39 @@ class ProgressLine:
 
 def track(items: Iterable[T], total: Optional[int] = None,
           desc: str = '', stream: Optional[TextIO] = None,
-          interval: float = 30.) -> Iterator[T]:
-    """Yield ``items`` while showing ``desc i/total, elapsed, eta``."""
+          interval: float = 30.,
+          label: Optional[Callable[[T], str]] = None) -> Iterator[T]:
+    """Yield ``items`` while showing ``desc i/total, elapsed, eta``.
+
+    With ``label``, the line names the item being processed, e.g.
+    ``measuring DTF-Net R50 infer (3/8, 40 s, eta 67 s)``: for loops whose
+    items take long (benchmarks)."""
     if total is None and hasattr(items, '__len__'):
         total = len(items)
     line = ProgressLine(stream, interval)
     start = time.monotonic()
     done = 0
 
+    def eta(elapsed: float) -> str:
+        if total and 0 < done < total:
+            return f', eta {elapsed / done * (total - done):.0f} s'
+        return ''
+
     def text() -> str:
         elapsed = time.monotonic() - start
-        out = f'{desc} {done}/{total or "?"} ({elapsed:.0f} s'
-        if total and 0 < done < total:
-            out += f', eta {elapsed / done * (total - done):.0f} s'
-        return out + ')'
+        return (f'{desc} {done}/{total or "?"} ({elapsed:.0f} s'
+                f'{eta(elapsed)})')
 
-    line.update(text())
+    def text_of(item: T) -> str:
+        elapsed = time.monotonic() - start
+        return (f'{desc} {label(item)} ({done + 1}/{total or "?"}, '
+                f'{elapsed:.0f} s{eta(elapsed)})')
+
+    if label is None:  # else the first item's label is the first line
+        line.update(text())
     for item in items:
+        if label is not None:
+            line.update(text_of(item))
         yield item
         done += 1
         line.update(text())

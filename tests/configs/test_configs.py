@@ -59,7 +59,8 @@ PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
                    'ResNetTINTorch': 0.02 * 256 / 48,
                    # Coarse-Fine: 0.02 at a batch of 6
                    'X3DCoarseFine': 0.02 * 256 / 6,
-                   'ResNet': 0.04, 'ResNetTSM': 0.04}  # TCPNet: 0.015 at 96
+                   'ResNetMultiLayout': 0.04,
+                   'ResNetTSMMultiLayout': 0.04}  # TCPNet: 0.015 at 96
 
 
 @pytest.mark.parametrize('path', CONFIGS,

@@ -25,10 +25,6 @@ def small(path: Path, root: Path, work_dir: Path) -> Config:
     cfg.work_dir = str(work_dir)
     backbone = cfg.model.backbone
     backbone.update(depth=18, pretrained=None)
-    if backbone.type == 'ResNetTSM':
-        # MMAction2's ResNetTSM.init_weights loads `pretrained` even when it
-        # is None unless pretrained2d is off
-        backbone.pretrained2d = False
     backbone.pop('init_cfg', None)
     cfg.model.cls_head.update(num_classes=2, in_channels=512)
     for name in ('train_dataloader', 'test_dataloader'):

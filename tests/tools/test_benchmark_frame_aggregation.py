@@ -22,7 +22,14 @@ def test_cpu_run_prints_every_shape_and_backend(capsys):
     bench.main(['--device', 'cpu', '--shapes', 'small', '--layout', 'frames',
                 '--backends', 'torch', 'naive', '--warmup', '0',
                 '--repeat', '1'])
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    # while measuring: one progress line on stderr (off a terminal: its
+    # first and last text); the table after it on stdout
+    progress = captured.err.splitlines()
+    first = 'x'.join(map(str, bench.shape_list('small', [])[0]))
+    assert progress[0].startswith(f'measuring {first} torch (1/')
+    assert progress[-1].startswith('measuring 6/6 (')
     assert 'layout frames' in lines[0]
     rows = [line.split() for line in lines[3:]]
     shapes = ['x'.join(map(str, s)) for s in bench.shape_list('small', [])]

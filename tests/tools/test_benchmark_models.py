@@ -50,14 +50,37 @@ def test_rounds_alternate_the_order_and_report_medians(monkeypatch, capsys):
     assert c2d['clips_per_s'] == 10.0 and dtf['clips_per_s'] == 6.0
     assert dtf['rounds_clips_per_s'] == [5.0, 9.0, 6.0]
     assert c2d['peak_mem'] == 4 * 2**20  # median of 1, 4 and 5 MiB
-    out = capsys.readouterr().out
-    assert 'DTF-Net R50 infer (round 2): 9.000 clips/s' in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert 'DTF-Net R50 infer, clips/s per round: 5.000, 9.000, 6.000' in out
+    # while measuring: one progress line on stderr (off a terminal: its
+    # first and last text), no row per run on stdout
+    assert captured.err.splitlines()[0].startswith(
+        'measuring C2D R50 infer (round 1) (1/6, ')
+    assert captured.err.splitlines()[-1].startswith('measuring 6/6 (')
+    assert 'clips/s' not in out.split('Device cpu')[0]
     assert 'median of 3 rounds in alternating order' in out
     # the time ratio of the medians: 10 / 6
     assert 'DTF-Net R50 inference time / C2D R50: 1.67' in out
     with pytest.raises(ValueError, match='--rounds must be at least 1, got '
                        '0'):
         bench.main(['--rounds', '0'])
+
+
+def test_a_failure_is_marked_in_the_table_and_told_after_it(monkeypatch,
+                                                            capsys):
+    def fake_measure(key, mode, args):
+        if key == 'dtf_r50':
+            return dict(key=key, mode=mode, error='exit 1: boom')
+        return fake(10.0)
+
+    monkeypatch.setattr(bench, 'measure', fake_measure)
+    bench.main(['--models', 'c2d_r50', 'dtf_r50', '--modes', 'infer'])
+    out = capsys.readouterr().out.splitlines()
+    table_row, = [line for line in out if line.startswith('DTF-Net R50 ')
+                  and ' | ' in line]
+    assert 'error' in table_row
+    assert out[-1] == 'DTF-Net R50 infer: exit 1: boom'
 
 
 def test_a_failed_round_is_reported_not_averaged():
@@ -86,8 +109,10 @@ def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
             res = results[key][mode]
             assert 'error' not in res, res
             assert res['clips_per_s'] > 0 and res['peak_mem'] >= 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert 'DTF-Net R50 inference time / C2D R50: ' in out
+    assert 'measuring C2D R50 train (1/6, ' in captured.err
     # TSM was not asked for: its target is not made up
     assert 'DTF-Net R50 training clips/s / TSM R50: n/a' in out
 

@@ -90,3 +90,14 @@ def test_track_yields_all_and_reports():
     assert printed[0].startswith('videos 0/5 (')
     assert printed[-1].startswith('videos 5/5 (')
     assert len(printed) == 2  # off a terminal: first and last only
+
+
+def test_track_with_label_names_the_item_being_processed():
+    stream = Tty()
+    items = list(track(['a', 'b'], desc='measuring', stream=stream,
+                       label=str.upper))
+    assert items == ['a', 'b']
+    texts = [t.rstrip() for t in stream.getvalue().split('\r')[1:]]
+    assert texts[0].startswith('measuring A (1/2, ')
+    assert any(t.startswith('measuring B (2/2, ') for t in texts)
+    assert texts[-1].startswith('measuring 2/2 (')

@@ -5,19 +5,18 @@ convolutions of its blocks. The body runs frames as a batch of ``N * T`` images
 (2D convolutions are faster than (1, 3, 3) 3D ones); only the stem and the DTF
 blocks see the time axis.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmaction.models.backbones.resnet3d import ResNet3d
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
-from mmengine.logging import MMLogger
 from torch import nn
 
 from ..blocks import DTFBlock
 from .checkpointing import checkpoint_once
-from .pretrained import read_pretrained, resnet2d_state_dict
+from .resnet2d_init import ResNet2dInit
 from .tubelet_stem import CLIP_LEN_KEY, check_clip_len
 
 
@@ -56,7 +55,7 @@ def _norm_cfg_3d(norm_cfg: Dict) -> Dict:
 
 
 @MODELS.register_module()
-class ResNetDTF(ResNet):
+class ResNetDTF(ResNet2dInit, ResNet):
     """ResNet with Dynamic Temporal Filtering (DTF-Net).
 
     Input ``(N, 3, clip_len, H, W)``; output ``(N, C, T, H/32, W/32)`` with
@@ -150,60 +149,21 @@ class ResNetDTF(ResNet):
                                frames_key=CLIP_LEN_KEY, **self.dtf_cfg)
                 conv_module.conv = ConvWithDTF(conv_module.conv, dtf)
 
-    def _load_torchvision_checkpoint(self,
-                                     logger: Optional[MMLogger] = None) -> None:
-        """Inflate a 2D torchvision ResNet: (kh, kw) kernels act per frame;
-        the stem's 7x7 kernel is spread over its s taps (divided by s, so a
-        clip of identical frames gives the 2D network's features)."""
-        logger = logger or MMLogger.get_current_instance()
-        state_dict, layout = resnet2d_state_dict(read_pretrained(
-            self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
-            'torchvision layout, or timm\'s or MMPretrain\'s (a path, a URL '
-            f'or `torchvision://resnet{self.depth}`; docs/pretrained.md)'))
-        stem = state_dict.get('conv1.weight')
-        if stem is None or stem.dim() != 4:
-            raise ValueError(
-                f'{self.pretrained} is not a 2D ResNet checkpoint in '
-                'torchvision layout, nor timm or MMPretrain (no 4-D '
-                '`conv1.weight` or `backbone.conv1.weight`); set '
-                '`model.backbone.pretrained` to one, or to None.')
-        loaded = []
-        for name, module in self.named_modules():
-            if not isinstance(module, ConvModule):
-                continue
-            if 'downsample' in name:
-                conv_name, bn_name = f'{name}.0', f'{name}.1'
-            else:  # conv1 -> bn1, layerX.Y.convN -> layerX.Y.bnN
-                conv_name, bn_name = name, name.replace('conv', 'bn')
-            conv = module.conv
-            if isinstance(conv, ConvWithDTF):
-                conv = conv.conv
-            if conv.weight.dim() == 5:  # the stem: (C, 3, s, 7, 7)
-                self._check_shape(conv.weight[:, :, 0], state_dict,
-                                  f'{conv_name}.weight')
-                # MMAction2's inflation: spread over the s taps, divided by s
-                ResNet3d._inflate_conv_params(conv, state_dict, conv_name,
-                                              loaded)
-            else:
-                self._check_shape(conv.weight, state_dict,
-                                  f'{conv_name}.weight')
-                self._load_conv_params(conv, state_dict, conv_name, loaded)
-            self._load_bn_params(module.bn, state_dict, bn_name, loaded)
-        skipped = sorted(set(state_dict) - set(loaded))
-        logger.info(f'ResNetDTF: loaded {len(loaded)} tensors from '
-                    f'{self.pretrained} ({layout} layout); not used: '
-                    f'{skipped}')
+    def _plain_conv(self, module: ConvModule) -> nn.Module:
+        conv = module.conv
+        return conv.conv if isinstance(conv, ConvWithDTF) else conv
 
-    def _check_shape(self, param: torch.Tensor, state_dict: Dict,
-                     key: str) -> None:
-        if key not in state_dict:
-            raise KeyError(f'{self.pretrained} has no `{key}`: not a '
-                           f'torchvision ResNet-{self.depth} checkpoint.')
-        if state_dict[key].shape != param.shape:
-            raise ValueError(
-                f'{self.pretrained}: `{key}` has shape '
-                f'{tuple(state_dict[key].shape)}, ResNetDTF-{self.depth} '
-                f'expects {tuple(param.shape)}; is it a ResNet-{self.depth}?')
+    def _load_2d_conv(self, conv: nn.Module, state_dict: Dict, name: str,
+                      loaded: List[str]) -> None:
+        """Inflate a 2D ResNet: (kh, kw) kernels act per frame; the stem's
+        7x7 kernel is spread over its s taps (divided by s, so a clip of
+        identical frames gives the 2D network's features)."""
+        if conv.weight.dim() != 5:
+            return super()._load_2d_conv(conv, state_dict, name, loaded)
+        # the stem, (C, 3, s, 7, 7)
+        self._check_shape(conv.weight[:, :, 0], state_dict, f'{name}.weight')
+        # MMAction2's inflation: spread over the s taps, divided by s
+        ResNet3d._inflate_conv_params(conv, state_dict, name, loaded)
 
     def init_weights(self) -> None:
         super().init_weights()

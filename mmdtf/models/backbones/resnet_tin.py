@@ -20,6 +20,7 @@ from mmaction.models.backbones.resnet_tin import (CombineNet, ResNetTIN,
 from mmaction.registry import MODELS
 
 from ...ops import tin_shift
+from .resnet2d_init import ResNet2dInit
 
 #: TemporalInterlace: 2 offsets (OffsetNet) and their negatives
 INTERLACE_GROUPS = 4
@@ -83,13 +84,14 @@ class TemporalInterlaceTorch(TemporalInterlace):
 
 
 @MODELS.register_module()
-class ResNetTINTorch(ResNetTIN):
+class ResNetTINTorch(ResNet2dInit, ResNetTIN):
     """MMAction2's ``ResNetTIN`` on ``mmdtf.ops.tin_shift``: CPU and GPU, any
     floating dtype, the true gradient of the shift.
 
     Same arguments and ``state_dict`` as ``ResNetTIN``: an MMAction2 TIN
     config runs on it with ``model.backbone.type='ResNetTINTorch'`` (and
-    ``custom_imports`` of ``mmdtf``).
+    ``custom_imports`` of ``mmdtf``). Its 2D ``pretrained`` may be in
+    torchvision, timm or MMPretrain layout (:class:`ResNet2dInit`).
     """
 
     def make_temporal_interlace(self) -> None:
@@ -99,13 +101,6 @@ class ResNetTINTorch(ResNetTIN):
                 # Swap the class only: the module keeps its parameters, their
                 # initialisation and state_dict keys; the forward is ours.
                 module.net1.__class__ = TemporalInterlaceTorch
-
-    def init_weights(self) -> None:
-        if self.pretrained is None:
-            # ResNetTSM would load 2D weights from None (pretrained2d is
-            # True by default) and fail; no checkpoint: initialise.
-            self.pretrained2d = False
-        super().init_weights()
 
 
 __all__ = ['ResNetTINTorch', 'TemporalInterlaceTorch',

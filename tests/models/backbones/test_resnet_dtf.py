@@ -6,39 +6,11 @@ import pytest
 import torch
 from mmaction.models.backbones import ResNet
 from mmaction.registry import MODELS
-from mmcv.cnn import ConvModule
 
 from mmdtf.models import DTFBlock, ResNetDTF
 
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
-
-
-def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
-    """A random 2D ResNet in torchvision's key layout (conv1, bn1,
-    layerX.Y.convN / bnN, downsample.0 / .1, fc), with non-trivial BN."""
-    torch.manual_seed(seed)
-    net = ResNet(depth, pretrained=None)
-    net.init_weights()
-    state = {}
-    for name, module in net.named_modules():
-        if not isinstance(module, ConvModule):
-            continue
-        if 'downsample' in name:
-            conv_name, bn_name = f'{name}.0', f'{name}.1'
-        else:
-            conv_name, bn_name = name, name.replace('conv', 'bn')
-        state[f'{conv_name}.weight'] = module.conv.weight.detach().clone()
-        bn = module.bn
-        c = bn.num_features
-        state[f'{bn_name}.weight'] = torch.rand(c) + 0.5
-        state[f'{bn_name}.bias'] = torch.randn(c) * 0.1
-        state[f'{bn_name}.running_mean'] = torch.randn(c) * 0.1
-        state[f'{bn_name}.running_var'] = torch.rand(c) + 0.5
-        state[f'{bn_name}.num_batches_tracked'] = torch.tensor(100)
-    feat = 512 * (4 if depth >= 50 else 1)
-    state['fc.weight'] = torch.randn(1000, feat) * 0.01
-    state['fc.bias'] = torch.zeros(1000)
-    return state
+from helpers import layout_files, torchvision_state_dict
 
 
 @pytest.mark.parametrize('depth,channels', [(18, 512), (34, 512), (50, 2048)])
@@ -249,30 +221,6 @@ def test_invalid_depth_lists_valid_ones_and_key():
     with pytest.raises(ValueError, match=r'invalid depth 42.*'
                        r'`model\.backbone\.depth`.*\[18, 34, 50, 101, 152\]'):
         ResNetDTF(depth=42, pretrained=None)
-
-
-def layout_files(tmp_path) -> dict:
-    """One random 2D ResNet-18 saved in each layout docs/pretrained.md
-    lists, written here by hand (no torchvision, timm or MMPretrain)."""
-    state = torchvision_state_dict(18, seed=3)
-    body = {k: v for k, v in state.items() if not k.startswith('fc.')}
-    files = {
-        'torchvision': state,  # resnet18-f37072fd.pth: a bare state dict
-        'timm': state,  # pytorch_model.bin: the same names
-        'timm-train': {'state_dict': {f'module.{k}': v  # DDP-trained
-                                      for k, v in state.items()},
-                       'epoch': 3},
-        'mmpretrain': {'meta': {'mmpretrain_version': '1.2.0'},
-                       'state_dict': {**{f'backbone.{k}': v
-                                         for k, v in body.items()},
-                                      'head.fc.weight': state['fc.weight'],
-                                      'head.fc.bias': state['fc.bias']}},
-    }
-    paths = {}
-    for layout, content in files.items():
-        paths[layout] = tmp_path / f'{layout}.pth'
-        torch.save(content, paths[layout])
-    return paths
 
 
 def test_every_resnet_layout_loads_the_same_weights(tmp_path):
