@@ -36,7 +36,7 @@ model = dict(
     backbone=dict(depth=18, clip_len=16, temporal_stride=4,
                   dtf_stages=(False, False, True, True),
                   dtf_cfg=dict(_delete_=True, kernel_size=3,
-                               group_factor=16)),
+                               group_factor=16, channel_mixing=True)),
     cls_head=dict(num_classes=8, in_channels=512))
 """
 

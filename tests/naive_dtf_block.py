@@ -18,7 +18,7 @@ The block's weights are passed as a dict named like its ``state_dict()``
 - spectral mixing: ``filter.mixing.weight_real`` / ``weight_imag`` (C, C),
   the complex matrix ``A + iB`` acting on the channel vector, and, with a
   norm, ``filter.mixing.norm.running_mean`` / ``running_var`` (see
-  :func:`naive_mixing_norm`); ``channel_mixing`` is False, True (the
+  :func:`naive_mixing_norm`); ``channel_mixing`` is False (default), True (the
   defaults: no norm) or a dict with ``norm``;
 - conv1d / conv1d_channelwise: ``filter.conv.weight`` (C, C or 1, 3, 1, 1);
 - dynamic_conv1d: ``filter.estimator.weight`` (C/G * 3, (C + k*k) * T, 1, 1)
@@ -147,8 +147,8 @@ def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
     stats = None
     if channel_mixing:
         # True: the mixing's defaults; a dict: its options
-        norm = (channel_mixing.get('norm', 'batch')
-                if isinstance(channel_mixing, dict) else 'batch')
+        norm = (channel_mixing.get('norm', 'none')
+                if isinstance(channel_mixing, dict) else 'none')
         mix = torch.complex(p['filter.mixing.weight_real'],
                             p['filter.mixing.weight_imag'])
         spec = torch.einsum('dc,ncmhw->ndmhw', mix, spec)
@@ -162,7 +162,7 @@ def _spectral(y: torch.Tensor, filt: torch.Tensor, p: Params,
 
 def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
                     aggregate: bool = True, use_corr: bool = True,
-                    channel_mixing=True, group_factor: int = 16,
+                    channel_mixing=False, group_factor: int = 16,
                     kernel_size: int = 3, training: bool = True,
                     estimator_norm: str = 'rms'
                     ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,

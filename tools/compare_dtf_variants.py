@@ -36,26 +36,33 @@ VARIANTS = {
     # None unsets an option the variant does not read (DTFBlock refuses it)
     'dtf1d': ('DTF_1d (temporal conv)', dict(dtf_cfg=dict(
         filter_type='conv1d', group_factor=None, use_corr=None,
-        channel_mixing=None))),
+        channel_mixing=None, estimator_norm=None))),
     'dtf1d_plus': ('DTF_1d+ (dynamic temporal conv)', dict(dtf_cfg=dict(
         filter_type='dynamic_conv1d', channel_mixing=None))),
     'dtff': ('DTF_F (static spectral filter)', dict(dtf_cfg=dict(
         filter_type='static', group_factor=None, use_corr=None,
-        channel_mixing=False))),
-    'dtff_mix': ('DTF_F + mixing (batch norm)', dict(dtf_cfg=dict(
+        channel_mixing=False, estimator_norm=None))),
+    'dtff_mix': ('DTF_F + mixing (no norm)', dict(dtf_cfg=dict(
         filter_type='static', group_factor=None, use_corr=None,
-        channel_mixing=True))),
-    'dtf': ('DTF, no mixing', dict(dtf_cfg=dict(channel_mixing=False))),
-    'dtf_mix': ('DTF + mixing, batch norm per part (legacy default)',
-                dict(dtf_cfg=dict(channel_mixing=dict(norm='batch')))),
+        channel_mixing=True, estimator_norm=None))),
+    'dtf': ('DTF, no mixing (the default block)', dict(dtf_cfg=dict(
+        channel_mixing=False))),
+    'dtf_mix': ('DTF + mixing, batch norm per part', dict(dtf_cfg=dict(
+        channel_mixing=dict(norm='batch')))),
+    'dtf_mix_rawest': ('DTF + mixing, batch norm per part, estimator on the '
+                       'raw feature (the old paper-config block)', dict(
+                           dtf_cfg=dict(channel_mixing=dict(norm='batch'),
+                                        estimator_norm='none'))),
     'dtf_mix_ref': ('DTF + mixing as the reference (shared-part batch norm,'
-                    ' randn*0.02 init)', dict(dtf_cfg=dict(channel_mixing=dict(
-                        norm='batch_shared', init='random')))),
-    'dtf_mix_nonorm': ('DTF + mixing, no norm (identity init)', dict(
+                    ' randn*0.02 init, estimator on the raw feature)', dict(
+                        dtf_cfg=dict(channel_mixing=dict(
+                            norm='batch_shared', init='random'),
+                            estimator_norm='none'))),
+    'dtf_mix_nonorm': ('DTF + mixing, no norm', dict(
         dtf_cfg=dict(channel_mixing=dict(norm='none')))),
-    'dtf_rawest': ('DTF, no mixing, estimator on the raw feature '
-                   '(reference)', dict(dtf_cfg=dict(channel_mixing=False,
-                                                    estimator_norm='none'))),
+    'dtf_rawest': ('DTF, no mixing, estimator on the raw feature (the old '
+                   'demo block)', dict(dtf_cfg=dict(channel_mixing=False,
+                                                   estimator_norm='none'))),
     'dtf_mix_nonorm_rawest': ('DTF + mixing, no norm, estimator on the raw '
                               'feature', dict(dtf_cfg=dict(
                                   channel_mixing=dict(norm='none'),
@@ -84,7 +91,8 @@ def make_dataset(kind: str, root: Path, seed: int) -> dict:
     return getattr(load_tool(tool), tool)(root, seed=seed, check=True)
 
 
-def variant_config(name: str, data_root: Path, work_dir: Path, epochs: int):
+def variant_config(name: str, data_root: Path, work_dir: Path, epochs: int,
+                   train_seed: int = 0):
     from mmengine.config import Config
     cfg = Config.fromfile(str(CONFIG))
     backbone = cfg.model.backbone
@@ -108,6 +116,7 @@ def variant_config(name: str, data_root: Path, work_dir: Path, epochs: int):
     cfg.test_evaluator = [dict(type='AccMetric'), dict(
         type='DumpResults', out_file_path=str(work_dir / 'scores.pkl'))]
     cfg.work_dir = str(work_dir)
+    cfg.randomness = dict(seed=train_seed)
     cfg.default_hooks.logger.interval = 20
     cfg.log_level = 'WARNING'
     return cfg
@@ -227,11 +236,12 @@ def evaluate_with_batch_stats(runner) -> float:
 
 
 def run_variant(name: str, dataset: str, data_root: Path, work_root: Path,
-                epochs: int, diagnose: bool) -> dict:
+                epochs: int, diagnose: bool, train_seed: int = 0) -> dict:
     from mmengine.runner import Runner
-    work_dir = work_root / name
+    work_dir = work_root / (name if train_seed == 0 else
+                            f'{name}_seed{train_seed}')
     work_dir.mkdir(parents=True, exist_ok=True)
-    cfg = variant_config(name, data_root, work_dir, epochs)
+    cfg = variant_config(name, data_root, work_dir, epochs, train_seed)
     runner = Runner.from_cfg(cfg)
     diag = gaps = None
     if diagnose:
@@ -259,7 +269,9 @@ def run_variant(name: str, dataset: str, data_root: Path, work_root: Path,
     train_s = time.time() - t0
     runner.test()
     result = accuracy(work_dir / 'scores.pkl', LONG_RANGE_PAIR[dataset])
-    result.update(name=name, row=VARIANTS[name][0], seconds=time.time() - t0,
+    row = VARIANTS[name][0] + (f', training seed {train_seed}'
+                               if train_seed else '')
+    result.update(name=name, row=row, seconds=time.time() - t0,
                   train_seconds=train_s)
     if diagnose:
         result.update(diag.summary())
@@ -305,7 +317,11 @@ def main(argv=None):
                         help='default: data/<dataset>')
     parser.add_argument('--work-dir', default='work_dirs/dtf_variants')
     parser.add_argument('--epochs', type=int, default=25)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the generated dataset')
+    parser.add_argument('--train-seed', type=int, default=0,
+                        help='randomness.seed of training (the demo '
+                        "config's is 0)")
     parser.add_argument('--diagnose', action='store_true')
     args = parser.parse_args(argv)
 
@@ -320,7 +336,8 @@ def main(argv=None):
     for i, name in enumerate(args.variants):
         print(f'[{i + 1}/{len(args.variants)}] {name}: training', flush=True)
         results.append(run_variant(name, args.dataset, data_root, work_root,
-                                   args.epochs, args.diagnose))
+                                   args.epochs, args.diagnose,
+                                   args.train_seed))
         r = results[-1]
         print(f"[{i + 1}/{len(args.variants)}] {name}: top-1 "
               f"{100 * r['top1']:.1f}%, pair {100 * r['pair']:.1f}% "

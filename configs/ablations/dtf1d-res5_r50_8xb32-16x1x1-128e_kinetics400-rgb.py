@@ -9,4 +9,5 @@ model = dict(
             filter_type='conv1d',
             group_factor=None,
             use_corr=None,
-            channel_mixing=None)))
+            channel_mixing=None,
+            estimator_norm=None)))

@@ -15,9 +15,9 @@ model = dict(
         clip_len=clip_len,
         temporal_stride=4,
         dtf_stages=(True, True, True, True),
-        # no channel mixing: with its batch norm DTF learns poorly here,
-        # without the norm it can overflow in eval (docs/channel_mixing.md)
-        dtf_cfg=dict(kernel_size=3, group_factor=16, channel_mixing=False),
+        # the paper configs' block (docs/channel_mixing.md)
+        dtf_cfg=dict(kernel_size=3, group_factor=16, channel_mixing=False,
+                     estimator_norm='rms'),
         pretrained=None),
     cls_head=dict(
         type='I3DHead',

@@ -22,9 +22,12 @@ def batch_norms(model):
 
 @pytest.fixture(scope='module')
 def recognizer(tmp_path_factory):
-    """The demo R18 with DTF blocks that have channel mixing (and its BN)."""
+    """The demo R18 with DTF blocks whose channel mixing has its batch norm
+    (an option; the default mixing has no norm)."""
     config = helpers.write_pinned_demo_config(
-        tmp_path_factory.mktemp('cfg') / 'demo.py')
+        tmp_path_factory.mktemp('cfg') / 'demo.py',
+        "model['backbone']['dtf_cfg']['channel_mixing'] = "
+        "dict(norm='batch')\n")
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(config)).model)
     model.init_weights()

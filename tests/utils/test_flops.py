@@ -18,9 +18,14 @@ def count(model, *inputs):
     return analyzer
 
 
-def test_dtf_block_by_hand():
+@pytest.mark.parametrize('norm', ['none', 'batch'])
+def test_dtf_block_by_hand(norm):
+    """The default block (mixing without a norm) and the mixing with its
+    batch norm (the reference's, as an option)."""
     n, c, t, h, w, k, g = 2, 32, 4, 5, 6, 3, 16
-    analyzer = count(DTFBlock(c, t, kernel_size=k, group_factor=g),
+    mixing_cfg = True if norm == 'none' else dict(norm=norm)
+    analyzer = count(DTFBlock(c, t, kernel_size=k, group_factor=g,
+                              channel_mixing=mixing_cfg),
                      torch.randn(n, c, t, h, w))
     m = t // 2 + 1  # 3 frequency bins
     hw = h * w  # 30 locations
@@ -37,27 +42,31 @@ def test_dtf_block_by_hand():
     # Mixing, eval mode: the real parts of all M bins (A x - B y: 2 real
     # C x C products) and the imaginary part of the one bin between DC and
     # Nyquist (B x + A y); irfft ignores the other two imaginary parts.
-    # Non-affine BN: one op per element of the parts computed.
+    # Non-affine BN (option): one op per element of the parts computed.
+    # (The estimator input's rms is element-wise and not counted, as the
+    # residual's additions are not.)
     mixing = 2 * 32 * 32 * (m + 1) * hw * n  # = 491520
-    norm = 32 * (m + 1) * hw * n  # = 7680
-    assert analyzer.by_operator() == {
+    bn = 32 * (m + 1) * hw * n if norm == 'batch' else 0  # = 7680
+    expected = {
         'frame_aggregation': fa, 'conv': estimator, 'spectral_dft': dft,
-        'complex_mul': complex_mul, 'spectral_mixing': mixing,
-        'batch_norm': norm}
+        'complex_mul': complex_mul, 'spectral_mixing': mixing}
+    if bn:
+        expected['batch_norm'] = bn
+    assert analyzer.by_operator() == expected
     assert analyzer.total() == (fa + estimator + dft + complex_mul + mixing
-                                + norm) == 836160
+                                + bn) == 828480 + bn
     # Paper convention: real x complex DFT MACs, complex products and the
     # complex C x C mixing (4 real MACs) each counted once.
     assert analyzer.total_paper() == (
-        103680 + 118080 + 92160 / 2 + 23040 / 4 + 491520 / 4 + 7680)
-    assert analyzer.total_paper() == 404160
+        103680 + 118080 + 92160 / 2 + 23040 / 4 + 491520 / 4 + bn)
+    assert analyzer.total_paper() == 396480 + bn
 
 
 def test_fft_spectral_impl_counts_rfft_and_irfft():
     """spectral_impl='fft' traces aten::fft_rfft / aten::fft_irfft, counted
     by rfft_flop_jit / irfft_flop_jit as DFT products."""
     x = torch.randn(2, 32, 4, 5, 6)
-    block = DTFBlock(32, 4, spectral_impl='fft')
+    block = DTFBlock(32, 4, spectral_impl='fft', channel_mixing=True)
     assert block.spectral_impl == 'fft'
     fft = count(block, x)
     # Rule: 2 * T * M real MACs per transform of length T (M = T // 2 + 1
@@ -70,7 +79,7 @@ def test_fft_spectral_impl_counts_rfft_and_irfft():
     # Everything else as in test_dtf_block_by_hand.
     assert fft.by_operator() == {
         'frame_aggregation': 103680, 'conv': 118080, 'spectral_dft': 92160,
-        'complex_mul': 23040, 'spectral_mixing': 491520, 'batch_norm': 7680}
+        'complex_mul': 23040, 'spectral_mixing': 491520}
 
 
 class _RFFT(torch.nn.Module):
@@ -112,8 +121,10 @@ def test_matmul_spectral_impl_counts_like_fft():
     from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
     _DFT_CACHE.clear()  # built while tracing
     x = torch.randn(2, 32, 4, 5, 6)
-    fft = count(DTFBlock(32, 4, spectral_impl='fft'), x)
-    matmul = count(DTFBlock(32, 4, spectral_impl='matmul'), x)
+    fft = count(DTFBlock(32, 4, spectral_impl='fft', channel_mixing=True),
+                x)
+    matmul = count(DTFBlock(32, 4, spectral_impl='matmul',
+                            channel_mixing=True), x)
     assert matmul.by_operator() == fft.by_operator()
     assert matmul.by_operator()['spectral_dft'] == 92160
     assert 'aten::fft_rfft' not in matmul.unsupported_ops()
@@ -123,10 +134,10 @@ def test_plain_flop_analyzer_misses_dtf_operators():
     """What MMEngine alone counts: the estimator conv, the mixing's matmuls
     (2 C^2 per location of the M real parts and the one imaginary part
     computed, for both clips: the weight is expanded over the batch); not
-    FA, the FFTs, the complex product or the eval-mode mixing's batch norm,
-    which runs as the multiply-add it is."""
+    FA, the FFTs or the complex product."""
     x = torch.randn(2, 32, 4, 5, 6)
-    plain = FlopAnalyzer(DTFBlock(32, 4, spectral_impl='fft').eval(), (x, ))
+    block = DTFBlock(32, 4, spectral_impl='fft', channel_mixing=True)
+    plain = FlopAnalyzer(block.eval(), (x, ))
     plain.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     assert plain.by_operator() == {'conv': 118080,
                                    'matmul': 2 * 2 * 32 * 32 * (3 + 1) * 5
@@ -135,12 +146,11 @@ def test_plain_flop_analyzer_misses_dtf_operators():
     assert unsupported['prim::PythonOp.FrameAggregationTorch'] == 1
     assert unsupported['aten::fft_rfft'] == 1
     assert unsupported['aten::fft_irfft'] == 1
-    # the complex product: two mul and two addcmul_; an addcmul each for
-    # gamma and the two halves of the mixing's batch norm, whose shift
-    # (C-sized) is the third mul
-    assert unsupported['aten::mul'] == 3
+    # the complex product: two mul and two addcmul_; the estimator input's
+    # rms scaling of y and of corr: two mul; gamma: an addcmul
+    assert unsupported['aten::mul'] == 4
     assert unsupported['aten::addcmul_'] == 2
-    assert unsupported['aten::addcmul'] == 3
+    assert unsupported['aten::addcmul'] == 1
 
 
 @pytest.mark.parametrize('t', [1, 5])
@@ -189,7 +199,8 @@ def test_static_and_conv1d_variants():
 def test_resnet_dtf_adds_its_blocks_to_c2d():
     """Tiny R18, DTF in res5 only: DTF-Net = C2D + the two blocks' count."""
     cfg = dict(type='ResNetDTF', depth=18, clip_len=8, temporal_stride=4,
-               dtf_cfg=dict(group_factor=16), pretrained=None)
+               dtf_cfg=dict(group_factor=16, channel_mixing=True),
+               pretrained=None)
     x = torch.randn(1, 3, 8, 64, 64)
     dtf = count(MODELS.build(dict(cfg, dtf_stages=(False, False, False,
                                                    True))), x)
@@ -203,17 +214,17 @@ def test_resnet_dtf_adds_its_blocks_to_c2d():
         'spectral_dft': 2 * (2 * t * m) * c * hw,  # = 32768
         'complex_mul': 4 * c * m * hw,  # = 16384
         # Eval mode: both bins are DC or Nyquist, so only their real parts
-        # (A x - B y) are mixed and normalised.
+        # (A x - B y) are mixed.
         'spectral_mixing': 2 * c**2 * m * hw,  # = 4194304
-        'batch_norm': c * m * hw,  # = 4096
     }
     ops, base = dtf.by_operator(), c2d.by_operator()
     for op, value in per_block.items():
         assert ops[op] - base.get(op, 0) == 2 * value, op
+    assert ops['batch_norm'] == base['batch_norm']  # the mixing has none
     assert dtf.total() - c2d.total() == 2 * (
-        36864 + 533504 + 32768 + 16384 + 4194304 + 4096)
+        36864 + 533504 + 32768 + 16384 + 4194304)
     assert dtf.total_paper() - c2d.total_paper() == 2 * (
-        36864 + 533504 + 32768 / 2 + 16384 / 4 + 4194304 / 4 + 4096)
+        36864 + 533504 + 32768 / 2 + 16384 / 4 + 4194304 / 4)
     assert c2d.total() == c2d.total_paper()
 
 

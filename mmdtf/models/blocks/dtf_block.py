@@ -19,9 +19,10 @@ FILTER_TYPES = ('dynamic', 'static', 'conv1d', 'conv1d_channelwise',
 # not read must stay unset (None): a config that sets it expects an effect
 # it would not get.
 FILTER_OPTIONS = {
-    'dynamic': dict(group_factor=16, use_corr=True, channel_mixing=True,
+    # no channel mixing by default: docs/channel_mixing.md
+    'dynamic': dict(group_factor=16, use_corr=True, channel_mixing=False,
                     estimator_norm='rms'),
-    'static': dict(channel_mixing=True),
+    'static': dict(channel_mixing=False),
     'conv1d': dict(),
     'conv1d_channelwise': dict(),
     'dynamic_conv1d': dict(group_factor=16, use_corr=True,

@@ -18,6 +18,7 @@ size) and no parameters (state dicts are unchanged).
 from typing import Optional
 
 import torch
+from torch import nn
 
 ESTIMATOR_NORMS = ('rms', 'none')
 # Added to the mean square: a location whose feature is all zeros (after a
@@ -32,19 +33,33 @@ def check_estimator_norm(norm: str) -> None:
                          '`dtf_cfg.estimator_norm`).')
 
 
-def estimator_input(y: torch.Tensor, corr: Optional[torch.Tensor],
-                    norm: str) -> torch.Tensor:
+class EstimatorInput(nn.Module):
     """``z`` for the estimator's 1x1 convolution: (N, (C + k*k) * T, H, W)
-    from ``y`` (N, C, T, H, W) and ``corr`` (N, k*k, T, H, W) or None."""
-    if norm == 'rms':
-        # the statistic in float32 at least (float16 squares overflow
-        # from 256)
-        wide = y if y.dtype == torch.float64 else y.float()
-        mean_square = wide.square().mean(dim=(1, 2), keepdim=True)
-        inv_rms = mean_square.add_(EPS).rsqrt_()
-        y = y * inv_rms.to(y.dtype)
-        if corr is not None:
-            corr = corr * inv_rms.square().to(corr.dtype)
-    z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
-    n, _, _, h, w = z.shape
-    return z.reshape(n, -1, h, w)
+    from ``y`` (N, C, T, H, W) and ``corr`` (N, k*k, T, H, W) or None.
+
+    A module without parameters (state dicts are unchanged), so that its
+    element-wise ops are told apart from the filter's own (FLOP counting).
+    """
+
+    def __init__(self, norm: str = 'rms') -> None:
+        super().__init__()
+        check_estimator_norm(norm)
+        self.norm = norm
+
+    def forward(self, y: torch.Tensor,
+                corr: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.norm == 'rms':
+            # the statistic in float32 at least (float16 squares overflow
+            # from 256)
+            wide = y if y.dtype == torch.float64 else y.float()
+            mean_square = wide.square().mean(dim=(1, 2), keepdim=True)
+            inv_rms = mean_square.add_(EPS).rsqrt_()
+            y = y * inv_rms.to(y.dtype)
+            if corr is not None:
+                corr = corr * inv_rms.square().to(corr.dtype)
+        z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
+        n, _, _, h, w = z.shape
+        return z.reshape(n, -1, h, w)
+
+    def extra_repr(self) -> str:
+        return f'norm={self.norm!r}'

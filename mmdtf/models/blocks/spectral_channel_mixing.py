@@ -36,9 +36,10 @@ class SpectralChannelMixing(nn.Module):
 
     Args:
         channels: ``C``.
-        norm: ``'batch'`` (the default: a non-affine batch norm with
-            separate statistics for the real and imaginary parts), ``'none'``
-            or ``'batch_shared'`` (one
+        norm: ``'none'`` (the default: docs/channel_mixing.md measures that
+            a batch norm here starves the DTF path), ``'batch'`` (a
+            non-affine batch norm with separate statistics for the real and
+            imaginary parts) or ``'batch_shared'`` (one
             mean and variance per channel over both parts and every bin,
             imaginary zeros included: the reference's ``FFTBatchNorm``).
         init: ``'identity'`` (``W = I``: a new mixing passes the spectrum
@@ -54,7 +55,7 @@ class SpectralChannelMixing(nn.Module):
     NORMS = ('none', 'batch', 'batch_shared')
     INITS = ('identity', 'random')
 
-    def __init__(self, channels: int, norm: str = 'batch',
+    def __init__(self, channels: int, norm: str = 'none',
                  init: str = 'identity') -> None:
         super().__init__()
         if norm not in self.NORMS or init not in self.INITS:

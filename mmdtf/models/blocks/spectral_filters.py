@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .estimator_input import check_estimator_norm, estimator_input
+from .estimator_input import EstimatorInput
 from .spectral_channel_mixing import build_channel_mixing
 from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum,
                                   check_spectral_impl)
@@ -56,8 +56,7 @@ class DynamicSpectralFilter(nn.Module):
                  estimator_norm: str = 'rms') -> None:
         super().__init__()
         check_spectral_impl(spectral_impl)
-        check_estimator_norm(estimator_norm)
-        self.estimator_norm = estimator_norm
+        self.estimator_input = EstimatorInput(estimator_norm)
         self.spectral_impl = spectral_impl
         self.groups = channels // group_factor
         self.group_factor = group_factor
@@ -72,7 +71,7 @@ class DynamicSpectralFilter(nn.Module):
                  corr: Optional[torch.Tensor]) -> Spectrum:
         """The filter ``S_i``: a pair of (N, C/G, 1, M, H, W) tensors."""
         n, _, _, h, w = y.shape
-        filt = self.estimator(estimator_input(y, corr, self.estimator_norm))
+        filt = self.estimator(self.estimator_input(y, corr))
         filt = filt.view(n, 2, self.groups, 1, self.num_bins, h, w)
         return filt[:, 0], filt[:, 1]
 

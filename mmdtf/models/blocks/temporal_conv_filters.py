@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .estimator_input import check_estimator_norm, estimator_input
+from .estimator_input import EstimatorInput
 
 
 class TemporalConvFilter(nn.Module):
@@ -58,8 +58,7 @@ class DynamicTemporalConvFilter(nn.Module):
                  corr_channels: int, kernel_size: int = 3,
                  estimator_norm: str = 'rms') -> None:
         super().__init__()
-        check_estimator_norm(estimator_norm)
-        self.estimator_norm = estimator_norm
+        self.estimator_input = EstimatorInput(estimator_norm)
         self.groups = channels // group_factor
         self.group_factor = group_factor
         self.kernel_size = kernel_size
@@ -71,8 +70,7 @@ class DynamicTemporalConvFilter(nn.Module):
         """The kernels: (N, C/G, 1, kernel_size, 1, H, W), tap ``i`` weighing
         frame ``t + i - kernel_size // 2`` of output frame ``t``."""
         n, _, _, h, w = y.shape
-        kernels = self.estimator(estimator_input(y, corr,
-                                                 self.estimator_norm))
+        kernels = self.estimator(self.estimator_input(y, corr))
         return kernels.view(n, self.groups, 1, self.kernel_size, 1, h, w)
 
     def forward(self, y: torch.Tensor,

@@ -145,8 +145,10 @@ def test_with_cp_gives_the_same_gradients_and_statistics(depth):
 
     def step(with_cp):
         torch.manual_seed(0)
+        # the mixing's batch norm (an option) has statistics to count
         model = ResNetDTF(depth, clip_len=8, with_cp=with_cp,
-                          dtf_cfg=dict(group_factor=8))
+                          dtf_cfg=dict(group_factor=8,
+                                       channel_mixing=dict(norm='batch')))
         model.init_weights()
         randomize_dtf(model)
         model.double().train()

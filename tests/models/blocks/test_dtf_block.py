@@ -91,8 +91,13 @@ def test_option_without_effect_is_refused(filter_type, option, value):
 def test_variant_defaults():
     """Unset options take the variant's defaults."""
     dtf = DTFBlock(32, 4)
-    assert dtf.use_corr and dtf.filter.mixing is not None
+    # no mixing, a scale-free estimator input (docs/channel_mixing.md)
+    assert dtf.use_corr and dtf.filter.mixing is None
+    assert dtf.filter.estimator_input.norm == 'rms'
     assert dtf.filter.group_factor == 16
+    assert DTFBlock(32, 4, filter_type='static').filter.mixing is None
+    # the mixing, when on, has no norm unless one is asked for
+    assert DTFBlock(32, 4, channel_mixing=True).filter.mixing.norm is None
     plus = DTFBlock(32, 4, filter_type='dynamic_conv1d')
     assert plus.use_corr and plus.filter.group_factor == 16
     assert plus.filter.estimator.out_channels == 2 * 3  # C/G kernels of 3

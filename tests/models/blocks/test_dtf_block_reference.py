@@ -20,7 +20,7 @@ CHANNELS, GROUP_FACTOR = 8, 4
 
 
 #: the channel mixing: off, and on with each of its norms
-MIXINGS = {'nomix': False, 'mix': True,  # True: the defaults (batch norm)
+MIXINGS = {'nomix': False, 'mix': True,  # True: the defaults (no norm)
            'mixnonorm': dict(norm='none'),
            'mixbn': dict(norm='batch'),
            'mixbnshared': dict(norm='batch_shared')}
