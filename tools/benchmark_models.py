@@ -71,6 +71,12 @@ def _dtf_fft(cfg, t, h, w):
     cfg.model.backbone.dtf_cfg.spectral_impl = 'fft'  # torch.fft over time
 
 
+def _dtf_mixing(cfg, t, h, w):
+    cfg.model.backbone.clip_len = t
+    # the authors' complex channel mixing (off by default; no norm)
+    cfg.model.backbone.dtf_cfg.channel_mixing = True
+
+
 def _segments(cfg, t, h, w):
     cfg.model.backbone.num_segments = t
     cfg.model.cls_head.num_segments = t
@@ -105,6 +111,8 @@ PRESETS: Dict[str, Preset] = {
                       _clip_len),
     'dtf_r50_fft': Preset('DTF-Net R50 (torch.fft)',
                           'configs/dtf_r50_k400.py', 'c2d_r50', _dtf_fft),
+    'dtf_r50_mix': Preset('DTF-Net R50 + channel mixing',
+                          'configs/dtf_r50_k400.py', 'c2d_r50', _dtf_mixing),
     'tsm_r50': Preset('TSM R50', TSM, 'c2d_r50', _segments, is_2d=True),
     'tin_r50': Preset('TIN R50', TIN, 'c2d_r50', _tin, is_2d=True),
     'i3d_r50': Preset('I3D R50', I3D, 'c2d_r50'),

@@ -132,3 +132,15 @@ def test_tin_is_measured_not_skipped(capsys):
     tin_row, = [line for line in out.splitlines()
                 if line.startswith('TIN R50 ') and ' | ' in line]
     assert 'skipped' not in tin_row and 'error' not in tin_row
+
+
+def test_mixing_preset_turns_on_only_the_mixing():
+    from mmengine.config import Config
+    default = Config.fromfile(str(bench.REPO / 'configs/dtf_r50_k400.py'))
+    mixing = Config.fromfile(str(bench.REPO / 'configs/dtf_r50_k400.py'))
+    bench.PRESETS['dtf_r50'].adapt(default, 8, 32, 32)
+    bench.PRESETS['dtf_r50_mix'].adapt(mixing, 8, 32, 32)
+    assert default.model.backbone.dtf_cfg.channel_mixing is False
+    assert mixing.model.backbone.dtf_cfg.channel_mixing is True
+    mixing.model.backbone.dtf_cfg.channel_mixing = False
+    assert mixing.to_dict() == default.to_dict()
