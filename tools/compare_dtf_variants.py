@@ -238,11 +238,14 @@ def evaluate_with_batch_stats(runner) -> float:
 def run_variant(name: str, dataset: str, data_root: Path, work_root: Path,
                 epochs: int, diagnose: bool, train_seed: int = 0) -> dict:
     from mmengine.runner import Runner
+
+    from mmdtf.utils.progress import runner_progress_hook
     work_dir = work_root / (name if train_seed == 0 else
                             f'{name}_seed{train_seed}')
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg = variant_config(name, data_root, work_dir, epochs, train_seed)
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(runner_progress_hook(name))
     diag = gaps = None
     if diagnose:
         diag = Diagnostics(runner.model)
@@ -324,6 +327,8 @@ def main(argv=None):
                         "config's is 0)")
     parser.add_argument('--diagnose', action='store_true')
     args = parser.parse_args(argv)
+    if args.epochs < 2:  # the demo recipe: 1 warm-up epoch, then cosine
+        parser.error(f'--epochs must be at least 2, got {args.epochs}')
 
     import mmdtf  # noqa: F401
     from mmengine.registry import init_default_scope

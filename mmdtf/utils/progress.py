@@ -142,3 +142,38 @@ def track(items: Iterable[T], total: Optional[int] = None,
         done += 1
         line.update(text())
     line.close(text())
+
+
+def runner_progress_hook(desc: str = '', stream: Optional[TextIO] = None,
+                         interval: float = 30.):
+    """An MMEngine hook showing one progress line for a Runner run in the
+    tool's own process (``tools/compare_dtf_variants.py``): ``desc train
+    epoch e/E, iter i/I, loss x`` while training, ``desc test i/N`` while
+    testing."""
+    from mmengine.hooks import Hook
+
+    class RunnerProgress(Hook):
+        priority = 'VERY_LOW'
+
+        def __init__(self):
+            self.line = ProgressLine(stream, interval)
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            loss = (outputs or {}).get('loss')
+            text = (f'{desc} train epoch {runner.epoch + 1}/'
+                    f'{runner.max_epochs}, iter {batch_idx + 1}/'
+                    f'{len(runner.train_dataloader)}')
+            if loss is not None:
+                text += f', loss {float(loss):.4f}'
+            self.line.update(text)
+
+        def after_test_iter(self, runner, batch_idx, data_batch=None,
+                            outputs=None):
+            self.line.update(f'{desc} test {batch_idx + 1}/'
+                             f'{len(runner.test_dataloader)}')
+
+        def after_test_epoch(self, runner, metrics=None):
+            self.line.close()
+
+    return RunnerProgress()

@@ -58,3 +58,9 @@ def test_non_finite_scores_count_as_wrong(tmp_path):
     result = tool.accuracy(dump, pair=(1, ))
     assert result['top1'] == pytest.approx(1 / 3)
     assert result['nonfinite'] == 2
+
+
+def test_one_epoch_is_refused_with_the_reason(capsys):
+    with pytest.raises(SystemExit):
+        tool.main(['--epochs', '1'])
+    assert '--epochs must be at least 2, got 1' in capsys.readouterr().err
