@@ -492,8 +492,11 @@ def test_with_cp_gives_the_same_gradients_and_statistics():
     def step(with_cp):
         torch.manual_seed(0)
         # 32 px: 8 x 8 tokens at stage 0 (shifted, padded windows)
-        model = small_swin_dtf(img_size=32, drop_path_rate=0.3,
-                               with_cp=with_cp)
+        # the mixing's batch norm (an option): running statistics that
+        # must be counted once
+        model = small_swin_dtf(
+            img_size=32, drop_path_rate=0.3, with_cp=with_cp,
+            dtf_cfg=dict(DTF_CFG, channel_mixing=dict(norm='batch')))
         randomize_dtf(model)
         model.double().train()
         calls = []
