@@ -30,15 +30,20 @@ def test_every_variant_builds_and_runs(name, tmp_path):
     assert (len(blocks) == 0) == (name == '2d')
 
 
-def test_accuracy_from_dump(tmp_path):
-    scores = [[.9, .1], [.2, .8], [.6, .4], [.3, .7]]
-    labels = [0, 1, 1, 1]
+def write_dump(tmp_path, scores, labels):
+    """A DumpResults file of one prediction per video."""
     dump = tmp_path / 'scores.pkl'
     with open(dump, 'wb') as f:
         pickle.dump([dict(pred_score=torch.tensor(s),
                           gt_label=torch.tensor([label]))
                      for s, label in zip(scores, labels)], f)
-    result = tool.accuracy(dump, pair=(1, ))
+    return dump
+
+
+def test_accuracy_from_dump(tmp_path):
+    scores = [[.9, .1], [.2, .8], [.6, .4], [.3, .7]]
+    labels = [0, 1, 1, 1]
+    result = tool.accuracy(write_dump(tmp_path, scores, labels), pair=(1, ))
     assert result['top1'] == pytest.approx(0.75)
     assert result['pair'] == pytest.approx(2 / 3)
     assert result['num'] == 4
@@ -50,12 +55,7 @@ def test_non_finite_scores_count_as_wrong(tmp_path):
     (0) is its label, and is counted."""
     scores = [[float('nan'), .1], [.2, .8], [.6, float('inf')]]
     labels = [0, 1, 1]
-    dump = tmp_path / 'scores.pkl'
-    with open(dump, 'wb') as f:
-        pickle.dump([dict(pred_score=torch.tensor(s),
-                          gt_label=torch.tensor([label]))
-                     for s, label in zip(scores, labels)], f)
-    result = tool.accuracy(dump, pair=(1, ))
+    result = tool.accuracy(write_dump(tmp_path, scores, labels), pair=(1, ))
     assert result['top1'] == pytest.approx(1 / 3)
     assert result['nonfinite'] == 2
 
