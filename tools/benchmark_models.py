@@ -16,6 +16,12 @@ alternating order (forward, then backward, ...), and the medians are
 reported: on a shared machine the speed drifts over a run by more than the
 differences between some models.
 
+With ``--compile`` every (model, mode) is also measured compiled
+(``torch.compile(model.extract_feat)``, inductor with its default options,
+as MMEngine's ``compile=True`` compiles the training step), in a fresh
+process with inductor's caches off, so each compilation is cold; the
+compile time is the first compiled step less a compiled step.
+
 Every figure is also given as a ratio to a baseline measured in the same run:
 C2D R50 (DTF-Net R50 with every DTF block off) for the ResNets, Video Swin-B
 for SwinDTF-B. Two targets are checked: DTF-Net R50 inference time over
@@ -32,11 +38,15 @@ Examples::
         dtf_r50 --shape 1 3 16 224 224 --modes infer --rounds 3
     # CUDA with AMP, the paper's 16 x 224 clips
     python tools/benchmark_models.py --device cuda --amp --shape 8 3 16 224 224
+    # eager against torch.compile (inductor), with the compile times
+    OMP_NUM_THREADS=1 python tools/benchmark_models.py --models c2d_r50 \
+        dtf_r50 --shape 1 3 16 112 112 --iters 5 --warmup 1 --compile
     # a subset, with a profile of each model's inference
     python tools/benchmark_models.py --models dtf_r50 c2d_r50 --profile
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from mmdtf.utils.progress import track  # noqa: E402
 RESULT_TAG = 'BENCHMARK_RESULT '
+COMPILED = ' compiled'  # the suffix of a mode measured under torch.compile
 TSM = ('mmaction::recognition/tsm/'
        'tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_kinetics400-rgb.py')
 TIN = ('mmaction::recognition/tin/'
@@ -159,6 +170,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--modes', nargs='+', default=['train', 'infer'],
         choices=['train', 'infer'], help='what to measure')
     parser.add_argument(
+        '--compile', action='store_true',
+        help='also measure every (model, mode) under torch.compile '
+        '(inductor; the step\'s forward, or forward and backward), and '
+        'report eager and compiled side by side with the compile time')
+    parser.add_argument(
         '--profile', action='store_true',
         help='print the top operators of one inference pass of each model')
     parser.add_argument(
@@ -167,6 +183,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'swin_dtf_b), e.g. model.backbone.dtf_cfg.spectral_impl=matmul')
     parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     parser.add_argument('--worker-mode', default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--worker-compiled', action='store_true',
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -222,19 +240,25 @@ def run_worker(args: argparse.Namespace) -> dict:
                               enabled=args.amp and cuda)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     scaler = torch.amp.GradScaler(enabled=args.amp and cuda)
+    def make_step(extract_feat):
+        def step():
+            if mode == 'train':
+                with autocast:
+                    scores, _ = extract_feat(inputs, stage='head')
+                    loss = F.cross_entropy(scores.float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                with torch.no_grad(), autocast:
+                    extract_feat(inputs, stage='head')
+        return step
 
-    def step():
-        if mode == 'train':
-            with autocast:
-                scores, _ = model.extract_feat(inputs, stage='head')
-                loss = F.cross_entropy(scores.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            with torch.no_grad(), autocast:
-                model.extract_feat(inputs, stage='head')
+    eager_step = make_step(model.extract_feat)
+    # compiled as MMEngine's `compile` key does (torch.compile's defaults)
+    step = (make_step(torch.compile(model.extract_feat))
+            if args.worker_compiled else eager_step)
 
     def sync():
         if cuda:
@@ -247,14 +271,32 @@ def run_worker(args: argparse.Namespace) -> dict:
     # Model and input built: the peak above this is activations, gradients,
     # optimizer state and workspaces.
     rss_before = reset_rss_peak()
+    # The first step, apart: compiled, it includes the compilation.
+    first_step = median_seconds(step, 0, 1)[0]
     # The median iteration: robust to other work on a shared machine.
-    per_iter, times = median_seconds(step, args.warmup, args.iters)
+    if args.worker_compiled:
+        # eager and compiled steps interleaved, so that the machine's drift
+        # hits both alike: the speed-up is measured within one process
+        for _ in range(args.warmup):
+            eager_step()
+            step()
+        eager_times, times = [], []
+        for _ in range(args.iters):
+            eager_times.append(median_seconds(eager_step, 0, 1)[0])
+            times.append(median_seconds(step, 0, 1)[0])
+        per_iter = statistics.median(times)
+        eager_per_iter = statistics.median(eager_times)
+    else:
+        per_iter, times = median_seconds(step, args.warmup, args.iters)
     if cuda:
         peak = torch.cuda.max_memory_allocated(device)
     else:
         peak = max(rss_peak_bytes() - rss_before, 0)
     result = dict(key=key, mode=mode, clips_per_s=n / per_iter,
-                  time_per_iter=per_iter, times=times, peak_mem=peak)
+                  time_per_iter=per_iter, times=times, peak_mem=peak,
+                  first_step=first_step)
+    if args.worker_compiled:
+        result['eager_clips_per_s'] = n / eager_per_iter
     if args.profile and mode == 'infer':
         from torch.profiler import ProfilerActivity, profile
         activities = [ProfilerActivity.CPU]
@@ -274,20 +316,29 @@ def run_worker(args: argparse.Namespace) -> dict:
 
 def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
     """Run one (model, mode) in a fresh interpreter; its result dict, or
-    one with ``error``."""
+    one with ``error``. A mode ending in ``COMPILED`` is measured under
+    torch.compile."""
+    compiled = mode.endswith(COMPILED)
     cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', key,
-           '--worker-mode', mode, '--shape', *map(str, args.shape),
+           '--worker-mode', mode[:-len(COMPILED)] if compiled else mode,
+           '--shape', *map(str, args.shape),
            '--iters', str(args.iters), '--warmup', str(args.warmup),
            '--device', args.device]
     if args.amp:
         cmd.append('--amp')
     if args.threads:
         cmd += ['--threads', str(args.threads)]
-    if args.profile:
+    if args.profile and not compiled:
         cmd.append('--profile')
+    if compiled:
+        cmd.append('--worker-compiled')
     if args.cfg_options and PRESETS[key].config.startswith('configs/'):
         cmd += ['--cfg-options', *args.cfg_options]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    env = dict(os.environ)
+    if compiled:  # a cold compilation: no kernels cached by an earlier job
+        env['TORCHINDUCTOR_FORCE_DISABLE_CACHES'] = '1'
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          env=env)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_TAG):
             return json.loads(line[len(RESULT_TAG):])
@@ -307,6 +358,13 @@ def combine_rounds(runs: List[dict]) -> dict:
     combined['clips_per_s'] = statistics.median(speeds)
     combined['peak_mem'] = statistics.median(res['peak_mem'] for res in runs)
     combined['rounds_clips_per_s'] = speeds
+    if 'eager_clips_per_s' in runs[0]:  # compiled: its process's eager
+        combined['eager_clips_per_s'] = statistics.median(
+            res['eager_clips_per_s'] for res in runs)
+    # compile time: the first step less a compiled step (median of rounds)
+    if all('first_step' in res for res in runs):
+        combined['compile_s'] = statistics.median(
+            res['first_step'] - res['time_per_iter'] for res in runs)
     return combined
 
 
@@ -345,6 +403,77 @@ def format_table(results: Dict[str, Dict[str, dict]], models: List[str],
              for r in rows]
     lines.insert(1, '-+-'.join('-' * width for width in widths))
     return '\n'.join(lines)
+
+
+def format_compile_table(results: Dict[str, Dict[str, dict]],
+                         models: List[str], modes: Sequence[str]) -> str:
+    """Eager against compiled, per model and mode: clips/s (both measured
+    interleaved in the compiled job's process), the compiled speed-up, the
+    compiled speed against the compiled baseline, and the compile time (the
+    first step less a compiled step) against the baseline's."""
+    header = ['model']
+    for mode in modes:
+        header += [f'{mode} eager clips/s', 'compiled', 'speed-up',
+                   'vs baseline', 'compile s', 'vs baseline']
+    rows = [header]
+    for key in models:
+        base = PRESETS[key].baseline
+        row = [PRESETS[key].name]
+        for mode in modes:
+            comp = results.get(key, {}).get(mode + COMPILED, {})
+            base_comp = results.get(base, {}).get(mode + COMPILED, {})
+            if 'clips_per_s' not in comp:
+                row += ['error' if 'error' in comp else '-', '', '', '', '',
+                        '']
+                continue
+            row += [f"{comp['eager_clips_per_s']:.3f}",
+                    f"{comp['clips_per_s']:.3f}",
+                    _ratio(comp['clips_per_s'], comp['eager_clips_per_s']),
+                    _ratio(comp['clips_per_s'],
+                           base_comp.get('clips_per_s')),
+                    f"{comp['compile_s']:.0f}",
+                    _ratio(comp['compile_s'], base_comp.get('compile_s'))]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [' | '.join(cell.ljust(width) for cell, width in zip(r, widths))
+             for r in rows]
+    lines.insert(1, '-+-'.join('-' * width for width in widths))
+    return '\n'.join(lines)
+
+
+def check_compile_targets(results: Dict[str, Dict[str, dict]],
+                          modes: Sequence[str]) -> List[str]:
+    """The torch.compile targets of DTF-Net R50 (issue: compiled no slower
+    than eager; compiled inference time <= 1.15x compiled C2D's; compile
+    time <= 2x C2D's)."""
+    def get(key, mode, field):
+        return results.get(key, {}).get(mode, {}).get(field)
+
+    checks = []
+    for mode in modes:
+        checks.append((f'Compiled / eager DTF-Net R50 {mode} speed',
+                       get('dtf_r50', mode + COMPILED, 'clips_per_s'),
+                       get('dtf_r50', mode + COMPILED, 'eager_clips_per_s'),
+                       '>=', 1.0))
+    checks.append(('Compiled DTF-Net R50 / compiled C2D R50 inference time',
+                   get('c2d_r50', 'infer' + COMPILED, 'clips_per_s'),
+                   get('dtf_r50', 'infer' + COMPILED, 'clips_per_s'),
+                   '<=', 1.15))
+    for mode in modes:
+        checks.append((f'DTF-Net R50 / C2D R50 compile time ({mode})',
+                       get('dtf_r50', mode + COMPILED, 'compile_s'),
+                       get('c2d_r50', mode + COMPILED, 'compile_s'),
+                       '<=', 2.0))
+    lines = []
+    for label, num, den, op, bound in checks:
+        if num is None or not den:
+            lines.append(f'{label}: n/a (not measured)')
+            continue
+        value = num / den
+        ok = value <= bound if op == '<=' else value >= bound
+        lines.append(f"{label}: {value:.2f} (target {op} {bound}): "
+                     f"{'PASS' if ok else 'FAIL'}")
+    return lines
 
 
 def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
@@ -398,12 +527,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             skipped[key] = reason
             print(f'{PRESETS[key].name}: skipped: {reason}', flush=True)
     runs: Dict[str, Dict[str, List[dict]]] = {}
+    modes = list(args.modes)
+    if args.compile:
+        modes += [mode + COMPILED for mode in args.modes]
     for key in skipped:
-        for mode in args.modes:
+        for mode in modes:
             runs.setdefault(key, {})[mode] = [dict(skipped=skipped[key])]
     jobs = [(round_index, key, mode) for round_index in range(args.rounds)
             for key in (order if round_index % 2 == 0 else order[::-1])
-            if key not in skipped for mode in args.modes]
+            if key not in skipped for mode in modes]
     # One updating line on stderr while measuring; the figures come in the
     # table, failures (which the table only marks) after it.
     errors = []
@@ -431,6 +563,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(format_table(results, models, args.modes, mem_unit))
     for line in check_targets(results):
         print(line)
+    if args.compile:
+        print('\ntorch.compile (inductor, default options) against eager, '
+              'their steps interleaved in one process per model and mode; '
+              'compile s: the first compiled step less a compiled step '
+              '(a cold compilation: inductor\'s caches off)')
+        print(format_compile_table(results, models, args.modes))
+        for line in check_compile_targets(results, args.modes):
+            print(line)
     if args.rounds > 1:
         for key in models:
             for mode in args.modes:

@@ -68,6 +68,21 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
           'else dtype', 'return dtype')],
         ['tests/ops/test_frame_aggregation.py::'
          'test_half_precision_accumulates_in_float32']),
+    'fa_fake_layout': (
+        "FA's fake implementation (what torch.compile plans with) gives y "
+        "the standard layout, whatever the input's",
+        'mmdtf/ops/frame_aggregation.py',
+        [('return (layout.unflat(x.new_empty(layout.flat_shape)),',
+          'return (x.new_empty(x.shape),')],
+        ['tests/ops/test_frame_aggregation_compile.py::'
+         'test_fake_outputs_match_real_ones']),
+    'dft_cache_in_graph': (
+        'compiled code looks the DFT matrices up in their Python-side cache '
+        '(a guard: recompilation whenever the cache changes)',
+        'mmdtf/models/blocks/spectral_transforms.py',
+        [('compiling = torch.compiler.is_compiling()', 'compiling = False')],
+        ['tests/models/backbones/test_backbone_compile.py::'
+         'test_no_recompilation_when_eager_calls_fill_caches']),
     'no_aggregation': (
         "the block ignores FA's aggregation (y = x)",
         'mmdtf/models/blocks/dtf_block.py',

@@ -15,17 +15,17 @@ zero-padded copy of the next frames, so it never materialises a ``k*k``-times
 copy of ``x``; its backward is written by hand for the same reason (autograd
 through the loop would keep one gradient buffer per offset alive). Its ops
 run over long runs of pixels in the input's own layout (:class:`_Layout`).
-It is the CPU path and the oracle of the CUDA backend.
+It is the CPU path and the oracle of the CUDA backend, registered as the
+operators ``mmdtf::frame_aggregation`` and ``mmdtf::frame_aggregation_backward``
+(one opaque node each under torch.compile).
 ``frame_aggregation_export`` runs the same forward in standard operators,
-which ONNX export runs instead of the autograd Functions.
+which ONNX export runs instead of the registered operator.
 """
 import warnings
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch.autograd import Function
-from torch.autograd.function import once_differentiable
 
 BACKENDS = ('auto', 'torch', 'cupy')
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32,
@@ -145,6 +145,13 @@ class _Layout:
             x = x.permute(0, 2, 3, 4, 1)
         return x.contiguous().view(x.shape[0], x.shape[1], -1)
 
+    @property
+    def flat_shape(self) -> Tuple[int, int, int]:
+        """The shape of :meth:`flat`'s result."""
+        if self.kind == 'standard':
+            return self.n, self.c, self.t * self.h * self.w
+        return self.n, self.t, self.c * self.h * self.w
+
     def unflat(self, x: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`flat` (a view)."""
         n, c, t, h, w = self.n, self.c, self.t, self.h, self.w
@@ -217,7 +224,7 @@ def _forward(x: torch.Tensor, kernel_size: int,
     """FA's forward: ``(y, corr)`` in the compute dtype, ``y`` flat in
     ``x``'s layout (:meth:`_Layout.flat`), ``corr`` (N, k*k, T, H*W).
 
-    The autograd Function runs it with ``out=`` buffers and in-place
+    :func:`frame_aggregation_op` runs it with ``out=`` buffers and in-place
     accumulation; ``export=True`` runs the same steps in out-of-place
     standard operators (pad, slices, sums, softmax, cat), which exporters
     can trace: the same correlations bit for bit, the aggregation up to the
@@ -262,76 +269,128 @@ def _forward(x: torch.Tensor, kernel_size: int,
     return y, corr
 
 
-class FrameAggregationTorch(Function):
-    """Pure-PyTorch FA with a hand-written backward (any device, any dtype)."""
+# The PyTorch path is a registered operator (torch.library) rather than an
+# autograd Function: torch.compile then keeps it as one opaque node with
+# known output shapes (its fake implementation below), so it neither traces
+# the k*k-offset loops with their out= buffers into the graph (inductor made
+# them slower than eager and took minutes to compile) nor reads Python-side
+# state (the mask cache) through guards. docs/compile.md.
+@torch.library.custom_op('mmdtf::frame_aggregation', mutates_args=())
+def frame_aggregation_op(x: torch.Tensor,
+                         kernel_size: int) -> Tuple[torch.Tensor,
+                                                    torch.Tensor]:
+    """FA on the PyTorch path: ``y`` in the dtype and layout of ``x``, and
+    ``corr`` (N, k*k, T, H, W) in the compute dtype (float32 for half
+    inputs: the backward's softmax reads it)."""
+    y, corr = _forward(x, kernel_size)
+    n, _, t, h, w = x.shape
+    return (_Layout(x, kernel_size).unflat(y).to(x.dtype),
+            corr.view(n, -1, t, h, w))
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor,
-                kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        y, corr = _forward(x, kernel_size)
-        ctx.kernel_size = kernel_size
-        # an unused output then gets grad None: no zero tensor to read
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, corr)
-        return _unflat(x, kernel_size, y, corr)
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y: Optional[torch.Tensor],
-                 grad_corr: Optional[torch.Tensor]) -> Tuple[
-                     Optional[torch.Tensor], None]:
-        x, corr = ctx.saved_tensors
-        if grad_y is None and grad_corr is None:
-            return None, None
-        k = ctx.kernel_size
-        dtype = _compute_dtype(x.dtype)
-        layout = _Layout(x, k)
-        n, c, t, h, w = x.shape
-        xf = layout.flat(x, dtype)
-        # grad_y is None when y is unused (dtf_cfg.aggregate=False): then
-        # only the correlation's terms are computed
-        if grad_y is not None:
-            grad_y = layout.flat(grad_y, dtype)
-        grad_x = (torch.zeros_like(xf) if grad_y is None else
-                  grad_y.clone())  # the residual path
-        if t > 1:
-            query, following, _ = layout.split(xf)
-            padded = layout.padded(following)
-            keys = layout.windows(padded)
-            mask = inside_masks(k, h, w, dtype, x.device)[:, None]
-            attn = corr[:, :, :-1].softmax(dim=1)
-            if grad_y is None:
-                grad_logit = torch.zeros_like(attn)
-            else:
-                grad_agg = layout.split(grad_y)[0]
-                # grad_attn_j = sum_c grad_agg * value_j (0 for outside keys)
-                grad_attn = layout.channel_sums(grad_agg, keys,
-                                                torch.empty_like(attn))
-                grad_attn.mul_(mask)
-                # softmax backward
-                grad_logit = attn * (grad_attn - (attn * grad_attn).sum(
-                    dim=1, keepdim=True))
-            if grad_corr is not None:  # the gradient reaching corr directly
-                grad_logit += grad_corr[:, :, :-1].reshape_as(attn).to(dtype)
-            grad_logit.div_(c).mul_(mask)  # outside logits are constant 0
-            attn.mul_(mask)  # the values' weights
-            grad_query = layout.fmap(layout.split(grad_x)[0])
-            grad_padded = torch.zeros_like(padded)
-            for j, (key, grad_key) in enumerate(
-                    zip(keys, layout.windows(grad_padded))):
-                grad_logit_j = layout.per_pixel(grad_logit[:, j])
-                grad_query.addcmul_(grad_logit_j, layout.fmap(key))
-                grad_key = layout.fmap(grad_key)
-                if grad_y is not None:
-                    grad_key.addcmul_(layout.per_pixel(attn[:, j]),
-                                      layout.fmap(grad_agg))
-                grad_key.addcmul_(grad_logit_j, layout.fmap(query))
-            layout.split(grad_x)[1].add_(layout.unpadded(grad_padded))
-        return layout.unflat(grad_x).to(x.dtype), None
+@frame_aggregation_op.register_fake
+def _frame_aggregation_fake(x: torch.Tensor, kernel_size: int):
+    layout = _Layout(x, kernel_size)
+    n, _, t, h, w = x.shape
+    return (layout.unflat(x.new_empty(layout.flat_shape)),
+            x.new_empty((n, kernel_size**2, t, h, w),
+                        dtype=_compute_dtype(x.dtype)))
+
+
+@torch.library.custom_op('mmdtf::frame_aggregation_backward',
+                         mutates_args=())
+def frame_aggregation_backward_op(grad_y: Optional[torch.Tensor],
+                                  grad_corr: Optional[torch.Tensor],
+                                  x: torch.Tensor, corr: torch.Tensor,
+                                  kernel_size: int) -> torch.Tensor:
+    """The gradient of :func:`frame_aggregation_op` with respect to ``x``,
+    written by hand: autograd through the offset loop would keep one buffer
+    per offset. ``grad_y`` is None when ``y`` is unused
+    (``dtf_cfg.aggregate=False``): then only the correlation's terms are
+    computed."""
+    k = kernel_size
+    dtype = _compute_dtype(x.dtype)
+    layout = _Layout(x, k)
+    n, c, t, h, w = x.shape
+    xf = layout.flat(x, dtype)
+    if grad_y is not None:
+        grad_y = layout.flat(grad_y, dtype)
+    grad_x = (torch.zeros_like(xf) if grad_y is None else
+              grad_y.clone())  # the residual path
+    if t > 1:
+        query, following, _ = layout.split(xf)
+        padded = layout.padded(following)
+        keys = layout.windows(padded)
+        mask = inside_masks(k, h, w, dtype, x.device)[:, None]
+        attn = corr.view(n, k * k, t, h * w)[:, :, :-1].softmax(dim=1)
+        if grad_y is None:
+            grad_logit = torch.zeros_like(attn)
+        else:
+            grad_agg = layout.split(grad_y)[0]
+            # grad_attn_j = sum_c grad_agg * value_j (0 for outside keys)
+            grad_attn = layout.channel_sums(grad_agg, keys,
+                                            torch.empty_like(attn))
+            grad_attn.mul_(mask)
+            # softmax backward
+            grad_logit = attn * (grad_attn - (attn * grad_attn).sum(
+                dim=1, keepdim=True))
+        if grad_corr is not None:  # the gradient reaching corr directly
+            grad_logit += grad_corr[:, :, :-1].reshape_as(attn).to(dtype)
+        grad_logit.div_(c).mul_(mask)  # outside logits are constant 0
+        attn.mul_(mask)  # the values' weights
+        grad_query = layout.fmap(layout.split(grad_x)[0])
+        grad_padded = torch.zeros_like(padded)
+        for j, (key, grad_key) in enumerate(
+                zip(keys, layout.windows(grad_padded))):
+            grad_logit_j = layout.per_pixel(grad_logit[:, j])
+            grad_query.addcmul_(grad_logit_j, layout.fmap(key))
+            grad_key = layout.fmap(grad_key)
+            if grad_y is not None:
+                grad_key.addcmul_(layout.per_pixel(attn[:, j]),
+                                  layout.fmap(grad_agg))
+            grad_key.addcmul_(grad_logit_j, layout.fmap(query))
+        layout.split(grad_x)[1].add_(layout.unpadded(grad_padded))
+    return layout.unflat(grad_x).to(x.dtype)
+
+
+@frame_aggregation_backward_op.register_fake
+def _frame_aggregation_backward_fake(grad_y, grad_corr, x, corr,
+                                     kernel_size):
+    layout = _Layout(x, kernel_size)
+    return layout.unflat(x.new_empty(layout.flat_shape))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, kernel_size = inputs
+    ctx.kernel_size = kernel_size
+    # an unused output then gets grad None: no zero tensor to read
+    ctx.set_materialize_grads(False)
+    ctx.save_for_backward(x, output[1])
+
+
+def _backward(ctx, grad_y: Optional[torch.Tensor],
+              grad_corr: Optional[torch.Tensor]):
+    x, corr = ctx.saved_tensors
+    if grad_y is None and grad_corr is None:
+        return None, None
+    return frame_aggregation_backward_op(grad_y, grad_corr, x, corr,
+                                         ctx.kernel_size), None
+
+
+frame_aggregation_op.register_autograd(_backward,
+                                       setup_context=_setup_context)
+
+
+def frame_aggregation_torch(x: torch.Tensor,
+                            kernel_size: int) -> Tuple[torch.Tensor,
+                                                       torch.Tensor]:
+    """FA on the PyTorch path, both outputs in the dtype of ``x``."""
+    y, corr = frame_aggregation_op(x, kernel_size)
+    return y, corr.to(x.dtype)
 
 
 def _unflat(x: torch.Tensor, kernel_size: int, y: torch.Tensor,
-           corr: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+            corr: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """:func:`_forward`'s outputs in the shapes and dtype of the op's."""
     n, _, t, h, w = x.shape
     return (_Layout(x, kernel_size).unflat(y).to(x.dtype),
@@ -342,7 +401,7 @@ def frame_aggregation_export(x: torch.Tensor,
                              kernel_size: int) -> Tuple[torch.Tensor,
                                                         torch.Tensor]:
     """FA's forward in standard operators only, for ONNX export: exporters
-    cannot look into the autograd Functions. Autograd through it works but
+    cannot look into the registered operators. Autograd through it works but
     keeps one buffer per offset; train with :func:`frame_aggregation`."""
     return _unflat(x, kernel_size, *_forward(x, kernel_size, export=True))
 
@@ -409,7 +468,7 @@ def frame_aggregation(
     if _resolve_backend(x, backend) == 'cupy':
         from .frame_aggregation_cupy import FrameAggregationCuPy
         return FrameAggregationCuPy.apply(x, kernel_size)
-    return FrameAggregationTorch.apply(x, kernel_size)
+    return frame_aggregation_torch(x, kernel_size)
 
 
 class FrameAggregation(torch.nn.Module):
@@ -429,6 +488,6 @@ class FrameAggregation(torch.nn.Module):
         return f'kernel_size={self.kernel_size}, backend={self.backend!r}'
 
 
-__all__ = ['frame_aggregation', 'FrameAggregation', 'FrameAggregationTorch',
+__all__ = ['frame_aggregation', 'FrameAggregation', 'frame_aggregation_torch',
            'frame_aggregation_export', 'check_frame_aggregation_input',
            'check_backend', 'BACKENDS']

@@ -201,7 +201,7 @@ def _as_layout_of(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class FrameAggregationCuPy(Function):
     """FA on CUDA with the CuPy kernels; the semantics of
-    ``FrameAggregationTorch``. Computes in the input's dtype (float32
+    :func:`frame_aggregation_torch`. Computes in the input's dtype (float32
     accumulation for float16/bfloat16), also under autocast."""
 
     @staticmethod

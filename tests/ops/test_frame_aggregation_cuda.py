@@ -151,7 +151,7 @@ def test_dispatcher_picks_cupy():
     y, corr = frame_aggregation(x, 3, backend='cupy')
     assert type(y.grad_fn).__name__.startswith('FrameAggregationCuPy')
     y, corr = frame_aggregation(x, 3, backend='torch')
-    assert type(y.grad_fn).__name__.startswith('FrameAggregationTorch')
+    assert 'mmdtf_frame_aggregation' in type(y.grad_fn).__name__
 
 
 def test_autocast_runs_in_input_dtype():

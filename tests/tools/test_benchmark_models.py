@@ -144,3 +144,34 @@ def test_mixing_preset_turns_on_only_the_mixing():
     assert mixing.model.backbone.dtf_cfg.channel_mixing is True
     mixing.model.backbone.dtf_cfg.channel_mixing = False
     assert mixing.to_dict() == default.to_dict()
+
+
+def test_compile_table_and_targets_from_one_process_pairs():
+    """--compile: each compiled job measures its model eager and compiled
+    (interleaved); the speed-up is within that job, the 'vs baseline'
+    ratios are against the compiled baseline, compile times likewise."""
+    def compiled(speed, eager, compile_s):
+        return dict(fake(speed), eager_clips_per_s=eager, compile_s=compile_s)
+
+    c = bench.COMPILED
+    results = {
+        'c2d_r50': {'infer': fake(10.0), 'infer' + c: compiled(12.0, 9.0,
+                                                               40.0)},
+        'dtf_r50': {'infer': fake(5.0), 'infer' + c: compiled(9.0, 8.0,
+                                                              100.0)},
+    }
+    table = bench.format_compile_table(results, ['c2d_r50', 'dtf_r50'],
+                                       ['infer'])
+    cells = [cell.strip() for cell in table.splitlines()[3].split(' | ')]
+    # eager 8 (the compiled job's own), compiled 9: 1.12x; 9 / 12 = 0.75x;
+    # 100 s, 100 / 40 = 2.50x
+    assert cells == ['DTF-Net R50', '8.000', '9.000', '1.12x', '0.75x',
+                     '100', '2.50x']
+    assert bench.check_compile_targets(results, ['infer']) == [
+        'Compiled / eager DTF-Net R50 infer speed: 1.12 (target >= 1.0): '
+        'PASS',
+        'Compiled DTF-Net R50 / compiled C2D R50 inference time: 1.33 '
+        '(target <= 1.15): FAIL',
+        'DTF-Net R50 / C2D R50 compile time (infer): 2.50 (target <= 2.0): '
+        'FAIL',
+    ]

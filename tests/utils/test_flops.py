@@ -143,7 +143,7 @@ def test_plain_flop_analyzer_misses_dtf_operators():
                                    'matmul': 2 * 2 * 32 * 32 * (3 + 1) * 5
                                    * 6}
     unsupported = plain.unsupported_ops()
-    assert unsupported['prim::PythonOp.FrameAggregationTorch'] == 1
+    assert unsupported['mmdtf::frame_aggregation'] == 1
     assert unsupported['aten::fft_rfft'] == 1
     assert unsupported['aten::fft_irfft'] == 1
     # the complex product: two mul and two addcmul_; the estimator input's

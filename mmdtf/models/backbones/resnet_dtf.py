@@ -182,6 +182,12 @@ class ResNetDTF(ResNet2dInit, ResNet):
             x = checkpoint_once(block, x, module=block)
         return x
 
+    def train(self, mode: bool = True) -> 'ResNetDTF':
+        # MMAction2's ResNet keeps frozen stages in eval mode but returns
+        # None; `model.eval()` should return the model, as any nn.Module.
+        super().train(mode)
+        return self
+
     def forward(self, x: torch.Tensor):
         if x.dim() != 5 or x.shape[2] != self.clip_len:
             raise ValueError(

@@ -359,7 +359,11 @@ class SwinDTF(SwinTransformer3D):
                 f'H, W) (format_shape NCTHW), got {tuple(x.shape)}; set '
                 f'`{CLIP_LEN_KEY}` to the `clip_len` of SampleFrames in the '
                 'pipeline.')
-        self._check_layout(tuple(x.shape[-2:]))
+        # A log call cannot be traced (it would break a torch.compile
+        # graph): compiled steps leave the message to the eager ones (with
+        # MMEngine's `compile` key, validation and testing).
+        if not torch.compiler.is_compiling():
+            self._check_layout(tuple(x.shape[-2:]))
         return super().forward(x)
 
 

@@ -76,7 +76,11 @@ def dft_matrices(num_frames: int, inverse: bool, dtype: torch.dtype,
                                       - sin(2 pi m t / T) * S_imag[m])
     """
     key = (num_frames, inverse, dtype, device)
-    if key in _DFT_CACHE:
+    # torch.compile builds the matrices into its graph as constants; a
+    # lookup would make it guard on the cache and recompile when the cache
+    # changes (docs/compile.md)
+    compiling = torch.compiler.is_compiling()
+    if not compiling and key in _DFT_CACHE:
         return _DFT_CACHE[key]
     # Plain Python floats: nothing here is traced (FLOP counting, ONNX
     # export) when the first call happens under a tracer.
@@ -100,7 +104,7 @@ def dft_matrices(num_frames: int, inverse: bool, dtype: torch.dtype,
         for mat in (real, imag))
     # Under torch.compile / torch.export the tensors are fakes of that
     # trace: use them, do not keep them.
-    if all(type(mat) is torch.Tensor for mat in mats):
+    if not compiling and all(type(mat) is torch.Tensor for mat in mats):
         _DFT_CACHE[key] = mats
     return mats
 

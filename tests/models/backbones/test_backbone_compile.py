@@ -1,0 +1,100 @@
+"""The DTF backbones under torch.compile: no graph break in eval or
+training mode (torch._dynamo.explain), every FA call one node of the graph,
+and the compiled backbone (aot_eager: dynamo and AOT autograd, what inductor
+builds on, without C++ compilation) gives eager mode's features and
+gradients. Inductor itself runs in tests/engine/test_compiled_training.py
+and in tools/benchmark_models.py --compile (docs/compile.md)."""
+import pytest
+import torch
+
+from mmdtf.models import DTFBlock, ResNetDTF, SwinDTF
+
+ARCH = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
+
+
+def acting(model):
+    """Random gamma / beta: every DTF block changes its input."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for block in model.modules():
+            if isinstance(block, DTFBlock):
+                block.gamma.copy_(torch.randn(block.gamma.shape,
+                                              generator=gen))
+                block.beta.copy_(torch.randn(block.beta.shape,
+                                             generator=gen) * 0.1)
+    return model
+
+
+def resnet_dtf():
+    torch.manual_seed(0)
+    model = ResNetDTF(depth=18, clip_len=8, temporal_stride=4,
+                      pretrained=None)
+    model.init_weights()
+    return acting(model), torch.randn(2, 3, 8, 32, 32)
+
+
+def swin_dtf():
+    torch.manual_seed(0)
+    model = SwinDTF(arch=ARCH, clip_len=8, temporal_stride=4, img_size=224,
+                    dtf_cfg=dict(group_factor=8), drop_path_rate=0.)
+    model.init_weights()
+    return acting(model), torch.randn(1, 3, 8, 64, 64)
+
+
+def fa_nodes(explained) -> int:
+    return sum(str(node.target) == 'mmdtf.frame_aggregation.default'
+               for graph in explained.graphs for node in graph.graph.nodes)
+
+
+@pytest.mark.parametrize('build', [resnet_dtf, swin_dtf])
+@pytest.mark.parametrize('training', [False, True])
+def test_no_graph_break(build, training):
+    model, x = build()
+    model.train(training)
+    blocks = sum(isinstance(m, DTFBlock) for m in model.modules())
+    with torch.set_grad_enabled(training):
+        explained = torch._dynamo.explain(model)(x)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
+    assert fa_nodes(explained) == blocks > 0
+
+
+@pytest.mark.parametrize('build', [resnet_dtf, swin_dtf])
+def test_compiled_matches_eager(build):
+    model, x = build()
+    # batch statistics aside: the same function both ways; in float64, as
+    # random gammas make large features (float32 rounding differs by the
+    # order of fused operations)
+    model.eval().double()
+    x = x.double().requires_grad_(True)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    out, out_ref = compiled(x), model(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
+    weight = torch.randn_like(out_ref)
+    grad = torch.autograd.grad((out * weight).sum(), x)[0]
+    grad_ref = torch.autograd.grad((out_ref * weight).sum(), x)[0]
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_no_recompilation_when_eager_calls_fill_caches():
+    """The compiled graph reads no Python-side cache (the DFT matrices are
+    constants of the graph, the FA masks live inside the operator): eager
+    calls that fill the caches in between do not trigger recompilation."""
+    from torch._dynamo.testing import CompileCounter
+
+    from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
+    model, x = resnet_dtf()
+    model.eval()
+    _DFT_CACHE.clear()
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    compiled = torch.compile(model, backend=counter)
+    with torch.no_grad():
+        first = compiled(x)
+        eager = model(x)  # fills the DFT cache
+        again = compiled(x)
+    assert _DFT_CACHE  # the eager call did fill it
+    assert counter.frame_count == 1
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    torch.testing.assert_close(first, eager, rtol=1e-5, atol=1e-5)
