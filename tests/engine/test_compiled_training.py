@@ -5,7 +5,7 @@ within float tolerance, and its checkpoint tests with the key still set.
 
 The FA op is a registered operator (mmdtf::frame_aggregation), so the
 compiled training step has no graph break in the backbone
-(tests/models/backbones/test_resnet_dtf_compile.py) and its backward is
+(tests/models/backbones/test_backbone_compile.py) and its backward is
 FA's hand-written one.
 """
 import re
