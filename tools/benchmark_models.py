@@ -374,6 +374,15 @@ def _ratio(value: Optional[float], base: Optional[float]) -> str:
     return f'{value / base:.2f}x'
 
 
+def _render(rows: List[List[str]]) -> str:
+    """Rows of cells (the first the header) as aligned text columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [' | '.join(cell.ljust(width) for cell, width in zip(r, widths))
+             for r in rows]
+    lines.insert(1, '-+-'.join('-' * width for width in widths))
+    return '\n'.join(lines)
+
+
 def format_table(results: Dict[str, Dict[str, dict]], models: List[str],
                  modes: Sequence[str], mem_unit: str) -> str:
     header = ['model', 'baseline']
@@ -398,11 +407,14 @@ def format_table(results: Dict[str, Dict[str, dict]], models: List[str],
                     f'{mem / 2**20:.0f}' if mem is not None else '-',
                     _ratio(mem, ref.get('peak_mem'))]
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [' | '.join(cell.ljust(width) for cell, width in zip(r, widths))
-             for r in rows]
-    lines.insert(1, '-+-'.join('-' * width for width in widths))
-    return '\n'.join(lines)
+    return _render(rows)
+
+
+def _verdict(label: str, value: float, op: str, bound: float) -> str:
+    """One target's line: the value, the target and PASS or FAIL."""
+    ok = value <= bound if op == '<=' else value >= bound
+    return (f"{label}: {value:.2f} (target {op} {bound}): "
+            f"{'PASS' if ok else 'FAIL'}")
 
 
 def format_compile_table(results: Dict[str, Dict[str, dict]],
@@ -434,11 +446,7 @@ def format_compile_table(results: Dict[str, Dict[str, dict]],
                     f"{comp['compile_s']:.0f}",
                     _ratio(comp['compile_s'], base_comp.get('compile_s'))]
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [' | '.join(cell.ljust(width) for cell, width in zip(r, widths))
-             for r in rows]
-    lines.insert(1, '-+-'.join('-' * width for width in widths))
-    return '\n'.join(lines)
+    return _render(rows)
 
 
 def check_compile_targets(results: Dict[str, Dict[str, dict]],
@@ -469,10 +477,7 @@ def check_compile_targets(results: Dict[str, Dict[str, dict]],
         if num is None or not den:
             lines.append(f'{label}: n/a (not measured)')
             continue
-        value = num / den
-        ok = value <= bound if op == '<=' else value >= bound
-        lines.append(f"{label}: {value:.2f} (target {op} {bound}): "
-                     f"{'PASS' if ok else 'FAIL'}")
+        lines.append(_verdict(label, num / den, op, bound))
     return lines
 
 
@@ -489,9 +494,7 @@ def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
             value = ref['clips_per_s'] / res['clips_per_s']
         else:
             value = res['clips_per_s'] / ref['clips_per_s']
-        ok = value <= bound if op == '<=' else value >= bound
-        lines.append(f"{label}: {value:.2f} (target {op} {bound}): "
-                     f"{'PASS' if ok else 'FAIL'}")
+        lines.append(_verdict(label, value, op, bound))
     return lines
 
 
