@@ -406,17 +406,17 @@ def step_compiled(tmp: Path) -> List[list]:
 
 
 STEPS = (
-    Step('env', 'GPU, driver, PyTorch/CUDA, CuPy', 20, step_env),
-    Step('tests', 'pytest -m cuda with MMDTF_REQUIRE_CUDA', 120, step_tests),
+    Step('env', 'GPU, driver, PyTorch/CUDA, CuPy', 15, step_env),
+    Step('tests', 'pytest -m cuda with MMDTF_REQUIRE_CUDA', 150, step_tests),
     Step('fa_accuracy', 'FA CuPy and PyTorch path vs naive FA, fp32/fp16/'
-         'bf16, fwd+bwd', 30, step_fa_accuracy),
-    Step('fa_speed', 'FA fwd+bwd timings at R50 stages, bandwidth', 30,
+         'bf16, fwd+bwd', 25, step_fa_accuracy),
+    Step('fa_speed', 'FA fwd+bwd timings at R50 stages, bandwidth', 25,
          step_fa_speed),
     Step('model_speed', 'DTF-Net R50 train step: CuPy, PyTorch path, C2D '
-         '(AMP)', 70, step_model_speed),
-    Step('demo_epoch', 'one demo epoch through mim train --amp', 60,
+         '(AMP)', 60, step_model_speed),
+    Step('demo_epoch', 'one demo epoch through mim train --amp', 50,
          step_demo_epoch),
-    Step('compiled', 'compiled DTF-Net R50 step, CuPy, no graph break', 130,
+    Step('compiled', 'compiled DTF-Net R50 step, CuPy, no graph break', 125,
          step_compiled),
 )
 
