@@ -2,12 +2,12 @@
 """Convert a checkpoint of the authors' DTF code (FuchenUSTC/DTF: DTF-Net or
 DTF-Transformer) into an mmdtf Recognizer3D checkpoint.
 
-    python tools/model_converters/convert_dtf_authors.py their.pth dtf_authors.pth
+    python tools/model_converters/convert_dtf_authors.py their.pth ours.pth
 
-The model must be built with ``dtf_cfg.variant='authors'`` (e.g.
-configs/dtf/dtf-authors_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py
-for their R50 at 16 frames); the keys it needs are printed. Then
-``mim test mmaction2 CONFIG --checkpoint dtf_authors.pth``.
+The model must be built with ``dtf_cfg.variant='authors'`` (e.g. for their
+R50 at 16 frames, configs/dtf/dtf-authors_imagenet-pretrained-r50_8xb32-
+16x1x1-128e_kinetics400-rgb.py); the keys it needs are printed. Then
+``mim test mmaction2 CONFIG --checkpoint ours.pth`` (docs/dtf_blocks.md).
 """
 import argparse
 import pprint

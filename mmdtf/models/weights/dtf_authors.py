@@ -166,6 +166,24 @@ def convert_dtf_authors(checkpoint: Dict) -> Tuple[StateDict, Dict]:
         f'dtf_block.filter_g.weight`, ...): found keys {sample}.')
 
 
+def _convert_blocks(blocks: Dict[str, StateDict], name: str,
+                    ours: str) -> Tuple[StateDict, int]:
+    """Every DTF block, renamed from prefix ``...{name}`` to ``backbone.
+    ...{ours}``; and their ``T``."""
+    out = {}
+    num_frames = set()
+    for prefix, block in blocks.items():
+        num_frames.add(block_num_frames(block))
+        target = prefix.replace(name, ours)
+        for key, value in convert_dtf_block(block, prefix).items():
+            out[f'backbone.{target}.{key}'] = value
+    if len(num_frames) != 1:
+        raise AuthorsCheckpointError(
+            f'the DTF blocks were built for different clip lengths '
+            f'{sorted(num_frames)}; their networks use one.')
+    return out, num_frames.pop()
+
+
 def _dtf_cfg_hint(blocks: Dict[str, StateDict]) -> Dict:
     first = next(iter(blocks.values()))
     kernel = (first['weights_cor'].shape[-1] if 'weights_cor' in first
@@ -190,13 +208,7 @@ def _convert_resnet(state_dict: StateDict) -> Tuple[StateDict, Dict]:
             'the checkpoint has a ResNet but no DTF blocks (`layerX.Y.'
             'dtf_blk.*`): for 2D ImageNet weights set '
             '`model.backbone.pretrained` instead.')
-    out = {}
-    num_frames = set()
-    for prefix, block in blocks.items():
-        num_frames.add(block_num_frames(block))
-        target = prefix.replace('.dtf_blk', '.conv2.conv.dtf')
-        for key, value in convert_dtf_block(block, prefix).items():
-            out[f'backbone.{target}.{key}'] = value
+    out, frames = _convert_blocks(blocks, '.dtf_blk', '.conv2.conv.dtf')
     unexpected = []
     for key, value in rest.items():
         new = _resnet_key(key)
@@ -225,7 +237,6 @@ def _convert_resnet(state_dict: StateDict) -> Tuple[StateDict, Dict]:
             f'blocks per stage {tuple(stages)} are no ResNet depth ResNetDTF '
             f'builds ({_RESNET_DEPTHS}).')
     stride = state_dict['conv1.weight'].shape[2]
-    (frames, ) = num_frames  # one T in every block of their networks
     hints = dict(type='ResNetDTF', depth=depth, temporal_stride=int(stride),
                  clip_len=int(frames * stride), dtf_cfg=_dtf_cfg_hint(blocks))
     return out, hints
@@ -283,13 +294,7 @@ def _convert_swin(state_dict: StateDict) -> Tuple[StateDict, Dict]:
             '`model.backbone.pretrained` instead.')
     num_stages = 1 + max(int(re.match(r'layers\.(\d+)\.', k).group(1))
                          for k in state_dict if k.startswith('layers.'))
-    out = {}
-    num_frames = set()
-    for prefix, block in blocks.items():
-        num_frames.add(block_num_frames(block))
-        target = prefix.replace('.dtf_block', '.dtf')
-        for key, value in convert_dtf_block(block, prefix).items():
-            out[f'backbone.{target}.{key}'] = value
+    out, frames = _convert_blocks(blocks, '.dtf_block', '.dtf')
     unexpected = []
     for key, value in rest.items():
         if re.fullmatch(r'layers\.\d+\.blocks\.\d+\.(conv\.weight|attn_mask)',
@@ -318,7 +323,6 @@ def _convert_swin(state_dict: StateDict) -> Tuple[StateDict, Dict]:
     stride = embed.shape[2]
     table0 = state_dict['layers.0.blocks.0.attn.relative_position_bias_table']
     window = (int(round(table0.shape[0]**0.5)) + 1) // 2
-    (frames, ) = num_frames
     hints = dict(
         type='SwinDTF',
         arch=dict(embed_dims=int(embed.shape[0]), depths=depths,
