@@ -250,12 +250,14 @@ class DTFBlock(BaseModule):
 
     def extra_repr(self) -> str:
         variant = '' if self.variant is None else f'variant={self.variant!r}, '
+        corr = (f', corr_alignment={self.corr_alignment!r}' if self.use_corr
+                else '')
         return (variant +
                 f'in_channels={self.in_channels}, num_frames={self.num_frames}'
                 f', kernel_size={self.kernel_size}, filter_type='
                 f'{self.filter_type!r}, aggregate={self.aggregate}, use_corr='
-                f'{self.use_corr}, backend={self.backend!r}, spectral_impl='
-                f'{self.spectral_impl!r}')
+                f'{self.use_corr}{corr}, backend={self.backend!r}, '
+                f'spectral_impl={self.spectral_impl!r}')
 
 
 def _filter_options(filter_type: str, given: dict,

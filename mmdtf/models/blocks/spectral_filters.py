@@ -115,6 +115,10 @@ class DynamicSpectralFilter(nn.Module):
         filt = filt.view(n, 2, self.groups, 1, self.num_bins, h, w)
         return filt[:, 0], filt[:, 1]
 
+    def extra_repr(self) -> str:
+        return (f'group_factor={self.group_factor}, filter_sharing='
+                f'{self.filter_sharing!r}')
+
     def forward(self, y: torch.Tensor,
                 corr: Optional[torch.Tensor]) -> torch.Tensor:
         n, c, t, h, w = y.shape
