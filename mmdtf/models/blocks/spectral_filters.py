@@ -80,10 +80,11 @@ class DynamicSpectralFilter(nn.Module):
         self.group_factor = group_factor
         self.num_frames = num_frames
         self.num_bins = num_frames // 2 + 1
-        # 'groups': C/G filters; 'flat_repeat': one filter per channel, made
-        # of the C/G filters' worth of values repeated G times each
-        self.groups = (channels // group_factor if filter_sharing == 'groups'
-                       else channels)
+        # 'groups': C/G filters, each shared by G channels; 'flat_repeat':
+        # one filter per channel, made of the C/G filters' worth of values
+        # repeated G times each
+        self.shared_by = group_factor if filter_sharing == 'groups' else 1
+        self.groups = channels // self.shared_by
         in_channels = (channels + corr_channels) * num_frames
         self.estimator = nn.Conv2d(
             in_channels, 2 * self.num_bins * channels // group_factor, 1,
@@ -127,8 +128,8 @@ class DynamicSpectralFilter(nn.Module):
         real, imag = forward_transform(y)
         # View channels as (C/G, G): the group filter broadcasts over G
         # (as (C, 1) with one filter per channel).
-        grouped = (real.view(n, self.groups, -1, real.shape[2], h, w),
-                   imag.view(n, self.groups, -1, imag.shape[2], h, w))
+        grouped = (real.view(n, self.groups, self.shared_by, -1, h, w),
+                   imag.view(n, self.groups, self.shared_by, -1, h, w))
         filt = self.estimate(y, corr)
         filt = (filt[0].to(real.dtype), filt[1].to(real.dtype))
         real, imag = complex_mul(grouped, filt)
