@@ -15,6 +15,9 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
+# TCPNet's own checkpoints (its Kinetics-400 models, the GCP ImageNet
+# ResNet-50) load as they are through load_from / --checkpoint (docs/tcp.md)
+custom_hooks = [dict(type='TCPNetCheckpointHook')]
 
 num_segments = 8
 model = dict(
