@@ -84,6 +84,9 @@ BACKBONE_RULES: Rules = (
     (r'(layer\d+\.\d+)\.downsample\.1\.(\w+)', r'\1.downsample.bn.\2'),
 )
 
+#: TCPHead's second reduction (conv, BN): TCPNet's GCP files reduce to 128
+SECOND_REDUCTION = ('cls_head.reduce.3.', 'cls_head.reduce.4.')
+
 #: TCPNet's classifiers: ``new_fc`` (dropout > 0), the base model's ``fc``
 #: (dropout 0), ``base_model.classifier`` (renamed by its test script)
 CLASSIFIER = re.compile(r'(?:new_fc|base_model\.(?:fc|classifier))\.'
@@ -198,7 +201,8 @@ def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
             checkpoint in an 8-segment config).
     """
     own = model.state_dict()
-    missing = sorted(k for k in conversion.state_dict if k not in own)
+    renamed = {_key_in(own, k): v for k, v in conversion.state_dict.items()}
+    missing = sorted(k for k in renamed if k not in own)
     if missing:
         raise ValueError(
             f'{conversion.layout}: the model has no {missing[:5]} '
@@ -209,14 +213,14 @@ def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
             'check model.backbone.type / depth and model.cls_head.')
     kept: StateDict = {}
     left_out = list(conversion.unused)
-    for key, value in conversion.state_dict.items():
+    for key, value in renamed.items():
         if value.shape == own[key].shape:
             kept[key] = value
         elif key.startswith('cls_head.fc_cls.'):
             left_out.append(f'{key} ({value.shape[0]} classes, the model '
                             f'has {own[key].shape[0]}: fine-tuning)')
         elif (conversion.layout == GCP_IMAGENET
-              and key.startswith(('cls_head.reduce.3.', 'cls_head.reduce.4.'))):
+              and key.startswith(SECOND_REDUCTION)):
             left_out.append(f'{key} (the GCP model reduces to '
                             f'{value.shape[0]} channels, '
                             f'model.cls_head.tcp_channels is '
@@ -227,6 +231,14 @@ def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
                 f', the model expects {tuple(own[key].shape)}. '
                 + _config_key_for(key))
     return kept, left_out
+
+
+def _key_in(own: StateDict, key: str) -> str:
+    """``key``, or its convolution inside TSM's shift wrapper (``.net``)
+    where the model shifts and the file does not (a TSN file, the GCP
+    model, in a TSM config)."""
+    shifted = re.sub(r'\.conv\.weight$', '.conv.net.weight', key)
+    return shifted if key not in own and shifted in own else key
 
 
 def _config_key_for(key: str) -> str:

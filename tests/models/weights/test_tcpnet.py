@@ -22,6 +22,8 @@ TSN = {8: CONFIGS / 'tcp-tsn_imagenet-pretrained-r50_8xb12-1x1x8-50e_'
        'kinetics400-rgb.py',
        16: CONFIGS / 'tcp-tsn_imagenet-pretrained-r50_8xb6-1x1x16-50e_'
        'kinetics400-rgb.py'}
+TSM_8 = CONFIGS / 'tcp-tsm_imagenet-pretrained-r50_8xb12-1x1x8-50e_' \
+    'kinetics400-rgb.py'
 U32 = 2.0**-24  # float32 unit roundoff
 
 
@@ -126,10 +128,10 @@ def random_checkpoint(shapes, seed=0):
 @pytest.fixture(scope='module')
 def tsn_models():
     models = {}
-    for t, path in TSN.items():
+    for name, path in [(8, TSN[8]), (16, TSN[16]), ('tsm', TSM_8)]:
         cfg = Config.fromfile(str(path))
         cfg.model.backbone.pretrained = None
-        models[t] = MODELS.build(cfg.model).eval()
+        models[name] = MODELS.build(cfg.model).eval()
     return models
 
 
@@ -230,12 +232,14 @@ def test_backbone_lands_where_the_resnet_loader_puts_it(tcpnet_keys,
         torch.testing.assert_close(ours[key], value, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize('backbone', [8, 'tsm'])
 def test_gcp_imagenet_model_gives_backbone_and_reductions(tcpnet_keys,
-                                                          tsn_models):
-    """TCPNet's load_GCP_from: the ResNet and both reductions; the
-    attention and the classifier start fresh; the ImageNet fc is not
-    used."""
-    model = tsn_models[8]
+                                                          tsn_models,
+                                                          backbone):
+    """TCPNet's load_GCP_from: the ResNet (into TSM's shifted convolutions
+    too) and both reductions; the attention and the classifier start fresh;
+    the ImageNet fc is not used."""
+    model = tsn_models[backbone]
     checkpoint = random_checkpoint(tcpnet_keys['gcp_imagenet_r50'])
     conversion = convert_tcpnet(checkpoint)
     assert conversion.layout == GCP_IMAGENET
@@ -254,8 +258,11 @@ def test_gcp_imagenet_model_gives_backbone_and_reductions(tcpnet_keys,
     source = checkpoint['state_dict']
     assert state_dict['cls_head.reduce.4.running_var'] is \
         source['module.layer_reduce_bn2.running_var']
-    assert state_dict['backbone.layer2.3.conv1.conv.weight'] is \
+    shifted = '.net' if backbone == 'tsm' else ''
+    assert state_dict[f'backbone.layer2.3.conv1.conv{shifted}.weight'] is \
         source['module.layer2.3.conv1.weight']
+    assert state_dict['backbone.layer2.3.conv2.conv.weight'] is \
+        source['module.layer2.3.conv2.weight']
 
 
 def with_shape(model, key, shape):
