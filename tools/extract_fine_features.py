@@ -31,7 +31,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
-LEVELS = ('layer1', 'layer2', 'layer3', 'layer4', 'conv5')
+from mmdtf.structures import write_fine_features
+
 # transforms of the test pipeline that do not apply to whole-video frames
 SKIPPED = ('SampleDetectionFrames', 'LoadFineFeatures', 'PackActionInputs')
 
@@ -94,8 +95,8 @@ def extract(info, pipeline, model, args):
         dict(inputs=[imgs.unsqueeze(0)], data_samples=None), False)['inputs']
     levels = model.backbone.forward_levels(batch[:, 0])
     s = args.spatial_size
-    return {k: F.adaptive_avg_pool3d(v, (v.shape[2], s, s))[0].cpu().numpy()
-            .astype(np.float16) for k, v in zip(LEVELS, levels)}
+    return [F.adaptive_avg_pool3d(v, (v.shape[2], s, s))[0].cpu().numpy()
+            for v in levels]
 
 
 def main(argv=None):
@@ -108,10 +109,8 @@ def main(argv=None):
         info = dataset.get_data_info(i)
         path = osp.join(args.out_dir, f"{info['video_id']}.npz")
         if not osp.exists(path):  # resume: finished videos are skipped
-            feats = extract(info, pipeline, model, args)
-            tmp = path[:-4] + '.part.npz'
-            np.savez(tmp, stride=args.stride, **feats)
-            os.replace(tmp, path)  # never a half-written <id>.npz
+            write_fine_features(path, extract(info, pipeline, model, args),
+                                args.stride)
             done += 1
         bar.update()
     print(f'\n{done} extracted, {len(dataset) - done} already there '

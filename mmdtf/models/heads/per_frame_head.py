@@ -1,6 +1,6 @@
 """Per-frame multi-label head and loss of Coarse-Fine Networks."""
 import math
-from typing import List
+from typing import List, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -8,8 +8,28 @@ import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from ..coarse_fine.fusion import FineFeatureReweighting
-from ..coarse_fine.grid_pool import grid_unpool
+from ..blocks.grid_pool import grid_unpool
+from ..blocks.multi_stage_fusion import FineFeatureReweighting
+
+
+class CoarseFineFeatures(NamedTuple):
+    """What :class:`CoarseFineRecognizer` hands the head.
+
+    Attributes:
+        coarse: (B, C, N, H, W) features of the N coarse frames.
+        out_len: number of clip frames to score.
+        grid: (B, N) Grid Pool positions of the coarse frames in [0, 1]
+            (None: N evenly spaced frames).
+        weights: (B, Tf, N) alignment weights of the fine frames (None
+            without fusion).
+        fine_top: (B, C5, Tf, h, w) top fine level (conv5), for the
+            logit-level fusion (None without fusion).
+    """
+    coarse: torch.Tensor
+    out_len: int
+    grid: Optional[torch.Tensor] = None
+    weights: Optional[torch.Tensor] = None
+    fine_top: Optional[torch.Tensor] = None
 
 
 @MODELS.register_module()
@@ -61,22 +81,21 @@ class PerFrameMultiLabelHead(BaseModule):
             p = self.bias_prior
             nn.init.constant_(self.fc2.bias, math.log(p / (1 - p)))
 
-    def forward(self, feats: dict) -> torch.Tensor:
+    def forward(self, feats: CoarseFineFeatures) -> torch.Tensor:
         """(B, num_classes, out_len) logits at every frame of the clip."""
-        x = feats['coarse'].mean((3, 4))  # (B, C, N)
+        x = feats.coarse.mean((3, 4))  # (B, C, N)
         x = self.fc2(self.dropout(F.relu(self.fc1(x))))
         if self.logit_fusion is not None:
-            if feats.get('fine_top') is None or feats.get('weights') is None:
+            if feats.fine_top is None or feats.weights is None:
                 raise ValueError('PerFrameMultiLabelHead with fine_channels '
                                  'needs fine features: set '
                                  'model.cls_head.fine_channels=None or enable'
                                  ' model.backbone.fusion')
-            shift, scale = self.logit_fusion(feats['fine_top'],
-                                             feats['weights'])
+            shift, scale = self.logit_fusion(feats.fine_top, feats.weights)
             x = x * scale.mean((3, 4)) + shift.mean((3, 4))
-        out_len = feats['out_len']
-        if feats.get('grid') is not None:
-            return grid_unpool(x, feats['grid'], out_len)
+        out_len = feats.out_len
+        if feats.grid is not None:
+            return grid_unpool(x, feats.grid, out_len)
         if x.shape[2] != out_len:
             return F.interpolate(x, out_len, mode='linear', align_corners=True)
         return x
@@ -93,7 +112,8 @@ class PerFrameMultiLabelHead(BaseModule):
                 'the clip_len of SampleDetectionFrames')
         return labels
 
-    def loss(self, feats: dict, data_samples: List, **kwargs) -> dict:
+    def loss(self, feats: CoarseFineFeatures, data_samples: List,
+             **kwargs) -> dict:
         logits = self(feats)
         labels = self.labels(data_samples, logits)
         frame = F.binary_cross_entropy_with_logits(logits, labels)
@@ -103,7 +123,8 @@ class PerFrameMultiLabelHead(BaseModule):
         return dict(loss_frame=self.frame_loss_weight * frame,
                     loss_video=self.video_loss_weight * video)
 
-    def predict(self, feats: dict, data_samples: List, **kwargs) -> List:
+    def predict(self, feats: CoarseFineFeatures, data_samples: List,
+                **kwargs) -> List:
         scores = torch.sigmoid(self(feats)).detach()
         for ds, s in zip(data_samples, scores):
             ds.set_field(s, 'pred_frame_scores')

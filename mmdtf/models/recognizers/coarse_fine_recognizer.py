@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
 
+from ..heads.per_frame_head import CoarseFineFeatures
+
 
 def pad_fine_features(data_samples, device):
     """Stacks each sample's ``fine_feats`` (list of (C, Tf, h, w) arrays, Tf
@@ -37,7 +39,7 @@ def pad_fine_features(data_samples, device):
 
 @MODELS.register_module()
 class CoarseFineRecognizer(Recognizer3D):
-    """Recognizer3D whose features are a dict for
+    """Recognizer3D whose features are a :class:`CoarseFineFeatures` for
     :class:`PerFrameMultiLabelHead`: coarse features, Grid Pool grid,
     alignment weights, the top fine level and the clip length."""
 
@@ -59,9 +61,10 @@ class CoarseFineRecognizer(Recognizer3D):
                 data_samples, inputs.device)
         coarse, grid, weights = self.backbone(inputs, fine_feats, fine_mask,
                                               span)
-        feats = dict(coarse=coarse, grid=grid, weights=weights,
-                     out_len=inputs.shape[2],
-                     fine_top=None if fine_feats is None else fine_feats[-1])
+        feats = CoarseFineFeatures(
+            coarse=coarse, out_len=inputs.shape[2], grid=grid,
+            weights=weights,
+            fine_top=None if fine_feats is None else fine_feats[-1])
         return feats, dict()
 
     def predict(self, inputs, data_samples: List, **kwargs):

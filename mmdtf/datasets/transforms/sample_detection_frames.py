@@ -6,16 +6,7 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-FINE_LEVELS = ('layer1', 'layer2', 'layer3', 'layer4', 'conv5')
-
-
-def frame_targets(actions, times, num_classes: int) -> np.ndarray:
-    """(num_classes, len(times)) 0/1 targets: class c is on at time t when
-    ``start <= t <= end`` for one of its actions (the Charades rule)."""
-    labels = np.zeros((num_classes, len(times)), np.float32)
-    for label, start, end in actions:
-        labels[label, (times >= start) & (times <= end)] = 1
-    return labels
+from mmdtf.structures import FINE_LEVELS, frame_targets
 
 
 @TRANSFORMS.register_module()

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from mmdtf.models.coarse_fine import (FineFeatureReweighting,
+from mmdtf.models.blocks import (FineFeatureReweighting,
                                       GaussianAlignment, MultiStageFusion)
 
 

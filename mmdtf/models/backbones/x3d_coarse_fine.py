@@ -6,8 +6,8 @@ import torch
 from mmaction.models.backbones import X3D
 from mmaction.registry import MODELS
 
-from .fusion import MultiStageFusion
-from .grid_pool import GridPool
+from ..blocks.grid_pool import GridPool
+from ..blocks.multi_stage_fusion import MultiStageFusion
 
 TEMPORAL_POOLS = ('grid', 'uniform', None)
 

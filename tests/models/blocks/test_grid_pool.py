@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdtf.models.coarse_fine import (GridPool, GridUnpool,
+from mmdtf.models.blocks import (GridPool, GridUnpool,
                                       confidences_to_grid, grid_unpool,
                                       sample_frames)
 
