@@ -1,4 +1,5 @@
-from .sample_detection_frames import LoadFineFeatures, SampleDetectionFrames
+from .load_fine_features import LoadFineFeatures
+from .sample_detection_frames import SampleDetectionFrames
 from .segments_to_clips import SegmentsToClips
 
 __all__ = ['LoadFineFeatures', 'SampleDetectionFrames', 'SegmentsToClips']

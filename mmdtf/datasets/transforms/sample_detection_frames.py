@@ -1,12 +1,10 @@
-"""Frame sampling with per-frame targets, and fine-feature loading, for
-per-frame activity detection (Coarse-Fine Networks)."""
-import os.path as osp
-
+"""Frame sampling with per-frame targets for per-frame activity detection
+(Coarse-Fine Networks on Charades)."""
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from mmdtf.structures import FINE_LEVELS, frame_targets
+from mmdtf.structures import frame_targets
 
 
 @TRANSFORMS.register_module()
@@ -44,34 +42,4 @@ class SampleDetectionFrames(BaseTransform):
         results['frame_times'] = times
         results['frame_labels'] = frame_targets(results['actions'], times,
                                                 results['num_classes'])
-        return results
-
-
-@TRANSFORMS.register_module()
-class LoadFineFeatures(BaseTransform):
-    """Reads ``fine_feature_file`` (``tools/extract_fine_features.py``):
-    ``fine_feats`` (one (C, Tf, h, w) array per level of FINE_LEVELS) and
-    ``clip_span`` (the clip's first frame and first-to-last span, in
-    fine-feature frames, for the Gaussian alignment)."""
-
-    def transform(self, results: dict) -> dict:
-        path = results.get('fine_feature_file')
-        if path is None:
-            raise KeyError('no fine_feature_file: set the dataset\'s '
-                           'fine_feature_prefix (folder of <id>.npz)')
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'fine features {path} not found for video '
-                f'{results.get("video_id")}; run '
-                'tools/extract_fine_features.py or fix fine_feature_prefix')
-        with np.load(path) as f:
-            missing = [k for k in FINE_LEVELS + ('stride', ) if k not in f]
-            if missing:
-                raise KeyError(f'{path} lacks {missing}')
-            feats = [f[k].astype(np.float32) for k in FINE_LEVELS]
-            stride = float(f['stride'])
-        inds = results['sampled_frames']
-        results['fine_feats'] = feats
-        results['clip_span'] = np.array(
-            [inds[0] / stride, (inds[-1] - inds[0]) / stride], np.float32)
         return results
