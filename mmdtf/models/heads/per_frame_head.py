@@ -50,7 +50,10 @@ class PerFrameMultiLabelHead(BaseModule):
         in_channels (int): Channels of the coarse features (X3D-M: 432).
         mid_channels (int): Hidden width (paper: 2048).
         fine_channels (int | None): Channels of the top fine level for the
-            logit-level fusion; None to skip it.
+            logit-level fusion (the public ``rw6``: the aligned fine features
+            are averaged over space, then MLPs with dropout ``dropout_ratio``
+            give one shift and one sigmoid scale per class and coarse frame,
+            ``logits * scale + shift``); None to skip it.
         bias_prior (float | None): Start every class at this probability
             (classifier bias ``log(p / (1 - p))``) instead of 0.5; with
             sparse labels and short runs, a zero bias spends most of the
@@ -73,7 +76,8 @@ class PerFrameMultiLabelHead(BaseModule):
         self.logit_fusion = None
         if fine_channels is not None:
             self.logit_fusion = FineFeatureReweighting(
-                fine_channels, num_classes, sigmoid_scale=True)
+                fine_channels, num_classes, sigmoid_scale=True,
+                pool_space=True, dropout_ratio=dropout_ratio)
 
     def init_weights(self):
         super().init_weights()
@@ -92,7 +96,7 @@ class PerFrameMultiLabelHead(BaseModule):
                                  'model.cls_head.fine_channels=None or enable'
                                  ' model.backbone.fusion')
             shift, scale = self.logit_fusion(feats.fine_top, feats.weights)
-            x = x * scale.mean((3, 4)) + shift.mean((3, 4))
+            x = x * scale.flatten(2) + shift.flatten(2)  # (B, classes, N)
         out_len = feats.out_len
         if feats.grid is not None:
             return grid_unpool(x, feats.grid, out_len)

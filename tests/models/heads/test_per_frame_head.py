@@ -67,3 +67,34 @@ def test_bias_prior_starts_every_class_at_that_probability():
     p = torch.sigmoid(head(CoarseFineFeatures(torch.randn(1, 8, 5, 1, 1),
                                               out_len=5)))
     torch.testing.assert_close(p, torch.full((1, 3, 5), 0.1))
+
+
+def test_logit_fusion_is_the_public_rw6_on_space_averaged_features():
+    # logits * sigmoid(MLP(mean_hw aligned)) + MLP(mean_hw aligned)
+    torch.manual_seed(2)
+    head = PerFrameMultiLabelHead(3, 8, mid_channels=4, fine_channels=6)
+    head = head.double().eval()
+    coarse = torch.randn(2, 8, 5, 2, 2, dtype=torch.float64)
+    fine = torch.randn(2, 6, 7, 2, 2, dtype=torch.float64)
+    weights = torch.rand(2, 7, 5, dtype=torch.float64)
+    got = head(CoarseFineFeatures(coarse, out_len=5, weights=weights,
+                                  fine_top=fine))
+    fusion = head.logit_fusion
+
+    def mlp(layers, x):  # (C, N) -> (out, N), 1x1 convs as matrices
+        w1 = layers[0].weight.flatten(1)
+        w2 = layers[2].weight.flatten(1)
+        hidden = torch.relu(w1 @ x + layers[0].bias[:, None])
+        return w2 @ hidden + layers[2].bias[:, None]
+
+    for b in range(2):
+        x = coarse[b].mean((2, 3))  # (8, 5)
+        logits = head.fc2.weight[:, :, 0] @ torch.relu(
+            head.fc1.weight[:, :, 0] @ x) + head.fc2.bias[:, None]
+        att = torch.sigmoid(mlp(fusion.attention, fine[b].flatten(1)))
+        att = att.view(1, 1, 7, 2, 2)
+        pooled = fusion.align(fine[b:b + 1], att, weights[b:b + 1])[0].mean(
+            (2, 3))
+        ref = logits * torch.sigmoid(mlp(fusion.scale, pooled)) + mlp(
+            fusion.shift, pooled)
+        torch.testing.assert_close(got[b], ref)
