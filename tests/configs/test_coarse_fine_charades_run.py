@@ -1,6 +1,7 @@
 """The Charades Coarse-Fine config end to end at reduced size (32 px,
-8-frame clips, K = 2): one training iteration and one test step through
-MMEngine's Runner, on generated frame folders, CSV and fine features."""
+8-frame training clips, K = T / 4): one training iteration and one test
+step through MMEngine's Runner, on generated frame folders, CSV and fine
+features."""
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,6 @@ def test_train_iteration_and_test_step(tmp_path):
     cfg = Config.fromfile(str(CONFIG))
     cfg.work_dir = str(tmp_path / 'work')
     cfg.load_from = None
-    cfg.model.backbone.num_samples = 2
     cfg.model.cls_head.num_classes = 4
     cfg.model.cls_head.mid_channels = 32
     for name, batch in (('train_dataloader', 2), ('test_dataloader', 1)):

@@ -11,6 +11,8 @@ frames by inverting that grid.
 Unlike the public code, nothing here assumes CUDA, and a spatial size of 1
 works (the public code divides by ``h - 1``).
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -98,8 +100,13 @@ class GridPool(nn.Module):
 
     Args:
         in_channels (int): Channels of the feature it pools.
-        num_samples (int): K, the number of coarse intervals; the output has
-            K + 1 frames (both ends of the clip included).
+        num_samples (int | None): K, the number of coarse intervals, fixed
+            whatever the clip length; the output has K + 1 frames (both ends
+            of the clip included). None: K follows the clip, see ``ratio``.
+        ratio (int): With ``num_samples=None``, K = ceil(T / ratio): one
+            coarse interval per ``ratio`` frames, so a longer test clip at
+            the training frame rate keeps the training's coarse rate (the
+            public code: 4).
         temporal_strides (tuple[int]): Temporal strides of the confidence
             network's two 3x3x3 convs (paper: 2, 2 for K = T / 4); the result
             is average-pooled to K confidences.
@@ -109,15 +116,19 @@ class GridPool(nn.Module):
             (paper: 0.5).
     """
 
-    def __init__(self, in_channels: int, num_samples: int,
+    def __init__(self, in_channels: int, num_samples: Optional[int] = None,
                  temporal_strides=(2, 2), uniform: bool = False,
                  temperature: float = 0.5,
-                 norm_cfg=dict(type='BN3d', requires_grad=True)):
+                 norm_cfg=dict(type='BN3d', requires_grad=True),
+                 ratio: int = 4):
         super().__init__()
-        if num_samples < 1:
+        if num_samples is not None and num_samples < 1:
             raise ValueError(
-                f'num_samples (K) must be >= 1, got {num_samples}')
+                f'num_samples (K) must be >= 1 or None, got {num_samples}')
+        if ratio < 1:
+            raise ValueError(f'ratio must be >= 1, got {ratio}')
         self.num_samples = num_samples
+        self.ratio = ratio
         self.uniform = uniform
         self.temperature = temperature
         if uniform:
@@ -138,10 +149,17 @@ class GridPool(nn.Module):
         nn.init.zeros_(self.confidence_net[-1].weight)
         nn.init.zeros_(self.confidence_net[-1].bias)
 
+    def intervals(self, clip_len: int) -> int:
+        """K for a clip of ``clip_len`` frames."""
+        if self.num_samples is not None:
+            return self.num_samples
+        return -(-clip_len // self.ratio)
+
     def confidences(self, x: torch.Tensor) -> torch.Tensor:
         """(B, K) confidences in (0, 1) for (B, C, T, H, W) features."""
         logits = self.confidence_net(x)
-        logits = F.adaptive_avg_pool3d(logits, (self.num_samples, 1, 1))
+        logits = F.adaptive_avg_pool3d(logits,
+                                       (self.intervals(x.shape[2]), 1, 1))
         return torch.sigmoid(self.temperature * logits.flatten(1))
 
     def forward(self, x: torch.Tensor):
@@ -151,7 +169,8 @@ class GridPool(nn.Module):
             raise ValueError('GridPool expects (B, C, T, H, W), got shape '
                              f'{tuple(x.shape)}')
         if self.uniform:
-            grid = torch.linspace(0, 1, self.num_samples + 1, device=x.device,
+            grid = torch.linspace(0, 1, self.intervals(x.shape[2]) + 1,
+                                  device=x.device,
                                   dtype=x.dtype).expand(x.shape[0], -1)
         else:
             grid = confidences_to_grid(self.confidences(x))

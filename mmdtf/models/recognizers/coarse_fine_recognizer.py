@@ -37,6 +37,22 @@ def pad_fine_features(data_samples, device):
     return levels, mask, span
 
 
+def check_equal_clip_lengths(data: dict) -> None:
+    """Test clips at the training frame rate are as long as their videos;
+    the data preprocessor would zero-pad a batch of them to one length, and
+    the padding would be scored as frames."""
+    inputs = data.get('inputs') if isinstance(data, dict) else None
+    if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
+        lengths = sorted({tuple(x.shape) for x in inputs})
+        if len(lengths) > 1:
+            raise ValueError(
+                f'a test batch of {len(inputs)} clips of different shapes '
+                f'{lengths}: SampleDetectionFrames tests every video whole at'
+                ' the training frame rate (test_sampling=\'interval\'), so '
+                'clip lengths differ; set val_dataloader.batch_size and '
+                'test_dataloader.batch_size to 1 (as the public code)')
+
+
 @MODELS.register_module()
 class CoarseFineRecognizer(Recognizer3D):
     """Recognizer3D whose features are a :class:`CoarseFineFeatures` for
@@ -66,6 +82,14 @@ class CoarseFineRecognizer(Recognizer3D):
             weights=weights,
             fine_top=None if fine_feats is None else fine_feats[-1])
         return feats, dict()
+
+    def val_step(self, data):
+        check_equal_clip_lengths(data)
+        return super().val_step(data)
+
+    def test_step(self, data):
+        check_equal_clip_lengths(data)
+        return super().test_step(data)
 
     def predict(self, inputs, data_samples: List, **kwargs):
         feats, _ = self.extract_feat(inputs, data_samples=data_samples,

@@ -110,6 +110,18 @@ def test_gradcheck_float64():
         lambda v, c: grid_unpool(v, confidences_to_grid(c), 7), (values, conf))
 
 
+def test_k_follows_the_clip_length_by_ratio_unless_fixed():
+    # K = ceil(T / ratio): a longer clip at the same frame rate keeps the
+    # coarse rate (public code: ratio 4); num_samples fixes K instead
+    x16, x18 = torch.randn(1, 3, 16, 4, 4), torch.randn(1, 3, 18, 4, 4)
+    for uniform in (True, False):
+        pool = GridPool(3, ratio=4, uniform=uniform).eval()
+        assert pool(x16)[1].shape == (1, 5) and pool(x18)[1].shape == (1, 6)
+        fixed = GridPool(3, num_samples=4, uniform=uniform).eval()
+        assert fixed(x18)[1].shape == (1, 5)
+    assert GridPool(3, ratio=8, uniform=True)(x16)[1].shape == (1, 3)
+
+
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match='B, C, T, H, W'):
         GridPool(3, 4)(torch.randn(2, 3, 13, 4))
