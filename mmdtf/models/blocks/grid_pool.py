@@ -61,17 +61,34 @@ def sample_frames(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return out.reshape(b, c, h, w, n).permute(0, 1, 4, 2, 3)
 
 
-def grid_unpool(values: torch.Tensor, grid: torch.Tensor,
-                out_len: int) -> torch.Tensor:
+UNPOOL_MODES = ('exact', 'public')
+
+
+def grid_unpool(values: torch.Tensor, grid: torch.Tensor, out_len: int,
+                mode: str = 'exact') -> torch.Tensor:
     """Values (B, C, K+1) known at the (B, K+1) grid positions -> values at
     ``out_len`` uniformly spaced positions, by inverting the grid.
 
-    Each output position q is located in the grid (segment k with
-    g_k <= q <= g_k+1), giving its coarse index k + (q - g_k) / (g_k+1 - g_k);
-    the values are read there linearly. The public code instead inverts at
-    K+1 points and then upsamples linearly, which blurs dense regions; here
-    every output frame inverts the grid directly.
+    ``mode='exact'``: each output position q is located in the grid (segment
+    k with g_k <= q <= g_k+1), giving its coarse index
+    k + (q - g_k) / (g_k+1 - g_k); the values are read there linearly, i.e.
+    ``np.interp(q, grid, values)``.
+
+    ``mode='public'``: the public code's: the grid is inverted at the K + 1
+    evenly spaced positions only, and the values there are upsampled
+    linearly to ``out_len``. Where the grid is uniform both agree; where it
+    is not, this blurs the dense regions (each output frame is read between
+    its evenly spaced neighbours, not at its place in the grid).
     """
+    if mode not in UNPOOL_MODES:
+        raise ValueError(f'grid_unpool mode must be one of {UNPOOL_MODES}, '
+                         f'got {mode!r}')
+    if mode == 'public':
+        at_points = grid_unpool(values, grid, values.shape[2])
+        if out_len == at_points.shape[2]:
+            return at_points
+        return F.interpolate(at_points, out_len, mode='linear',
+                             align_corners=True)
     if values.dim() != 3 or grid.dim() != 2 or \
             values.shape[::2] != grid.shape:
         raise ValueError('grid_unpool needs values (B, C, K+1) and grid '
@@ -180,7 +197,18 @@ class GridPool(nn.Module):
 @MODELS.register_module()
 class GridUnpool(nn.Module):
     """Module form of :func:`grid_unpool`: (B, C, K+1) values at the grid ->
-    (B, C, out_len) values at uniformly spaced frames."""
+    (B, C, out_len) values at uniformly spaced frames.
+
+    Args:
+        mode (str): ``'exact'`` or ``'public'`` (see :func:`grid_unpool`).
+    """
+
+    def __init__(self, mode: str = 'exact'):
+        super().__init__()
+        if mode not in UNPOOL_MODES:
+            raise ValueError(f'GridUnpool mode must be one of '
+                             f'{UNPOOL_MODES}, got {mode!r}')
+        self.mode = mode
 
     def forward(self, values, grid, out_len: int):
-        return grid_unpool(values, grid, out_len)
+        return grid_unpool(values, grid, out_len, self.mode)

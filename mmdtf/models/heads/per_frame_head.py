@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from ..blocks.grid_pool import grid_unpool
+from ..blocks.grid_pool import GridUnpool
 from ..blocks.multi_stage_fusion import FineFeatureReweighting
 
 
@@ -58,13 +58,17 @@ class PerFrameMultiLabelHead(BaseModule):
             (classifier bias ``log(p / (1 - p))``) instead of 0.5; with
             sparse labels and short runs, a zero bias spends most of the
             first steps just learning that frames are mostly empty.
+        unpool (str): How GridUnpool brings the coarse logits back to the
+            clip's frames: ``'exact'`` (every frame located in the grid) or
+            ``'public'`` (the public code's: the grid inverted at K + 1
+            points, then linear upsampling), see :func:`grid_unpool`.
     """
 
     def __init__(self, num_classes: int, in_channels: int,
                  mid_channels: int = 2048, dropout_ratio: float = 0.5,
                  fine_channels=None, frame_loss_weight: float = 0.5,
                  video_loss_weight: float = 0.5, bias_prior=None,
-                 init_cfg=None):
+                 unpool: str = 'exact', init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.num_classes = num_classes
         self.frame_loss_weight = frame_loss_weight
@@ -73,6 +77,7 @@ class PerFrameMultiLabelHead(BaseModule):
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc2 = nn.Conv1d(mid_channels, num_classes, 1)
         self.bias_prior = bias_prior
+        self.unpool = GridUnpool(unpool)
         self.logit_fusion = None
         if fine_channels is not None:
             self.logit_fusion = FineFeatureReweighting(
@@ -99,7 +104,7 @@ class PerFrameMultiLabelHead(BaseModule):
             x = x * scale.flatten(2) + shift.flatten(2)  # (B, classes, N)
         out_len = feats.out_len
         if feats.grid is not None:
-            return grid_unpool(x, feats.grid, out_len)
+            return self.unpool(x, feats.grid, out_len)
         if x.shape[2] != out_len:
             return F.interpolate(x, out_len, mode='linear', align_corners=True)
         return x
