@@ -10,10 +10,11 @@ from mmaction.registry import MODELS
 from ..heads.per_frame_head import CoarseFineFeatures
 
 
-def pad_fine_features(data_samples, device):
+def pad_fine_features(data_samples, device, dtype=torch.float32):
     """Stacks each sample's ``fine_feats`` (list of (C, Tf, h, w) arrays, Tf
     varying per video) into (B, C, Tf_max, h, w) tensors plus a (B, Tf_max)
-    mask, and ``clip_span`` into (B, 2)."""
+    mask, and ``clip_span`` into (B, 2), on ``device`` in ``dtype`` (the
+    clips')."""
     for i, ds in enumerate(data_samples):
         if 'fine_feats' not in ds or 'clip_span' not in ds:
             raise KeyError(
@@ -26,13 +27,13 @@ def pad_fine_features(data_samples, device):
     levels = []
     for level in range(len(data_samples[0].fine_feats)):
         levels.append(torch.stack([
-            F.pad(torch.as_tensor(ds.fine_feats[level], dtype=torch.float32),
+            F.pad(torch.as_tensor(ds.fine_feats[level], dtype=dtype),
                   (0, 0, 0, 0, 0, tmax - n))
             for ds, n in zip(data_samples, lengths)]).to(device))
-    mask = torch.zeros(len(lengths), tmax, device=device)
+    mask = torch.zeros(len(lengths), tmax, device=device, dtype=dtype)
     for i, n in enumerate(lengths):
         mask[i, :n] = 1
-    span = torch.stack([torch.as_tensor(ds.clip_span, dtype=torch.float32)
+    span = torch.stack([torch.as_tensor(ds.clip_span, dtype=dtype)
                         for ds in data_samples]).to(device)
     return levels, mask, span
 
@@ -74,7 +75,7 @@ class CoarseFineRecognizer(Recognizer3D):
                 raise ValueError('fusion needs the data samples (fine '
                                  'features); call loss/predict with them')
             fine_feats, fine_mask, span = pad_fine_features(
-                data_samples, inputs.device)
+                data_samples, inputs.device, inputs.dtype)
         coarse, grid, weights = self.backbone(inputs, fine_feats, fine_mask,
                                               span)
         feats = CoarseFineFeatures(
