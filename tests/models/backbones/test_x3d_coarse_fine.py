@@ -5,6 +5,8 @@ from mmaction.models.backbones import X3D
 from mmaction.registry import MODELS
 
 import mmdtf  # noqa: F401
+from mmdtf.models.blocks import (GaussianAlignment, confidences_to_grid,
+                                 sample_frames)
 
 
 def build(**kwargs):
@@ -64,6 +66,74 @@ def test_fusion_changes_output_and_trains_grid_pool():
     assert mixed.abs().sum() > 0
     with pytest.raises(ValueError, match='fine_feats'):
         model(x)
+
+
+def randomise(model, seed):
+    """Random parameters and batch-norm statistics everywhere (Grid Pool's
+    zero-initialised last layer and X3D's zero residual scales included),
+    so no piece is an identity that would hide a wiring mistake."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            fan_in = p[0].numel() if p.dim() > 1 else 1
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype)
+                    / fan_in**0.5)
+            if name.endswith('bn.weight'):
+                p.add_(1.0)
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(0.2 * torch.randn(
+                    m.running_mean.shape, generator=gen,
+                    dtype=m.running_mean.dtype))
+                m.running_var.uniform_(0.5, 1.5, generator=gen)
+        model.grid_pool.confidence_net[-1].weight.mul_(8)
+
+
+def test_fusion_forward_matches_hand_wired_reference_float64():
+    # The coarse-fine forward wired by hand from pieces checked on their own
+    # (MMAction2's X3D stages, GridPool.confidences, confidences_to_grid and
+    # sample_frames against loops, GaussianAlignment against a loop, the
+    # reweighting and the mixing against matrices): Grid Pool after layer1,
+    # each coarse sample centred at start + g_k * span fine frames, the fine
+    # levels layer1..layer4 (not conv5) aligned once, mixed after the pool
+    # and after layer2, 3 and 4, then conv5.
+    torch.manual_seed(2)
+    model = build(gamma_w=0.25, fusion=dict(), num_samples=None,
+                  pool_ratio=4).double()
+    randomise(model, seed=3)
+    x = torch.randn(2, 3, 16, 32, 32, dtype=torch.float64)
+    channels = model.stage_channels + [model.feat_dim]
+    fine = [torch.randn(2, c, 14, 2, 2, dtype=torch.float64)
+            for c in channels]
+    mask = torch.ones(2, 14, dtype=torch.float64)
+    mask[1, 11:] = 0
+    for level in fine:
+        level[1, :, 11:] = 0
+    span = torch.tensor([[1.5, 11.0], [0.0, 9.5]], dtype=torch.float64)
+    with torch.no_grad():
+        out, grid, weights = model(x, fine, mask, span)
+        y = model.layer1(model.conv1_t(model.conv1_s(x)))
+        ref_grid = confidences_to_grid(model.grid_pool.confidences(y))
+        y = sample_frames(y, ref_grid)
+        centers = torch.stack([span[b, 0] + ref_grid[b] * span[b, 1]
+                               for b in range(2)])
+        ref_weights = GaussianAlignment(1 / 8)(centers, mask)
+        fusion = model.fusion
+        shifts, scales = zip(*(fusion.reweight[i](fine[i], ref_weights)
+                               for i in range(4)))
+        y = fusion.mix(y, 0, shifts, scales)
+        for i, name in enumerate(('layer2', 'layer3', 'layer4'), start=1):
+            y = fusion.mix(getattr(model, name)(y), i, shifts, scales)
+        ref = model.conv5(y)
+    assert grid.shape == (2, 5)  # K = 16 / 4
+    torch.testing.assert_close(grid, ref_grid, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(weights, ref_weights, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    assert (grid[:, 1:-1] - torch.tensor([.25, .5, .75])).abs().max() > 0.02
+    # every fusion point matters: without fusion the output differs
+    model.fusion = None
+    with torch.no_grad():
+        assert (model(x)[0] - out).abs().max() > 1e-2
 
 
 def test_bad_temporal_pool_is_named():
