@@ -158,6 +158,18 @@ def test_grid_pool_conv_bias_is_folded_into_the_running_mean(fixture):
     assert 'backbone.grid_pool.confidence_net.0.conv.bias' not in ours
 
 
+def test_fine_stream_checkpoint_loads_into_the_fine_stream_config(fixture):
+    # x3d_fine.ResNet (train_fine.py): the same X3D and head, without Grid
+    # Pool and fusion, as configs/coarse_fine/x3d-m_fine-stream_... builds
+    fine = {k: v for k, v in fixture['state_dict'].items()
+            if not k.startswith(('pool_1.', 'rw', 'mix'))}
+    model = MODELS.build(dict(
+        MODEL, backbone=dict(MODEL['backbone'], temporal_pool=None,
+                             fusion=None),
+        cls_head=dict(MODEL['cls_head'], fine_channels=None)))
+    model.load_state_dict(convert_coarse_fine(fine), strict=True)
+
+
 @pytest.mark.parametrize('key', ['extra.weight', 'rw7.fc1.weight',
                                  'mix6.conv_at.weight'])
 def test_unknown_key_is_named(fixture, key):
