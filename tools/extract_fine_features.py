@@ -45,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument('out_dir')
     p.add_argument('--ann-file', help='CSV to extract (default: the '
                    "config's test_dataloader ann_file)")
+    p.add_argument('--data-prefix', help='folder of the frame folders '
+                   "(default: the config's test_dataloader data_prefix.img)")
     p.add_argument('--stride', type=int, default=10,
                    help='frames between two fine features (paper: 10)')
     p.add_argument('--spatial-size', type=int, default=7,
@@ -65,6 +67,8 @@ def build(args):
     ds_cfg = cfg.test_dataloader.dataset.copy()
     if args.ann_file:
         ds_cfg.ann_file = args.ann_file
+    if args.data_prefix:
+        ds_cfg.data_prefix = dict(img=args.data_prefix)
     ds_cfg.fine_feature_prefix = None
     ds_cfg.pipeline = []
     dataset = DATASETS.build(ds_cfg)
