@@ -62,7 +62,8 @@ test_pipeline = [
          frame_interval=frame_interval, test_mode=True),
     dict(type='RawFrameDecode'),
     dict(type='LoadFineFeatures'),
-    dict(type='Resize', scale=(-1, 256)),
+    # the public test view: the centre square of the whole short side
+    dict(type='Resize', scale=(-1, 224)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     pack,

@@ -37,7 +37,7 @@ def test_train_iteration_and_test_step(tmp_path):
         for t in ds.pipeline:
             if t['type'] == 'SampleDetectionFrames':
                 t.update(clip_len=8, frame_interval=2)
-            if t['type'] == 'Resize' and t['scale'] == (-1, 256):
+            if t['type'] == 'Resize' and t['scale'][0] == -1:
                 t['scale'] = (-1, 36)
             if t['type'] == 'Resize' and t['scale'] == (224, 224):
                 t['scale'] = (32, 32)

@@ -1,9 +1,12 @@
 """The detection demo's Grid Pool run (configs/coarse_fine/demo), shortened:
 generated data, eight epochs on eight videos through MMEngine's Runner,
 scored with the Charades per-frame mAP. The reported mAP is recomputed from
-the dumped scores by the naive official computation, and the scores carry
-timing: their mAP is above every one of 200 reassignments of each class's
-scores to random frames. Grid Pool was trained."""
+the dumped scores by the naive official computation, and the scores follow
+each video's content: their mAP is above every one of 200 reassignments of
+each class's scores to random frames of random videos (chance). Timing
+within a video is not learned in eight epochs (the scores reversed in time
+do as well), so frame-level wiring is left to the unit tests of Grid Pool,
+GridUnpool and the head. Grid Pool was trained."""
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +56,7 @@ def test_grid_pool_demo_trains_and_scores(tmp_path):
     assert len(videos) == 8
     got = metrics['charades/mAP']
     assert abs(got - charades_map(videos)) < 1e-9
-    # chance: each class's scores reassigned to random frames of the videos
+    # chance: each class's scores reassigned to random frames of all videos
     rng = np.random.RandomState(0)
     scores = np.concatenate([v['pred_frame_scores'].numpy() for v in videos],
                             axis=1)  # (classes, all frames)
