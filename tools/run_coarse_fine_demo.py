@@ -109,6 +109,33 @@ def train(name: str, data: Path, work: Path, extra: list,
     return result
 
 
+def random_scores_map(data: Path, seeds: int = 20) -> float:
+    """Chance: CharadesMAP of uniform random scores at every frame of the
+    validation videos, averaged over ``seeds`` draws."""
+    import numpy as np
+    import torch
+
+    import mmdtf  # noqa: F401  (registers our modules)
+    from mmdtf.datasets import CharadesDataset
+    from mmdtf.evaluation import CharadesMAP
+    dataset = CharadesDataset(str(data / 'val.csv'), [], num_classes=4,
+                              data_prefix=dict(img=str(data / 'rgb')),
+                              test_mode=True)
+    videos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    maps = []
+    for seed in range(seeds):
+        rng = np.random.RandomState(seed)
+        metric = CharadesMAP()
+        for v in videos:
+            metric.process(None, [dict(
+                pred_frame_scores=torch.tensor(rng.rand(
+                    4, v['total_frames'])),
+                frame_times=np.arange(v['total_frames']) / v['fps'],
+                duration=v['duration'], actions=v['actions'])])
+        maps.append(metric.compute_metrics(metric.results)['mAP'])
+    return float(np.mean(maps))
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--data', default='data/detection_demo')
@@ -119,6 +146,8 @@ def main(argv=None) -> dict:
                    help='extra options for every mim train')
     p.add_argument('--frames', type=int, default=32,
                    help='frames per generated video (the clips have 32)')
+    p.add_argument('--num-val', type=int, default=16,
+                   help='validation videos generated')
     p.add_argument('--spread-test', action='store_true',
                    help='also test with the clip spread over each video')
     args = p.parse_args(argv)
@@ -128,7 +157,8 @@ def main(argv=None) -> dict:
             'gen', REPO / 'tools' / 'make_detection_demo_dataset.py')
         gen = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(gen)
-        print(gen.make_detection_demo_dataset(data, frames=args.frames),
+        print(gen.make_detection_demo_dataset(data, frames=args.frames,
+                                              num_val=args.num_val),
               flush=True)
     results = {}
     for name in args.variants:
@@ -149,14 +179,18 @@ def main(argv=None) -> dict:
                               args.spread_test)
         print(f'{VARIANTS[name][0]}: per-frame mAP {results[name]}',
               flush=True)
+    chance = random_scores_map(data)
     columns = list(results[args.variants[0]])
     print('\n| variant | ' + ' | '.join(
         f'per-frame mAP (%), test clip {c}' for c in columns) + ' |')
     print('|---' * (len(columns) + 1) + '|')
+    print('| random scores (chance, mean of 20 draws) | ' + ' | '.join(
+        f'{100 * chance:.1f}' for _ in columns) + ' |')
     for name, value in results.items():
         print(f'| {VARIANTS[name][0]} | ' + ' | '.join(
             f'{100 * value[c]:.1f}' for c in columns) + ' |')
-    (work / 'results.json').write_text(json.dumps(results, indent=1))
+    (work / 'results.json').write_text(json.dumps(
+        dict(results, random_scores=chance), indent=1))
     return results
 
 
