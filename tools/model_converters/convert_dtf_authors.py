@@ -23,7 +23,7 @@ def main(argv=None):
 
     from mmengine.runner.checkpoint import _load_checkpoint
 
-    from mmdtf.models.weights import convert_dtf_authors
+    from mmdtf.models.weights.dtf_authors import convert_dtf_authors
     try:
         checkpoint = _load_checkpoint(args.src, map_location='cpu')
     except FileNotFoundError:

@@ -33,6 +33,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from ..backbones.pretrained import unwrap_state_dict
+
 StateDict = Dict[str, torch.Tensor]
 
 #: the authors' DTFBlock parameters and buffers, ours for each (None: dropped)
@@ -133,14 +135,6 @@ def _split_blocks(state_dict: StateDict,
     return blocks, rest
 
 
-def _unwrap(checkpoint: Dict) -> StateDict:
-    """The tensors of a checkpoint, out of ``state_dict`` / ``model``
-    wrappers and DataParallel's ``module.`` prefix."""
-    # the generic loader, under mmdtf/models/backbones for now
-    from ..backbones.pretrained import unwrap_state_dict
-    return unwrap_state_dict(checkpoint)
-
-
 def convert_dtf_authors(checkpoint: Dict) -> Tuple[StateDict, Dict]:
     """An authors' DTF-Net or DTF-Transformer checkpoint in mmdtf's names.
 
@@ -154,7 +148,7 @@ def convert_dtf_authors(checkpoint: Dict) -> Tuple[StateDict, Dict]:
         config keys the model must be built with (``hints``: type, depth or
         arch, clip length, ``dtf_cfg``).
     """
-    state_dict = _unwrap(checkpoint)
+    state_dict = unwrap_state_dict(checkpoint)
     if any(k.startswith('layer1.') for k in state_dict):
         return _convert_resnet(state_dict)
     if any(k.startswith('layers.') for k in state_dict):

@@ -14,8 +14,9 @@ from mmaction.registry import MODELS
 from dtf_authors_fixture import (load_fixture, seeded_input,  # tests/
                                  seeded_state_dict)
 from mmdtf.models import DTFBlock
-from mmdtf.models.weights import (AuthorsCheckpointError, convert_dtf_authors,
-                                  convert_dtf_block)
+from mmdtf.models.weights.dtf_authors import (AuthorsCheckpointError,
+                                              convert_dtf_authors,
+                                              convert_dtf_block)
 
 UNIT_ROUNDOFF = {torch.float32: 2.**-24, torch.float64: 2.**-53}
 
