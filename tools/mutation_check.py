@@ -92,11 +92,11 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
         "channel c takes group c % (C/G)'s filter instead of group c // G's "
         '(the G channels sharing a filter are not consecutive)',
         'mmdtf/models/blocks/spectral_filters.py',
-        [('grouped = (real.view(n, self.groups, self.group_factor, -1, h, w),'
-          '\n                   imag.view(n, self.groups, self.group_factor, '
+        [('grouped = (real.view(n, self.groups, self.shared_by, -1, h, w),'
+          '\n                   imag.view(n, self.groups, self.shared_by, '
           '-1, h, w))',
-          'grouped = (real.view(n, self.group_factor, self.groups, -1, h, w)'
-          '.transpose(1, 2), imag.view(n, self.group_factor, self.groups, '
+          'grouped = (real.view(n, self.shared_by, self.groups, -1, h, w)'
+          '.transpose(1, 2), imag.view(n, self.shared_by, self.groups, '
           '-1, h, w).transpose(1, 2))'),
          ('spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))',
           'spec = (real.transpose(1, 2).reshape(n, c, -1, h, w), '
