@@ -63,7 +63,7 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
         BLOCK_TESTS),
     'fa_half_accumulation': (
         'FA accumulates in float16/bfloat16 instead of float32',
-        'mmdtf/ops/frame_aggregation.py',
+        'mmdtf/ops/frame_aggregation/torch_kernel.py',
         [('return torch.float32 if dtype in (torch.float16, torch.bfloat16) '
           'else dtype', 'return dtype')],
         ['tests/ops/test_frame_aggregation.py::'
@@ -71,7 +71,7 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
     'fa_fake_layout': (
         "FA's fake implementation (what torch.compile plans with) gives y "
         "the standard layout, whatever the input's",
-        'mmdtf/ops/frame_aggregation.py',
+        'mmdtf/ops/frame_aggregation/torch_kernel.py',
         [('return (layout.unflat(x.new_empty(layout.flat_shape)),',
           'return (x.new_empty(x.shape),')],
         ['tests/ops/test_frame_aggregation_compile.py::'
