@@ -7,11 +7,12 @@ from typing import Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from .cpp_kernel import unavailable_reason as cpp_unavailable_reason
 from .cupy_kernel import cupy_unavailable_reason, install_hint
 from .custom_op import frame_aggregation_op
 from .export import frame_aggregation_export
 
-BACKENDS = ('auto', 'torch', 'cupy')
+BACKENDS = ('auto', 'torch', 'cupy', 'cpp')
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32,
                     torch.float64)
 # what was said once per process: the 'auto' choices logged, the reasons of
@@ -53,21 +54,47 @@ def check_backend(backend: str) -> None:
 @torch.compiler.assume_constant_result
 def choose_backend(device_type: str, device_index: Optional[int],
                    backend: str) -> str:
-    """The kernel a ``backend`` request runs on a device: ``'torch'`` or
-    ``'cupy'``. ``'auto'`` takes the CuPy kernels on CUDA when they work
-    (logged once per device and choice) and else the PyTorch path (on CUDA
-    with a warning, once per reason); ``'cupy'`` where it cannot run raises
-    naming the reason and the fix."""
+    """The kernel a ``backend`` request runs on a device: ``'torch'``,
+    ``'cupy'`` or ``'cpp'``. ``'auto'`` takes the CuPy kernels on CUDA and
+    the fused C++ kernel on CPU when they work (logged once per device and
+    choice), else the PyTorch path (with a warning, once per reason);
+    ``'cupy'`` or ``'cpp'`` where it cannot run raises naming the reason
+    and the fix."""
     check_backend(backend)
     if backend == 'torch':
         return 'torch'
     device = torch.device(device_type, device_index)
-    if device_type != 'cuda':
-        if backend == 'cupy':
+    if backend == 'cupy' and device_type != 'cuda':
+        raise RuntimeError(
+            "frame_aggregation backend='cupy' needs a CUDA tensor, got "
+            f'a tensor on {device}; use backend=\'auto\' or \'cpp\' '
+            '(backbone key `dtf_cfg.backend`) on CPU.')
+    if backend == 'cpp' and device_type != 'cpu':
+        raise RuntimeError(
+            "frame_aggregation backend='cpp' (the fused CPU kernel) needs a "
+            f'CPU tensor, got a tensor on {device}; use backend=\'auto\' '
+            '(backbone key `dtf_cfg.backend`).')
+    if device_type == 'cpu':
+        reason = cpp_unavailable_reason()
+        if reason is not None and backend == 'cpp':
             raise RuntimeError(
-                "frame_aggregation backend='cupy' needs a CUDA tensor, got "
-                f'a tensor on {device}; use backend=\'auto\' or \'torch\' '
-                '(backbone key `dtf_cfg.backend`) on CPU.')
+                f"frame_aggregation backend='cpp' cannot run: {reason}. It "
+                'is compiled on first use: install a C++ compiler (or point '
+                "CXX at one) and ninja, or set backend='auto' or 'torch' "
+                '(backbone key `dtf_cfg.backend`).')
+        if reason is None:
+            chosen, why = 'cpp', 'the fused C++ kernel'
+        else:
+            chosen, why = 'torch', 'the slower PyTorch path'
+            if reason not in _warned_fallback:
+                _warned_fallback.add(reason)
+                warnings.warn(
+                    'frame_aggregation runs its slower PyTorch path on CPU '
+                    f'because its fused C++ kernel cannot be built: {reason}. '
+                    'It is compiled on first use: install a C++ compiler (or '
+                    'point CXX at one) and ninja.', RuntimeWarning,
+                    stacklevel=3)
+    elif device_type != 'cuda':
         chosen, why = 'torch', 'the PyTorch path'
     else:
         reason = cupy_unavailable_reason(device)
@@ -108,7 +135,8 @@ def frame_aggregation(
             float64, on any device; may be non-contiguous.
         kernel_size: odd size ``k`` of the neighbourhood in frame ``t+1``.
         backend: ``'auto'`` (CuPy kernels for CUDA tensors when CuPy works,
-            else PyTorch), ``'torch'`` or ``'cupy'``. During ONNX export
+            the fused C++ kernel for CPU tensors when it builds, else
+            PyTorch), ``'torch'``, ``'cupy'`` or ``'cpp'``. During ONNX export
             (``torch.onnx.is_in_onnx_export()``) every backend runs
             :func:`frame_aggregation_export` instead.
 

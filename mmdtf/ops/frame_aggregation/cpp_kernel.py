@@ -1,4 +1,6 @@
-"""FA's fused C++ kernel for CPU tensors (source: ``ops/frame_aggregation_cpu.cpp``).
+"""FA's fused C++ kernel: the CPU kernel of ``mmdtf::frame_aggregation``
+(``backend='cpp'``, and what ``'auto'`` runs on CPU); source
+``ops/frame_aggregation_cpu.cpp``.
 
 One pass per output: the correlations, their softmax and the aggregation
 stay in registers, where the PyTorch path makes a pass over the feature per
@@ -18,18 +20,25 @@ instructions, and an edited source is rebuilt. Where it cannot be built
 
 It is called through ``ctypes`` with data pointers and element strides, so
 it reads and writes every memory layout in place; the outputs are allocated
-here, laid out as the PyTorch path's (one fake implementation serves both).
+here, laid out as the PyTorch kernel's (:func:`empty_outputs` and
+:func:`empty_grad` are its), and ``corr`` is kept in the accumulation type
+for the backward's softmax as there.
 """
 import ctypes
 import hashlib
 import logging
 import os
 import platform
+import re
 import sys
 import time
+import warnings
 from typing import List, Optional, Tuple
 
 import torch
+
+from . import torch_kernel
+from .torch_kernel import empty_grad, empty_outputs
 
 SOURCE_NAME = 'frame_aggregation_cpu.cpp'
 #: kernel sizes the source instantiates
@@ -39,6 +48,7 @@ _DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2,
 _BASE_FLAGS = ['-O3', '-fopenmp']
 # the library once loaded, or why it could not be (one try per process)
 _state: dict = {}
+_warned_sizes = set()
 
 
 class KernelUnavailable(RuntimeError):
@@ -114,13 +124,15 @@ def _with_ninja_on_path() -> None:
 
 
 def _describe(error: BaseException) -> str:
-    """A few lines of a build failure: what the compiler or ninja said."""
+    """What a build failure comes down to: the compiler's or the shell's
+    error lines where there are some (not the command lines)."""
     lines = [line.strip() for line in str(error).splitlines()
              if line.strip()]
-    tail = [line for line in lines if 'error' in line.lower()
-            or 'not found' in line.lower()] or lines
-    text = ' | '.join(tail[-3:]) or type(error).__name__
-    return f'{type(error).__name__}: {text[:500]}'
+    causes = [line for line in lines if re.search(
+        r'not found|error:|no such file|fatal|cannot|permission denied',
+        line, re.IGNORECASE) and not line.startswith(('[', 'FAILED'))]
+    text = ' | '.join(causes[-2:]) or (lines[0] if lines else '')
+    return f'{type(error).__name__}: {text[:400]}'
 
 
 def library() -> ctypes.CDLL:
@@ -177,26 +189,55 @@ def _check(lib: ctypes.CDLL, status: int, what: str) -> None:
                            f'{lib.mmdtf_fa_last_error().decode()}')
 
 
-def forward(x: torch.Tensor, kernel_size: int, y: torch.Tensor,
-            corr: torch.Tensor) -> None:
-    """Fill ``y`` (dtype of ``x``) and ``corr`` (N, k*k, T, H, W) in the
-    accumulation type (float32, float64 for float64)."""
+def _built_for(kernel_size: int) -> bool:
+    """Whether the source instantiates ``kernel_size``; the others run the
+    PyTorch kernel (the same outputs), said once per size."""
+    if kernel_size in KERNEL_SIZES:
+        return True
+    if kernel_size not in _warned_sizes:
+        _warned_sizes.add(kernel_size)
+        warnings.warn(
+            f'frame_aggregation: the fused CPU kernel is built for '
+            f'kernel_size {KERNEL_SIZES}, not {kernel_size}; that size runs '
+            "the slower PyTorch path (backend='torch').", RuntimeWarning,
+            stacklevel=2)
+    return False
+
+
+def forward(x: torch.Tensor,
+            kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``y`` in the dtype and layout of ``x``, and ``corr`` (N, k*k, T, H,
+    W) in the accumulation type (float32, or float64 for float64)."""
+    if not _built_for(kernel_size):
+        return torch_kernel.forward(x, kernel_size)
     lib = library()
+    y, corr = empty_outputs(x, kernel_size)
     _check(lib, lib.mmdtf_fa_forward(
         _DTYPE_CODES[x.dtype], kernel_size, _ints(x.shape), _pointer(x),
         _strides(x), _pointer(y), _strides(y), _pointer(corr),
         _strides(corr)), 'forward')
+    return y, corr
 
 
 def backward(grad_y: Optional[torch.Tensor],
              grad_corr: Optional[torch.Tensor], x: torch.Tensor,
-             corr: torch.Tensor, kernel_size: int,
-             grad_x: torch.Tensor) -> None:
-    """Fill ``grad_x``; ``grad_y`` (dtype of ``x``) or ``grad_corr`` (dtype
-    of ``corr``) may be None."""
+             corr: Optional[torch.Tensor], kernel_size: int) -> torch.Tensor:
+    """The gradient of :func:`forward` with respect to ``x``, from the saved
+    ``corr``; ``grad_y`` (y unused) or ``grad_corr`` (corr unused) may be
+    None."""
+    if corr is None:
+        raise ValueError("FA's fused CPU backward needs the forward's corr")
+    if not _built_for(kernel_size):
+        return torch_kernel.backward(grad_y, grad_corr, x, corr, kernel_size)
     lib = library()
+    grad_x = empty_grad(x, kernel_size)
+    if grad_y is not None:
+        grad_y = grad_y.to(x.dtype)
+    if grad_corr is not None:
+        grad_corr = grad_corr.to(corr.dtype)
     _check(lib, lib.mmdtf_fa_backward(
         _DTYPE_CODES[x.dtype], kernel_size, _ints(x.shape), _pointer(grad_y),
         _strides(grad_y), _pointer(grad_corr), _strides(grad_corr),
         _pointer(x), _strides(x), _pointer(corr), _strides(corr),
         _pointer(grad_x), _strides(grad_x)), 'backward')
+    return grad_x
