@@ -52,7 +52,8 @@ MUTANTS: Dict[str, Tuple[str, str, List[Tuple[str, str]], List[str]]] = {
     'estimator_corr_unscaled': (
         'the correlation fed to the estimator without the rms scaling',
         'mmdtf/models/blocks/estimator_input.py',
-        [('corr = corr * inv_rms.square().to(corr.dtype)', 'pass')],
+        [('filt = filt.addcmul_(corr_filt, inv_rms.square())',
+          'filt = filt.add_(corr_filt)')],
         BLOCK_TESTS),
     'mixing_imag_negated': (
         'the imaginary part of the complex channel mixing negated (the '

@@ -123,7 +123,7 @@ def test_short_training_at_the_k400_lr_stays_finite():
                          ids=['standard', 'frames', 'channels_last'])
 def test_estimate_is_the_estimator_on_the_built_input(norm, with_corr,
                                                       layout):
-    """EstimatorInput.estimate(conv, y, corr) (no z built) equals the 1x1
+    """EstimatorInput(y, corr, conv) (no z built) equals the 1x1
     convolution of z = EstimatorInput(y, corr), in every layout."""
     torch.manual_seed(0)
     c, k2, t = 6, 9, 4
@@ -135,6 +135,6 @@ def test_estimate_is_the_estimator_on_the_built_input(norm, with_corr,
     conv = torch.nn.Conv2d((c + (k2 if with_corr else 0)) * t, 10, 1)
     conv = conv.double()
     module = EstimatorInput(norm)
-    torch.testing.assert_close(module.estimate(conv, y, corr),
+    torch.testing.assert_close(module(y, corr, conv),
                                conv(module(y, corr)), rtol=1e-12,
                                atol=1e-12)
