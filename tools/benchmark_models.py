@@ -24,9 +24,12 @@ compile time is the first compiled step less a compiled step.
 
 Every figure is also given as a ratio to a baseline measured in the same run:
 C2D R50 (DTF-Net R50 with every DTF block off) for the ResNets, Video Swin-B
-for SwinDTF-B. Two targets are checked: DTF-Net R50 inference time over
-C2D R50's (<= 1.15), and DTF-Net R50 training clips/s over TSM R50's
-(>= 1.5). A clip is ``T`` frames: for the 2D TSM/TIN it is ``T`` segments.
+for SwinDTF-B. The targets checked (``TARGETS``): DTF-Net R50 inference
+time over C2D R50's (<= 1.08) and its training step time over C2D R50's
+(<= 1.12), DTF at about the cost of its FLOPs; DTF-Net R50 training clips/s
+over TSM R50's (>= 1.5); with ``--compile``, compiled DTF-Net R50 inference
+time over compiled C2D R50's (<= 1.10) and the compile times (<= 1.5x).
+A clip is ``T`` frames: for the 2D TSM/TIN it is ``T`` segments.
 
 Examples::
 
@@ -134,12 +137,18 @@ PRESETS: Dict[str, Preset] = {
 DEFAULT_MODELS = ('c2d_r50', 'dtf_r50', 'dtf_r50_fft', 'tsm_r50',
                   'tin_r50', 'i3d_r50', 'swin_b', 'swin_dtf_b')
 TARGETS = (
-    # (label, model, baseline, metric, comparison, bound)
+    # (label, model, baseline, metric, comparison, bound): DTF at about the
+    # cost of its FLOPs (23.89 G against C2D's 23.32 G)
     ('DTF-Net R50 inference time / C2D R50', 'dtf_r50', 'c2d_r50',
-     'infer_time', '<=', 1.15),
+     'infer_time', '<=', 1.08),
+    ('DTF-Net R50 training step time / C2D R50', 'dtf_r50', 'c2d_r50',
+     'train_time', '<=', 1.12),
     ('DTF-Net R50 training clips/s / TSM R50', 'dtf_r50', 'tsm_r50',
      'train_speed', '>=', 1.5),
 )
+# torch.compile: compiled DTF-Net R50 / compiled C2D R50 inference time, and
+# DTF-Net's compile time / C2D's (training and inference)
+COMPILED_INFER_TIME_TARGET, COMPILE_TIME_TARGET = 1.10, 1.5
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -451,9 +460,9 @@ def format_compile_table(results: Dict[str, Dict[str, dict]],
 
 def check_compile_targets(results: Dict[str, Dict[str, dict]],
                           modes: Sequence[str]) -> List[str]:
-    """The torch.compile targets of DTF-Net R50 (issue: compiled no slower
-    than eager; compiled inference time <= 1.15x compiled C2D's; compile
-    time <= 2x C2D's)."""
+    """The torch.compile targets of DTF-Net R50: compiled no slower than
+    eager; compiled inference time <= 1.10x compiled C2D's; compile time
+    <= 1.5x C2D's."""
     def get(key, mode, field):
         return results.get(key, {}).get(mode, {}).get(field)
 
@@ -466,12 +475,12 @@ def check_compile_targets(results: Dict[str, Dict[str, dict]],
     checks.append(('Compiled DTF-Net R50 / compiled C2D R50 inference time',
                    get('c2d_r50', 'infer' + COMPILED, 'clips_per_s'),
                    get('dtf_r50', 'infer' + COMPILED, 'clips_per_s'),
-                   '<=', 1.15))
+                   '<=', COMPILED_INFER_TIME_TARGET))
     for mode in modes:
         checks.append((f'DTF-Net R50 / C2D R50 compile time ({mode})',
                        get('dtf_r50', mode + COMPILED, 'compile_s'),
                        get('c2d_r50', mode + COMPILED, 'compile_s'),
-                       '<=', 2.0))
+                       '<=', COMPILE_TIME_TARGET))
     lines = []
     for label, num, den, op, bound in checks:
         if num is None or not den:
@@ -484,13 +493,13 @@ def check_compile_targets(results: Dict[str, Dict[str, dict]],
 def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
     lines = []
     for label, key, base, metric, op, bound in TARGETS:
-        mode = 'infer' if metric == 'infer_time' else 'train'
+        mode = metric.split('_')[0]
         res = results.get(key, {}).get(mode, {})
         ref = results.get(base, {}).get(mode, {})
         if 'clips_per_s' not in res or 'clips_per_s' not in ref:
             lines.append(f'{label}: n/a (not measured)')
             continue
-        if metric == 'infer_time':  # time ratio = inverse speed ratio
+        if metric.endswith('_time'):  # time ratio = inverse speed ratio
             value = ref['clips_per_s'] / res['clips_per_s']
         else:
             value = res['clips_per_s'] / ref['clips_per_s']
