@@ -65,8 +65,10 @@ class EstimatorInput(nn.Module):
         so that ResNetDTF's (N, T, C, H, W) memory is read in place. (Run
         here, in this module's call, the FLOP counter tells its ops apart.)
         """
-        if estimator is not None:
+        if estimator is not None and not torch.onnx.is_in_onnx_export():
             return self._estimate(estimator, y, corr)
+        # (ONNX export builds z: the kernels of the split convolution would
+        # be reshaped by traced sizes, which exporters cannot take)
         if self.norm == 'rms':
             inv_rms = self.inv_rms(y)
             y = y * inv_rms.to(y.dtype)
@@ -74,7 +76,8 @@ class EstimatorInput(nn.Module):
                 corr = corr * inv_rms.square().to(corr.dtype)
         z = y if corr is None else torch.cat([y, corr.to(y.dtype)], dim=1)
         n, _, _, h, w = z.shape
-        return z.reshape(n, -1, h, w)
+        z = z.reshape(n, -1, h, w)
+        return z if estimator is None else estimator(z)
 
     def _estimate(self, estimator: nn.Conv2d, y: torch.Tensor,
                   corr: Optional[torch.Tensor]) -> torch.Tensor:
