@@ -178,3 +178,15 @@ def test_compile_table_and_targets_from_one_process_pairs():
         'DTF-Net R50 / C2D R50 compile time (infer): 2.50 (target <= 1.5): '
         'FAIL',
     ]
+
+
+def test_fastest_statistic_takes_the_fastest_step_and_round():
+    assert bench.summarise([3.0, 1.0, 2.0], 'min') == 1.0
+    assert bench.summarise([3.0, 1.0, 2.0], 'median') == 2.0
+    runs = [dict(fake(speed), eager_clips_per_s=speed / 2, first_step=9.0,
+                 time_per_iter=1.0) for speed in (1.0, 3.0, 2.0)]
+    fastest = bench.combine_rounds(runs, 'min')
+    assert fastest['clips_per_s'] == 3.0
+    assert fastest['eager_clips_per_s'] == 1.5
+    assert fastest['compile_s'] == 8.0
+    assert bench.combine_rounds(runs)['clips_per_s'] == 2.0
