@@ -38,6 +38,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -475,23 +476,20 @@ void backward_input(const S* grad_y, const Strides& sg, const S* x,
               store(o + c * ob.plane, weighted_keys<A, K>(coef, load(o + c * ob.plane),
                                                           next + c * pb.plane + centre, pb.width));
           }
-          // as the key j of the query p' - d_j of frame t-1
+          // as the key j of the query p' - d_j of frame t-1: x[t-1] weighted
+          // by that query's logit gradients, grad_y[t-1] by its attention
           const index_t ko = lb.at(n, t - 1, h, w0);
-          if (as_key) {
+          const std::pair<const A*, const A*> key_terms[] = {
+              {as_key ? lb.glogit.data() : nullptr, prev},
+              {values ? lb.attn.data() : nullptr, prev_grads}};
+          for (const auto& [weights, source] : key_terms) {
+            if (!weights) continue;
 #pragma GCC unroll 64
             for (int j = 0; j < K2; ++j)
-              coef[j] = load(lb.glogit.data() + ko + j * lb.plane - (j / K - R) * lb.width - (j % K - R));
+              coef[j] = load(weights + ko + j * lb.plane - (j / K - R) * lb.width - (j % K - R));
             for (index_t c = 0; c < g.C; ++c)
               store(o + c * ob.plane, weighted_keys<A, K, -1>(coef, load(o + c * ob.plane),
-                                                              prev + c * pb.plane + centre, pb.width));
-          }
-          if (values) {
-#pragma GCC unroll 64
-            for (int j = 0; j < K2; ++j)
-              coef[j] = load(lb.attn.data() + ko + j * lb.plane - (j / K - R) * lb.width - (j % K - R));
-            for (index_t c = 0; c < g.C; ++c)
-              store(o + c * ob.plane, weighted_keys<A, K, -1>(coef, load(o + c * ob.plane),
-                                                              prev_grads + c * pb.plane + centre, pb.width));
+                                                              source + c * pb.plane + centre, pb.width));
           }
         }
       }

@@ -76,52 +76,52 @@ def choose_backend(device_type: str, device_index: Optional[int],
             '(backbone key `dtf_cfg.backend`).')
     if device_type == 'cpu':
         reason = cpp_unavailable_reason()
-        if reason is not None and backend == 'cpp':
-            raise RuntimeError(
-                f"frame_aggregation backend='cpp' cannot run: {reason}. It "
-                'is compiled on first use: install a C++ compiler (or point '
-                "CXX at one) and ninja, or set backend='auto' or 'torch' "
-                '(backbone key `dtf_cfg.backend`).')
-        if reason is None:
-            chosen, why = 'cpp', 'the fused C++ kernel'
-        else:
-            chosen, why = 'torch', 'the slower PyTorch path'
-            if reason not in _warned_fallback:
-                _warned_fallback.add(reason)
-                warnings.warn(
-                    'frame_aggregation runs its slower PyTorch path on CPU '
-                    f'because its fused C++ kernel cannot be built: {reason}. '
-                    'It is compiled on first use: install a C++ compiler (or '
-                    'point CXX at one) and ninja.', RuntimeWarning,
-                    stacklevel=3)
-    elif device_type != 'cuda':
-        chosen, why = 'torch', 'the PyTorch path'
-    else:
+        chosen, why = _kernel_or_fallback(
+            backend, 'cpp', reason, 'the fused C++ kernel',
+            'the slower PyTorch path',
+            f'its fused C++ kernel cannot be built: {reason}',
+            'It is compiled on first use: install a C++ compiler (or point '
+            'CXX at one) and ninja')
+    elif device_type == 'cuda':
         reason = cupy_unavailable_reason(device)
-        if reason is not None and backend == 'cupy':
-            raise RuntimeError(
-                f"frame_aggregation backend='cupy' cannot run: {reason}. "
-                f'Install CuPy with `{install_hint()}`, or set '
-                "backend='auto' or 'torch' (backbone key "
-                '`dtf_cfg.backend`).')
-        if reason is None:
-            chosen, why = 'cupy', 'the CuPy kernels'
-        else:
-            chosen, why = 'torch', 'the slower pure-PyTorch path'
-            if reason not in _warned_fallback:
-                _warned_fallback.add(reason)
-                warnings.warn(
-                    'frame_aggregation runs its slower pure-PyTorch path on '
-                    f'CUDA because the CuPy backend is unavailable: {reason}.'
-                    f' Install it with `{install_hint()}`.',
-                    # stacklevel: the caller of frame_aggregation
-                    RuntimeWarning, stacklevel=3)
+        chosen, why = _kernel_or_fallback(
+            backend, 'cupy', reason, 'the CuPy kernels',
+            'the slower pure-PyTorch path',
+            f'the CuPy backend is unavailable: {reason}',
+            f'Install CuPy with `{install_hint()}`')
+    else:
+        chosen, why = 'torch', 'the PyTorch path'
     if backend == 'auto' and (device_type, chosen) not in _logged_choices:
         _logged_choices.add((device_type, chosen))
         print_log(f"frame_aggregation: backend='auto' runs {why} on "
                   f'{device_type} tensors', logger='current',
                   level=logging.INFO)
     return chosen
+
+
+def _kernel_or_fallback(backend: str, kernel: str, reason: Optional[str],
+                        kernel_why: str, fallback_why: str, because: str,
+                        fix: str) -> Tuple[str, str]:
+    """``(chosen, why)`` on a device whose own kernel is ``kernel``: it where
+    it works (``reason`` None); asked for by name where it cannot run, an
+    error naming ``reason`` and ``fix``; else the PyTorch path with a
+    warning, once per reason."""
+    if reason is None:
+        return kernel, kernel_why
+    if backend == kernel:
+        raise RuntimeError(
+            f"frame_aggregation backend='{kernel}' cannot run: {reason}. "
+            f"{fix}, or set backend='auto' or 'torch' (backbone key "
+            '`dtf_cfg.backend`).')
+    if reason not in _warned_fallback:
+        _warned_fallback.add(reason)
+        device = 'CUDA' if kernel == 'cupy' else 'CPU'
+        warnings.warn(
+            f'frame_aggregation runs {fallback_why} on {device} because '
+            f'{because}. {fix}.',
+            # stacklevel: the caller of frame_aggregation
+            RuntimeWarning, stacklevel=4)
+    return 'torch', fallback_why
 
 
 def frame_aggregation(
