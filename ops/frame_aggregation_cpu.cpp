@@ -237,31 +237,31 @@ inline void softmax(vec_t<A> (&v)[K2]) {
   for (int j = 0; j < K2; ++j) v[j] /= sum;
 }
 
-// v[j] += a * key_j over the K x K keys around `centre` (a padded band:
-// rows `width` apart); `sign` -1 takes the mirrored offsets -d_j.
-template <typename A, int K, int sign = 1>
-inline void add_products(vec_t<A> (&v)[K * K], const vec_t<A>& a,
-                         const A* centre, index_t width) {
+// f(j, key_j) for the K x K keys around `centre` (a padded band: rows
+// `width` apart); `sign` -1 takes the mirrored offsets -d_j.
+template <typename A, int K, int sign = 1, typename F>
+inline void for_each_key(const A* centre, index_t width, F&& f) {
   constexpr int R = K / 2;
 #pragma GCC unroll 16
   for (int dy = 0; dy < K; ++dy) {
     const A* row = centre + sign * (dy - R) * width;
 #pragma GCC unroll 16
-    for (int dx = 0; dx < K; ++dx) v[dy * K + dx] += a * load(row + sign * (dx - R));
+    for (int dx = 0; dx < K; ++dx) f(dy * K + dx, load(row + sign * (dx - R)));
   }
 }
 
-// The sum over the K x K keys of coef[j] * key_j.
+// v[j] += a * key_j
+template <typename A, int K>
+inline void add_products(vec_t<A> (&v)[K * K], const vec_t<A>& a,
+                         const A* centre, index_t width) {
+  for_each_key<A, K>(centre, width, [&](int j, const vec_t<A>& key) { v[j] += a * key; });
+}
+
+// acc + the sum over the keys of coef[j] * key_j
 template <typename A, int K, int sign = 1>
 inline vec_t<A> weighted_keys(const vec_t<A> (&coef)[K * K], vec_t<A> acc,
                               const A* centre, index_t width) {
-  constexpr int R = K / 2;
-#pragma GCC unroll 16
-  for (int dy = 0; dy < K; ++dy) {
-    const A* row = centre + sign * (dy - R) * width;
-#pragma GCC unroll 16
-    for (int dx = 0; dx < K; ++dx) acc += coef[dy * K + dx] * load(row + sign * (dx - R));
-  }
+  for_each_key<A, K, sign>(centre, width, [&](int j, const vec_t<A>& key) { acc += coef[j] * key; });
   return acc;
 }
 
