@@ -265,12 +265,13 @@ inline vec_t<A> weighted_keys(const vec_t<A> (&coef)[K * K], vec_t<A> acc,
   return acc;
 }
 
-// Rows per band: a task's band buffers about fit in 512 KiB (an L2 cache's
-// share), with at least 4 tasks per thread where the shape allows.
-index_t band_rows(const Shape& g, index_t pad, int buffers, index_t frames) {
+// Rows per band: a task's band buffers about fit in `budget` bytes, with at
+// least `per_thread` tasks per thread where the shape allows.
+index_t band_rows(const Shape& g, index_t pad, int buffers, index_t frames,
+                  index_t budget = 512 * 1024, index_t per_thread = 4) {
   const index_t row_bytes = std::max<index_t>(g.C * (g.W + 2 * pad) * 4 * buffers, 1);
-  index_t rows = std::max<index_t>(1, (512 * 1024) / row_bytes - 2 * pad);
-  const index_t tasks = 4 * at::get_num_threads();
+  index_t rows = std::max<index_t>(1, budget / row_bytes - 2 * pad);
+  const index_t tasks = per_thread * at::get_num_threads();
   const index_t per_frame = (tasks + g.N * frames - 1) / std::max<index_t>(g.N * frames, 1);
   rows = std::min(rows, std::max<index_t>(1, g.H / per_frame));
   return std::min(rows, std::max<index_t>(g.H, 1));
@@ -345,168 +346,154 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
 
 // --------------------------------------------------------------- backward --
 //
-// Step 1, per query pixel (n, t < T-1, p): the softmax of the saved logits
-// corr, grad_attn_j = sum_c grad_y[c, t, p] * x[c, t+1, p + d_j] and
+// Per query pixel (n, t < T-1, p), the logit gradients: from the softmax of
+// the saved logits corr and grad_attn_j = sum_c grad_y[c, t, p] *
+// x[c, t+1, p + d_j],
 //   glogit_j = (attn_j * (grad_attn_j - sum_i attn_i grad_attn_i)
-//               + grad_corr_j) / C,
-// stored with attn in (N, T-1, K2, H + 2R, W + 2R) buffers whose zero
-// border stands for the queries outside the image in step 2.
-// Step 2, per pixel (n, t, p') of x, a gather:
+//               + grad_corr_j) / C;
+// then per pixel (n, t, p') of x, a gather that writes each gradient once:
 //   grad_x[c, t, p'] = grad_y[c, t, p']
 //     + [t < T-1] sum_j glogit[j, t, p'] * x[c, t+1, p' + d_j]       (query)
 //     + [t > 0]   sum_j glogit[j, t-1, p' - d_j] * x[c, t-1, p' - d_j]
 //                       + attn[j, t-1, p' - d_j] * grad_y[c, t-1, p' - d_j]
 //                                                                     (key)
+// A task is a band of rows of one clip and walks its frames in order,
+// keeping what the next frames read again: the bands of x of frames t-1 and
+// t+1 (padded by 2R: the keys of the queries R rows beyond the band) and of
+// grad_y of frames t-1 and t (padded by R), and the logit gradients and
+// attention of frames t-1 and t on the band's rows and R rows either side
+// (the queries whose keys reach the band; those R rows are computed by the
+// neighbouring bands too). x and grad_y are each read about once.
 // grad_y may be null (y unused: no residual, no value term), and so may
 // grad_corr (corr unused).
 
+// The logit gradients and attention of one frame on a band's rows and R
+// rows either side, (K2, rows + 2R, W + 2R): 0 for queries outside the image.
 template <typename A>
-struct LogitBuffers {
-  index_t pad, width, plane, frame, T;
-  std::vector<A> attn, glogit;
-  LogitBuffers(const Shape& g, int K, bool with_attn)
-      : pad(K / 2), width(g.W + 2 * (K / 2)),
-        plane((g.H + 2 * (K / 2)) * (g.W + 2 * (K / 2))), frame(K * K * plane), T(g.T) {
-    // slack: the unstored lanes of a row's last tile read past the end
-    const index_t size = g.N * std::max<index_t>(g.T - 1, 0) * frame + width + 2 * Vec<A>::lanes;
-    glogit.assign(size, A(0));
-    if (with_attn) attn.assign(size, A(0));
+struct Logits {
+  index_t pad, width, plane;
+  std::vector<A> glogit, attn;
+  Logits(const Shape& g, index_t rows, int K)
+      : pad(K / 2), width(g.W + 2 * (K / 2)), plane((rows + 2 * (K / 2)) * width) {
+    // slack: a row's last tile reads past the end
+    glogit.assign(K * K * plane + 2 * width + 2 * Vec<A>::lanes, A(0));
+    attn.assign(glogit.size(), A(0));
   }
-  // the offset of [n, j=0, t, h, w] (t < T-1)
-  index_t at(index_t n, index_t t, index_t h, index_t w) const {
-    return (n * (T - 1) + t) * frame + (h + pad) * width + w + pad;
+  // the offset of [j=0, band row i, w]
+  index_t at(index_t i, index_t w) const { return (i + pad) * width + w + pad; }
+  void clear() {
+    std::fill(glogit.begin(), glogit.end(), A(0));
+    std::fill(attn.begin(), attn.end(), A(0));
   }
 };
-
-template <typename S, typename A, int K>
-void backward_logits(const S* grad_y, const Strides& sg, const A* grad_corr,
-                     const Strides& sgc, const S* x, const Strides& sx,
-                     const A* corr, const Strides& sr, const Shape& g,
-                     LogitBuffers<A>& lb) {
-  using vec = vec_t<A>;
-  constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
-  const index_t rows = band_rows(g, R, 2, g.T - 1);
-  const index_t bands = (g.H + rows - 1) / rows;
-  at::parallel_for(0, g.N * (g.T - 1) * bands, 1, [&](index_t begin, index_t end) {
-    Scratch<A> scratch(g, rows, R, 2);
-    A* grads = scratch[0];  // grad_y of frame t
-    A* keys = scratch[1];   // x of frame t+1, padded
-    for (index_t task = begin; task < end; ++task) {
-      const index_t n = task / ((g.T - 1) * bands), t = task / bands % (g.T - 1);
-      const index_t row0 = task % bands * rows;
-      const Band gb(g, row0, std::min(rows, g.H - row0), 0);
-      const Band kb(g, row0, gb.rows, R);
-      if (grad_y) {
-        load_band(grad_y, sg, g, n, t, gb, grads);
-        load_band(x, sx, g, n, t + 1, kb, keys);
-      }
-      for (index_t i = 0; i < gb.rows; ++i) {
-        const index_t h = row0 + i;
-        for (index_t w0 = 0; w0 < g.W; w0 += L) {
-          const index_t lanes = std::min<index_t>(L, g.W - w0);
-          vec ga[K2] = {};  // grad_attn
-          if (grad_y) {
-            const A* gr = grads + i * gb.width + w0;
-            const A* k = keys + (i + R) * kb.width + R + w0;
-            for (index_t c = 0; c < g.C; ++c)
-              add_products<A, K>(ga, load(gr + c * gb.plane), k + c * kb.plane, kb.width);
-          }
-          vec a[K2];
-          const A* cp = corr + n * sr.n + t * sr.t + h * sr.h + w0 * sr.w;
-#pragma GCC unroll 64
-          for (int j = 0; j < K2; ++j) a[j] = load_lanes(cp + j * sr.c, sr.w, lanes);
-          softmax<A, K2>(a);
-          vec dot = {};
-#pragma GCC unroll 64
-          for (int j = 0; j < K2; ++j) dot += a[j] * ga[j];
-          const A* gc = grad_corr ? grad_corr + n * sgc.n + t * sgc.t + h * sgc.h + w0 * sgc.w : nullptr;
-          const index_t o = lb.at(n, t, h, w0);
-          for (int j = 0; j < K2; ++j) {
-            vec gl = a[j] * (ga[j] - dot);
-            if (gc) gl += load_lanes(gc + j * sgc.c, sgc.w, lanes);
-            store_lanes(lb.glogit.data() + o + j * lb.plane, 1, gl / static_cast<A>(g.C), lanes);
-            if (!lb.attn.empty()) store_lanes(lb.attn.data() + o + j * lb.plane, 1, a[j], lanes);
-          }
-        }
-      }
-    }
-  });
-}
-
-template <typename S, typename A, int K>
-void backward_input(const S* grad_y, const Strides& sg, const S* x,
-                    const Strides& sx, S* grad_x, const Strides& sgx,
-                    const Shape& g, const LogitBuffers<A>& lb) {
-  using vec = vec_t<A>;
-  constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
-  const index_t rows = band_rows(g, R, 4, g.T);
-  const index_t bands = (g.H + rows - 1) / rows;
-  at::parallel_for(0, g.N * g.T * bands, 1, [&](index_t begin, index_t end) {
-    Scratch<A> scratch(g, rows, R, 4);
-    A* out = scratch[0];         // grad_y of frame t, then grad_x over it
-    A* next = scratch[1];        // x of frame t+1, padded
-    A* prev = scratch[2];        // x of frame t-1, padded
-    A* prev_grads = scratch[3];  // grad_y of frame t-1, padded
-    for (index_t task = begin; task < end; ++task) {
-      const index_t n = task / (g.T * bands), t = task / bands % g.T;
-      const index_t row0 = task % bands * rows;
-      const Band ob(g, row0, std::min(rows, g.H - row0), 0);
-      const Band pb(g, row0, ob.rows, R);
-      const bool as_query = t < g.T - 1, as_key = t > 0;
-      const bool values = grad_y && as_key;
-      if (grad_y) {
-        load_band(grad_y, sg, g, n, t, ob, out);  // the residual
-      } else {
-        std::fill(out, out + g.C * ob.plane, A(0));
-      }
-      if (as_query) load_band(x, sx, g, n, t + 1, pb, next);
-      if (as_key) load_band(x, sx, g, n, t - 1, pb, prev);
-      if (values) load_band(grad_y, sg, g, n, t - 1, pb, prev_grads);
-      for (index_t i = 0; i < ob.rows; ++i) {
-        const index_t h = row0 + i;
-        for (index_t w0 = 0; w0 < g.W; w0 += L) {
-          A* o = out + i * ob.width + w0;
-          const index_t centre = (i + R) * pb.width + R + w0;
-          vec coef[K2];
-          if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
-            const A* gl = lb.glogit.data() + lb.at(n, t, h, w0);
-#pragma GCC unroll 64
-            for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lb.plane);
-            for (index_t c = 0; c < g.C; ++c)
-              store(o + c * ob.plane, weighted_keys<A, K>(coef, load(o + c * ob.plane),
-                                                          next + c * pb.plane + centre, pb.width));
-          }
-          // as the key j of the query p' - d_j of frame t-1: x[t-1] weighted
-          // by that query's logit gradients, grad_y[t-1] by its attention
-          const index_t ko = lb.at(n, t - 1, h, w0);
-          const std::pair<const A*, const A*> key_terms[] = {
-              {as_key ? lb.glogit.data() : nullptr, prev},
-              {values ? lb.attn.data() : nullptr, prev_grads}};
-          for (const auto& [weights, source] : key_terms) {
-            if (!weights) continue;
-#pragma GCC unroll 64
-            for (int j = 0; j < K2; ++j)
-              coef[j] = load(weights + ko + j * lb.plane - (j / K - R) * lb.width - (j % K - R));
-            for (index_t c = 0; c < g.C; ++c)
-              store(o + c * ob.plane, weighted_keys<A, K, -1>(coef, load(o + c * ob.plane),
-                                                              source + c * pb.plane + centre, pb.width));
-          }
-        }
-      }
-      store_band(out, grad_x, sgx, g, n, t, ob);
-    }
-  });
-}
 
 template <typename S, typename A, int K>
 void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
               const Strides& sgc, const S* x, const Strides& sx,
               const A* corr, const Strides& sr, S* grad_x,
               const Strides& sgx, const Shape& g) {
-  LogitBuffers<A> lb(g, K, grad_y != nullptr);
-  if (g.T > 1)
-    backward_logits<S, A, K>(grad_y, sg, grad_corr, sgc, x, sx, corr, sr, g, lb);
-  backward_input<S, A, K>(grad_y, sg, x, sx, grad_x, sgx, g, lb);
+  using vec = vec_t<A>;
+  constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
+  // bands: 3 of x, 2 of grad_y, the output; a task per band of a clip.
+  // Large bands (the halo rows of x and of the logits are read or computed
+  // again by the next band), an L3 cache's share, one per thread
+  const index_t rows = band_rows(g, 2 * R, 6, 1, 4 * 1024 * 1024, 1);
+  const index_t bands = (g.H + rows - 1) / rows;
+  at::parallel_for(0, g.N * bands, 1, [&](index_t begin, index_t end) {
+    Scratch<A> xs(g, rows, 2 * R, 3);  // x of frames t-1, t, t+1 (rotating)
+    Scratch<A> gs(g, rows, R, 2);      // grad_y of frames t-1, t (rotating)
+    Scratch<A> os(g, rows, 0, 1);      // grad_x of frame t
+    Logits<A> logits[2] = {Logits<A>(g, rows, K), Logits<A>(g, rows, K)};
+    for (index_t task = begin; task < end; ++task) {
+      const index_t n = task / bands, row0 = task % bands * rows;
+      const index_t nrows = std::min(rows, g.H - row0);
+      const Band xb(g, row0, nrows, 2 * R), gb(g, row0, nrows, R), ob(g, row0, nrows, 0);
+      logits[0].clear();
+      logits[1].clear();
+      if (g.T > 1) load_band(x, sx, g, n, 0, xb, xs[0]);  // frame t's band: slot t % 3
+      for (index_t t = 0; t < g.T; ++t) {
+        const A* next = xs[(t + 1) % 3];
+        const A* prev = xs[(t + 2) % 3];
+        const A* grads = gs[t % 2];
+        const A* prev_grads = gs[(t + 1) % 2];
+        Logits<A>& lq = logits[t % 2];         // frame t's, as queries
+        const Logits<A>& lk = logits[(t + 1) % 2];  // frame t-1's
+        const bool as_query = t < g.T - 1, as_key = t > 0;
+        if (grad_y) load_band(grad_y, sg, g, n, t, gb, gs[t % 2]);
+        if (as_query) load_band(x, sx, g, n, t + 1, xb, xs[(t + 1) % 3]);
+        // frame t's logit gradients on rows row0 - R .. row0 + nrows + R
+        for (index_t i = -R; as_query && i < nrows + R; ++i) {
+          const index_t h = row0 + i;
+          if (h < 0 || h >= g.H) continue;
+          for (index_t w0 = 0; w0 < g.W; w0 += L) {
+            const index_t lanes = std::min<index_t>(L, g.W - w0);
+            vec ga[K2] = {};  // grad_attn
+            if (grad_y) {
+              const A* gr = grads + (i + R) * gb.width + R + w0;
+              const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
+              for (index_t c = 0; c < g.C; ++c)
+                add_products<A, K>(ga, load(gr + c * gb.plane), k + c * xb.plane, xb.width);
+            }
+            vec a[K2];
+            const A* cp = corr + n * sr.n + t * sr.t + h * sr.h + w0 * sr.w;
+#pragma GCC unroll 64
+            for (int j = 0; j < K2; ++j) a[j] = load_lanes(cp + j * sr.c, sr.w, lanes);
+            softmax<A, K2>(a);
+            vec dot = {};
+#pragma GCC unroll 64
+            for (int j = 0; j < K2; ++j) dot += a[j] * ga[j];
+            const A* gc = grad_corr ? grad_corr + n * sgc.n + t * sgc.t + h * sgc.h + w0 * sgc.w : nullptr;
+            const index_t o = lq.at(i, w0);
+            for (int j = 0; j < K2; ++j) {
+              vec gl = a[j] * (ga[j] - dot);
+              if (gc) gl += load_lanes(gc + j * sgc.c, sgc.w, lanes);
+              store_lanes(lq.glogit.data() + o + j * lq.plane, 1, gl / static_cast<A>(g.C), lanes);
+              store_lanes(lq.attn.data() + o + j * lq.plane, 1, a[j], lanes);
+            }
+          }
+        }
+        // the gather on the band's rows
+        for (index_t i = 0; i < nrows; ++i) {
+          for (index_t w0 = 0; w0 < g.W; w0 += L) {
+            A* o = os[0] + i * ob.width + w0;
+            for (index_t c = 0; c < g.C; ++c)  // the residual
+              store(o + c * ob.plane, grad_y ? load(grads + c * gb.plane + (i + R) * gb.width + R + w0)
+                                             : vec{});
+            vec coef[K2];
+            if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
+              const A* gl = lq.glogit.data() + lq.at(i, w0);
+#pragma GCC unroll 64
+              for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lq.plane);
+              const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
+              for (index_t c = 0; c < g.C; ++c)
+                store(o + c * ob.plane, weighted_keys<A, K>(coef, load(o + c * ob.plane),
+                                                            k + c * xb.plane, xb.width));
+            }
+            if (!as_key) continue;
+            // as the key j of the query p' - d_j of frame t-1: x[t-1]
+            // weighted by that query's logit gradients, grad_y[t-1] by its
+            // attention
+            struct Term { const A* weights; const A* source; index_t plane, width; };
+            const Term terms[] = {
+                {lk.glogit.data(), prev + (i + 2 * R) * xb.width + 2 * R + w0, xb.plane, xb.width},
+                {grad_y ? lk.attn.data() : nullptr, prev_grads + (i + R) * gb.width + R + w0, gb.plane,
+                 gb.width}};
+            for (const Term& term : terms) {
+              if (!term.weights) continue;
+              const A* wk = term.weights + lk.at(i, w0);
+#pragma GCC unroll 64
+              for (int j = 0; j < K2; ++j)
+                coef[j] = load(wk + j * lk.plane - (j / K - R) * lk.width - (j % K - R));
+              for (index_t c = 0; c < g.C; ++c)
+                store(o + c * ob.plane, weighted_keys<A, K, -1>(coef, load(o + c * ob.plane),
+                                                                term.source + c * term.plane, term.width));
+            }
+          }
+        }
+        store_band(os[0], grad_x, sgx, g, n, t, ob);
+      }
+    }
+  });
 }
 
 // ------------------------------------------------------------- dispatch --
