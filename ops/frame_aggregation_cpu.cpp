@@ -277,18 +277,30 @@ index_t band_rows(const Shape& g, index_t pad, int buffers, index_t frames,
   return std::min(rows, std::max<index_t>(g.H, 1));
 }
 
-// Scratch of one thread: `count` band buffers, each with two rows and a
-// tile of slack (a row's last tile reads past the band's end).
+// Working memory of the calling thread, kept between calls (a fresh
+// allocation of a few MiB per call costs its page faults every call):
+// `slot` names a buffer, grown to `size` elements as needed. Its slack is
+// zeroed once; the bands written into it are rewritten whole.
+template <typename A>
+A* thread_buffer(int slot, index_t size) {
+  static thread_local std::vector<A> buffers[5];
+  std::vector<A>& buffer = buffers[slot];
+  if (static_cast<index_t>(buffer.size()) < size) buffer.resize(size, A(0));
+  return buffer.data();
+}
+
+// `count` band buffers of a thread, each with two rows and a tile of slack
+// (a row's last tile reads past the band's end).
 template <typename A>
 struct Scratch {
-  std::vector<A> data;
+  A* data;
   index_t size;
-  Scratch(const Shape& g, index_t rows, index_t pad, int count) {
+  Scratch(const Shape& g, index_t rows, index_t pad, int count, int slot) {
     const Band b(g, 0, rows, pad);
     size = g.C * b.plane + 2 * b.width + 2 * Vec<A>::lanes;
-    data.assign(size * count, A(0));
+    data = thread_buffer<A>(slot, size * count);
   }
-  A* operator[](int i) { return data.data() + i * size; }
+  A* operator[](int i) { return data + i * size; }
 };
 
 // ---------------------------------------------------------------- forward --
@@ -301,7 +313,7 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
   const index_t rows = band_rows(g, R, 2, g.T);
   const index_t bands = (g.H + rows - 1) / rows;
   at::parallel_for(0, g.N * g.T * bands, 1, [&](index_t begin, index_t end) {
-    Scratch<A> scratch(g, rows, R, 2);
+    Scratch<A> scratch(g, rows, R, 2, 0);
     A* query = scratch[0];  // frame t; y is written over it
     A* keys = scratch[1];   // frame t+1, padded
     for (index_t task = begin; task < end; ++task) {
@@ -372,19 +384,17 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
 template <typename A>
 struct Logits {
   index_t pad, width, plane;
-  std::vector<A> glogit, attn;
-  Logits(const Shape& g, index_t rows, int K)
+  A *glogit, *attn;
+  Logits(const Shape& g, index_t rows, int K, int slot)
       : pad(K / 2), width(g.W + 2 * (K / 2)), plane((rows + 2 * (K / 2)) * width) {
     // slack: a row's last tile reads past the end
-    glogit.assign(K * K * plane + 2 * width + 2 * Vec<A>::lanes, A(0));
-    attn.assign(glogit.size(), A(0));
+    const index_t size = K * K * plane + 2 * width + 2 * Vec<A>::lanes;
+    glogit = thread_buffer<A>(slot, 2 * size);
+    attn = glogit + size;
   }
   // the offset of [j=0, band row i, w]
   index_t at(index_t i, index_t w) const { return (i + pad) * width + w + pad; }
-  void clear() {
-    std::fill(glogit.begin(), glogit.end(), A(0));
-    std::fill(attn.begin(), attn.end(), A(0));
-  }
+  void clear() { std::fill(glogit, attn + (attn - glogit), A(0)); }
 };
 
 template <typename S, typename A, int K>
@@ -400,10 +410,10 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
   const index_t rows = band_rows(g, 2 * R, 6, 1, 4 * 1024 * 1024, 1);
   const index_t bands = (g.H + rows - 1) / rows;
   at::parallel_for(0, g.N * bands, 1, [&](index_t begin, index_t end) {
-    Scratch<A> xs(g, rows, 2 * R, 3);  // x of frames t-1, t, t+1 (rotating)
-    Scratch<A> gs(g, rows, R, 2);      // grad_y of frames t-1, t (rotating)
-    Scratch<A> os(g, rows, 0, 1);      // grad_x of frame t
-    Logits<A> logits[2] = {Logits<A>(g, rows, K), Logits<A>(g, rows, K)};
+    Scratch<A> xs(g, rows, 2 * R, 3, 0);  // x of frames t-1, t, t+1 (rotating)
+    Scratch<A> gs(g, rows, R, 2, 1);      // grad_y of frames t-1, t (rotating)
+    Scratch<A> os(g, rows, 0, 1, 2);      // grad_x of frame t
+    Logits<A> logits[2] = {Logits<A>(g, rows, K, 3), Logits<A>(g, rows, K, 4)};
     for (index_t task = begin; task < end; ++task) {
       const index_t n = task / bands, row0 = task % bands * rows;
       const index_t nrows = std::min(rows, g.H - row0);
@@ -447,8 +457,8 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
             for (int j = 0; j < K2; ++j) {
               vec gl = a[j] * (ga[j] - dot);
               if (gc) gl += load_lanes(gc + j * sgc.c, sgc.w, lanes);
-              store_lanes(lq.glogit.data() + o + j * lq.plane, 1, gl / static_cast<A>(g.C), lanes);
-              store_lanes(lq.attn.data() + o + j * lq.plane, 1, a[j], lanes);
+              store_lanes(lq.glogit + o + j * lq.plane, 1, gl / static_cast<A>(g.C), lanes);
+              store_lanes(lq.attn + o + j * lq.plane, 1, a[j], lanes);
             }
           }
         }
@@ -461,7 +471,7 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
                                              : vec{});
             vec coef[K2];
             if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
-              const A* gl = lq.glogit.data() + lq.at(i, w0);
+              const A* gl = lq.glogit + lq.at(i, w0);
 #pragma GCC unroll 64
               for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lq.plane);
               const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
@@ -475,8 +485,8 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
             // attention
             struct Term { const A* weights; const A* source; index_t plane, width; };
             const Term terms[] = {
-                {lk.glogit.data(), prev + (i + 2 * R) * xb.width + 2 * R + w0, xb.plane, xb.width},
-                {grad_y ? lk.attn.data() : nullptr, prev_grads + (i + R) * gb.width + R + w0, gb.plane,
+                {lk.glogit, prev + (i + 2 * R) * xb.width + 2 * R + w0, xb.plane, xb.width},
+                {grad_y ? lk.attn : nullptr, prev_grads + (i + R) * gb.width + R + w0, gb.plane,
                  gb.width}};
             for (const Term& term : terms) {
               if (!term.weights) continue;
