@@ -91,12 +91,15 @@ def _build() -> str:
     isa, isa_flags = target_isa()
     flags = _BASE_FLAGS + isa_flags
     name = build_name(path.read_bytes(), isa, flags)
-    directory = cpp_extension._get_build_directory(name, verbose=False)
-    built = os.path.join(directory, name + '.so')
-    if not os.path.exists(built):
+    try:  # torch's own choice (TORCH_EXTENSIONS_DIR, else its cache)
+        directory = cpp_extension._get_build_directory(name, verbose=False)
+    except AttributeError:  # a torch without that helper: its default
+        directory = None
+    if directory is None or not os.path.exists(
+            os.path.join(directory, name + '.so')):
         print_log(f'frame_aggregation: compiling its fused CPU kernel '
-                  f'({isa}) into {directory}, once (about a minute)',
-                  logger='current', level=logging.INFO)
+                  f'({isa}) into {directory or "torch_extensions"}, once '
+                  '(about a minute)', logger='current', level=logging.INFO)
     start = time.time()
     _with_ninja_on_path()
     built = cpp_extension.load(
