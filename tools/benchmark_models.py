@@ -171,11 +171,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'alternating order, and report the medians: a shared machine\'s '
         'drift then favours no model')
     parser.add_argument(
-        '--statistic', default='median', choices=('median', 'min'),
+        '--statistic', default='median', choices=('median', 'min', 'cpu'),
         help='per (model, mode): the median step time (and the median of '
-        'the rounds), or the fastest step (and the fastest round): on a '
-        'shared machine the fastest step is the one no other process '
-        'slowed down')
+        'the rounds); min: the fastest step (and the fastest round); cpu: '
+        'the median CPU time of the process per step (CPU only; on a '
+        'shared machine it leaves out the time other processes held the '
+        'cores). Compile times are wall-clock in every case')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (float16, CUDA)')
@@ -297,12 +298,15 @@ def run_worker(args: argparse.Namespace) -> dict:
             step()
         eager_times, times = [], []
         for _ in range(args.iters):
-            eager_times.append(median_seconds(eager_step, 0, 1)[0])
-            times.append(median_seconds(step, 0, 1)[0])
+            eager_times.append(step_seconds(eager_step, args.statistic))
+            times.append(step_seconds(step, args.statistic))
         per_iter = summarise(times, args.statistic)
         eager_per_iter = summarise(eager_times, args.statistic)
     else:
-        _, times = median_seconds(step, args.warmup, args.iters)
+        for _ in range(args.warmup):
+            step()
+        times = [step_seconds(step, args.statistic)
+                 for _ in range(args.iters)]
         per_iter = summarise(times, args.statistic)
     if cuda:
         peak = torch.cuda.max_memory_allocated(device)
@@ -325,6 +329,20 @@ def run_worker(args: argparse.Namespace) -> dict:
         result['profile'] = prof.key_averages().table(sort_by=sort_by,
                                                       row_limit=15)
     return result
+
+
+def step_seconds(step: Callable[[], None], statistic: str) -> float:
+    """One call of ``step``: its wall-clock time (synchronised with the
+    accelerator), or with ``statistic='cpu'`` the CPU time of this process
+    (all its threads), which leaves out the time other processes held the
+    cores."""
+    from mmdtf.utils.benchmark import median_seconds
+    if statistic != 'cpu':
+        return median_seconds(step, 0, 1)[0]
+    import time
+    start = time.process_time()
+    step()
+    return time.process_time() - start
 
 
 def summarise(times: Sequence[float], statistic: str) -> float:
@@ -581,9 +599,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     fastest = args.statistic == 'min'
     rounds = (f', {"fastest" if fastest else "median"} of {args.rounds} '
               'rounds in alternating order' if args.rounds > 1 else '')
+    what = {'min': 'fastest', 'median': 'median',
+            'cpu': 'median CPU time'}[args.statistic]
     print(f'\nDevice {args.device}{" (AMP)" if args.amp else ""}, '
-          f'{n} clips of {t} x {h} x {w}, '
-          f'{"fastest" if fastest else "median"} of {args.iters} timed '
+          f'{n} clips of {t} x {h} x {w}, {what} of {args.iters} timed '
           f'iterations after {args.warmup} warm-up{rounds}; memory: '
           + ('max_memory_allocated' if args.device.startswith('cuda') else
              'rise of the RSS high-water mark over the RSS of the built '

@@ -180,9 +180,18 @@ def test_compile_table_and_targets_from_one_process_pairs():
     ]
 
 
+def test_cpu_statistic_counts_this_process_only():
+    import time
+    start = time.monotonic()
+    assert bench.step_seconds(lambda: time.sleep(0.05), 'cpu') < 0.02
+    assert bench.step_seconds(lambda: time.sleep(0.05), 'median') >= 0.04
+    assert time.monotonic() - start >= 0.09
+
+
 def test_fastest_statistic_takes_the_fastest_step_and_round():
     assert bench.summarise([3.0, 1.0, 2.0], 'min') == 1.0
     assert bench.summarise([3.0, 1.0, 2.0], 'median') == 2.0
+    assert bench.summarise([3.0, 1.0, 2.0], 'cpu') == 2.0  # CPU times
     runs = [dict(fake(speed), eager_clips_per_s=speed / 2, first_step=9.0,
                  time_per_iter=1.0) for speed in (1.0, 3.0, 2.0)]
     fastest = bench.combine_rounds(runs, 'min')
