@@ -87,7 +87,10 @@ def _dtf_fft(cfg, t, h, w):
 
 def _dtf_mixing(cfg, t, h, w):
     cfg.model.backbone.clip_len = t
-    # the authors' complex channel mixing (off by default; no norm)
+    # the default block with the authors' complex channel mixing (off in
+    # every named variant's mmdtf block; no norm): the options combined
+    # freely, without a variant
+    cfg.model.backbone.dtf_cfg.variant = None
     cfg.model.backbone.dtf_cfg.channel_mixing = True
 
 

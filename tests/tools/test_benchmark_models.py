@@ -143,10 +143,18 @@ def test_mixing_preset_turns_on_only_the_mixing():
     mixing = Config.fromfile(str(bench.REPO / 'configs/dtf_r50_k400.py'))
     bench.PRESETS['dtf_r50'].adapt(default, 8, 32, 32)
     bench.PRESETS['dtf_r50_mix'].adapt(mixing, 8, 32, 32)
-    assert default.model.backbone.dtf_cfg.channel_mixing is False
+    # the default block (variant 'mmdtf') has no mixing: the config leaves
+    # the key to the variant
+    assert 'channel_mixing' not in default.model.backbone.dtf_cfg
     assert mixing.model.backbone.dtf_cfg.channel_mixing is True
-    mixing.model.backbone.dtf_cfg.channel_mixing = False
+    assert mixing.model.backbone.dtf_cfg.variant is None
+    del mixing.model.backbone.dtf_cfg['channel_mixing']
+    mixing.model.backbone.dtf_cfg.variant = 'mmdtf'
     assert mixing.to_dict() == default.to_dict()
+    from mmdtf.models import DTFBlock  # the preset's block builds
+    options = dict(mixing.model.backbone.dtf_cfg, variant=None,
+                   channel_mixing=True)
+    assert DTFBlock(32, 4, **options).filter.mixing is not None
 
 
 def test_compile_table_and_targets_from_one_process_pairs():
