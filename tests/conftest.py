@@ -15,6 +15,9 @@ import mmdtf  # noqa: F401
 # it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# `pytester`: tests of the tools' pytest plugins run pytest in-process
+pytest_plugins = ['pytester']
+
 # As MMAction2's tools do: nested configs (data preprocessors, heads) build
 # from MMAction2's registries.
 init_default_scope('mmaction')
