@@ -422,6 +422,29 @@ def record_accuracy_inputs(monkeypatch) -> List[list]:
     return evaluated
 
 
+def record_head_inputs(model) -> List[tuple]:
+    """Record what ``model.cls_head`` computes its training loss from:
+    one ``(class scores, labels)`` per training step, to recompute the loss
+    from."""
+    head = model.cls_head
+    recorded = []
+    loss_by_feat = head.loss_by_feat
+
+    def recording(cls_scores, data_samples):
+        labels = torch.stack([s.gt_label.reshape(()) for s in data_samples])
+        recorded.append((cls_scores.detach().clone(), labels))
+        return loss_by_feat(cls_scores, data_samples)
+
+    head.loss_by_feat = recording
+    return recorded
+
+
+def cross_entropy_of(recorded: tuple) -> float:
+    """The mean cross entropy of ``(class scores, labels)``, recomputed."""
+    scores, labels = recorded
+    return torch.nn.functional.cross_entropy(scores.double(), labels).item()
+
+
 def top1_of(scored: list) -> float:
     """Top-1 accuracy of ``[(scores, label), ...]``, recomputed."""
     return sum(int(scores.argmax()) == label
