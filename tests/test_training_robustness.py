@@ -24,6 +24,8 @@ import torch
 
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
+# every test here runs MMAction2's train.py / test.py in a subprocess
+pytestmark = pytest.mark.slow
 
 ITERS_PER_EPOCH = 8  # 16 training videos, batch 2
 TOP1 = re.compile(r'Epoch\(\w+\) \[[\d/\]\[]+\s+acc/top1: ([0-9.]+)')

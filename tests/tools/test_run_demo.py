@@ -1,8 +1,9 @@
 """The README's demo end to end, as a user runs it: synthetic data, then
-`mim train mmaction2` and `mim test mmaction2` (10 clips x 3 crops) for TSN,
-C2D and DTF-Net, and the ranking of their top-1 accuracies with margins,
-each recomputed from the scores `mim test` dumped. (TIN is left out for
-CI's time budget: each model takes about 6 minutes on CI's 2 cores; TIN's
+`mim train mmaction2` and `mim test mmaction2` (10 clips x 3 crops) for C2D
+and DTF-Net, and DTF-Net's lead over C2D, on top-1 accuracies recomputed
+from the scores `mim test` dumped. (TSN's order blindness, what its demo
+row shows, is a property of the model: tests/configs/test_demo_configs.py
+checks it without training. TIN is left out for CI's time budget; its
 training through MMAction2's entry points is tested in
 tests/models/backbones/test_resnet_tin.py.)"""
 import json
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = ('tsn', 'c2d', 'dtf')
+MODELS = ('c2d', 'dtf')
 CHANCE = 1 / 8
 
 
@@ -51,6 +52,4 @@ def test_demo_trains_and_tests_through_mim(tmp_path):
     assert top1['dtf'] > 0.9
     assert top1['dtf'] - top1['c2d'] >= 0.10
     assert top1['c2d'] > CHANCE + 0.25
-    # TSN sees no order: at most it can tell which pair a video is from
-    assert 0.40 <= top1['tsn'] <= 0.55
     assert '| DTF-Net R18 |' in proc.stdout
