@@ -163,11 +163,14 @@ def subprocess_env() -> dict:
     return env
 
 
-def start(cmd: List[str], log: Path) -> subprocess.Popen:
-    """Start ``cmd`` in its own process group, output to ``log``."""
+def start(cmd: List[str], log: Path,
+          env: Optional[dict] = None) -> subprocess.Popen:
+    """Start ``cmd`` in its own process group, output to ``log``, with
+    ``env`` (default: :func:`subprocess_env`)."""
     with open(log, 'w') as out:
         return subprocess.Popen(
-            [str(c) for c in cmd], cwd=REPO, env=subprocess_env(),
+            [str(c) for c in cmd], cwd=REPO,
+            env=subprocess_env() if env is None else env,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
