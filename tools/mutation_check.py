@@ -15,7 +15,8 @@ of another test does not count: the mutant is reported as not killed, with
 what happened.
 
 The script copies the files ``git ls-files`` lists (tracked and untracked,
-not ignored: no ``.venv``, no data) to a temporary directory, and per mutant
+not ignored: no ``.venv``, no data) to a temporary directory (one copy per
+job: ``--jobs``, 2 by default, mutants run side by side), and per mutant
 applies its replacements there and runs its killer alone with ``-x``,
 recording each test's outcome with the small pytest plugin at the end of
 this file. It exits non-zero if any mutant is not killed or does not apply.
@@ -43,8 +44,10 @@ import os
 import shutil
 import subprocess
 import sys
+import queue
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -393,6 +396,25 @@ def find_killers(root: Path, mutant: Mutant, tests: Sequence[str]) -> int:
     return 0 if kills else 1
 
 
+def try_mutant(root: Path, mutant: Mutant) -> Tuple[str, bool]:
+    """Apply ``mutant`` in the copy at ``root``, run its killer, undo it;
+    returns (the line to print, whether it was killed)."""
+    original = (root / mutant.file).read_text()
+    apply(root / mutant.file, mutant.replacements)
+    t0 = time.time()
+    try:
+        code, outcomes, tail = run_tests(root, [mutant.killer],
+                                         first_failure=True)
+    finally:
+        (root / mutant.file).write_text(original)
+    kill = kill_of(outcomes, mutant.killer)
+    if kill is None:
+        return (f'NOT KILLED {mutant.name} ({mutant.what}) by {mutant.killer}'
+                f': {what_happened(code, outcomes, tail)}', False)
+    return (f'killed   {mutant.name} ({time.time() - t0:.0f} s) by '
+            f'{kill.nodeid} ({kill.exception})', True)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     table = mutants_by_name()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -409,6 +431,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--find-killers', nargs='*', metavar='TESTS',
                         help='with one -m: list the tests (default: the '
                         "killer's file) the mutant fails with an assertion")
+    parser.add_argument('-j', '--jobs', type=int,
+                        default=min(2, os.cpu_count() or 1),
+                        help='mutants run at a time, each in its own copy '
+                        '(default: 2, or 1 on one core)')
     parser.add_argument('--update-docs', action='store_true',
                         help="rewrite docs/testing.md's mutant table")
     args = parser.parse_args(argv)
@@ -429,6 +455,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_killers_exist([table[name].killer for name in names])
         print(f'all {len(names)} mutants apply and their killers exist')
         return 0
+    if args.jobs < 1:
+        parser.error(f'--jobs must be at least 1, got {args.jobs}')
     if args.find_killers is not None and len(names) != 1:
         parser.error('--find-killers takes exactly one mutant (-m NAME)')
     start = time.time()
@@ -448,25 +476,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       f'{what_happened(code, outcomes, tail)}')
                 return 2
             print(f'baseline: {len(killers)} killers pass', flush=True)
-        not_killed = []
-        for name in names:
-            mutant = table[name]
-            original = (root / mutant.file).read_text()
-            apply(root / mutant.file, mutant.replacements)
-            t0 = time.time()
+        free = queue.Queue()  # the copies no worker is mutating
+        free.put(root)
+        for i in range(1, args.jobs):
+            copy = Path(tmp) / f'repo{i}'
+            copy_checkout(copy)
+            free.put(copy)
+
+        def run_one(name: str) -> Tuple[str, bool]:
+            copy = free.get()
             try:
-                code, outcomes, tail = run_tests(root, [mutant.killer],
-                                                 first_failure=True)
+                return try_mutant(copy, table[name])
             finally:
-                (root / mutant.file).write_text(original)
-            kill = kill_of(outcomes, mutant.killer)
-            if kill is None:
-                not_killed.append(name)
-                print(f'NOT KILLED {name} ({mutant.what}) by {mutant.killer}:'
-                      f' {what_happened(code, outcomes, tail)}', flush=True)
-            else:
-                print(f'killed   {name} ({time.time() - t0:.0f} s) by '
-                      f'{kill.nodeid} ({kill.exception})', flush=True)
+                free.put(copy)
+
+        not_killed = []
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for name, (line, killed) in zip(names, pool.map(run_one, names)):
+                print(line, flush=True)
+                if not killed:
+                    not_killed.append(name)
     print(f'{len(names) - len(not_killed)}/{len(names)} mutants killed by '
           f'their named test in {time.time() - start:.0f} s')
     return 1 if not_killed else 0
