@@ -15,6 +15,9 @@ from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
 STAGED = ('configs', 'ops')  # top-level folders shipped under mmdtf/.mim
+# The CuPy wheel per CUDA major version (the `cuda12` / `cuda13` extras).
+# CuPy 14 finds NVRTC where PyTorch's CUDA wheels put it (cuda-pathfinder).
+CUPY = {'12': 'cupy-cuda12x>=14.0,<15', '13': 'cupy-cuda13x>=14.0,<15'}
 
 
 def read_version() -> str:
@@ -77,7 +80,7 @@ try:
         },
         include_package_data=False,
         install_requires=[
-            'torch>=2.4',  # torch.amp.custom_fwd (CuPy backend)
+            'torch>=2.4',  # torch.library.custom_op with register_kernel
             'mmengine>=0.10.0,<0.11.0',
             mmcv_requirement(),
             'mmaction2==1.2.0',
@@ -91,7 +94,12 @@ try:
             'opencv-python',
         ],
         extras_require={
-            'cuda': ['cupy-cuda12x'],
+            # CuPy for FA's CUDA kernels: the wheel of the CUDA major version
+            # PyTorch was built with (`torch.version.cuda`), whose NVRTC it
+            # finds; `cuda` is the current CUDA, 13 (docs/ops.md).
+            'cuda12': [CUPY['12']],
+            'cuda13': [CUPY['13']],
+            'cuda': [CUPY['13']],
             # Only for `torchvision://` pretrained names. Unpinned it may
             # pull a different (CUDA) torch: install with your torch pinned,
             # `pip install ".[torchvision]" torch==<installed version>`, or

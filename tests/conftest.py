@@ -63,3 +63,6 @@ def pytest_configure(config):
     # `-m "not slow"` deselects them for a quick run; CI runs everything.
     config.addinivalue_line(
         'markers', 'slow: a test of minutes (CI still runs it)')
+    # tests that need a GPU; MMDTF_REQUIRE_CUDA=N fails their skips
+    import cuda_marker
+    config.pluginmanager.register(cuda_marker, 'mmdtf_cuda_marker')

@@ -335,6 +335,22 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def ieee_float32():
+    """float32 convolutions and matrix products in full float32 on CUDA.
+    cuDNN runs float32 convolutions in TF32 by default (Ampere and later):
+    a rounding of about 1e-3, the size of CPU-against-CUDA tolerances."""
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    saved = [flag.allow_tf32 for flag in flags]
+    try:
+        for flag in flags:
+            flag.allow_tf32 = False
+        yield
+    finally:
+        for flag, value in zip(flags, saved):
+            flag.allow_tf32 = value
+
+
 def write_moving_square_video(path: Path, num_frames=24, height=72, width=96,
                               seed=0) -> None:
     """A small mp4 (OpenCV) of a coloured square moving right."""

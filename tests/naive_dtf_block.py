@@ -11,9 +11,12 @@ The block's weights are passed as a dict named like its ``state_dict()``
 
 - ``gamma``, ``beta``: (1, C, 1, 1, 1);
 - dynamic: ``filter.estimator.weight`` (2 * C/G * M, (C + k*k) * T, 1, 1) and
-  ``.bias``; output channel ``o = p * (C/G * M) + g * M + m`` holds part
-  ``p`` (0 real, 1 imaginary) of group ``g``'s filter at bin ``m``; input
-  channel ``i = c * T + t`` reads channel ``c`` of ``[y, corr]`` at frame t;
+  ``.bias`` (absent with ``estimator_bias=False``); input channel
+  ``i = c * T + t`` reads channel ``c`` of ``[y, corr]`` at frame t. With
+  ``filter_sharing='groups'`` output channel ``o = p * (C/G * M) + g * M + m``
+  holds part ``p`` (0 real, 1 imaginary) of group ``g``'s filter at bin
+  ``m``; with ``'flat_repeat'`` (the authors' code) channel ``c``'s filter
+  at bin ``m``, part ``p``, is output channel ``((c * M + m) * 2 + p) // G``;
 - static: ``filter.filter_real`` and ``filter.filter_imag`` (C, M, 1, 1);
 - spectral mixing: ``filter.mixing.weight_real`` / ``weight_imag`` (C, C),
   the complex matrix ``A + iB`` acting on the channel vector, and, with a
@@ -23,6 +26,9 @@ The block's weights are passed as a dict named like its ``state_dict()``
 - conv1d / conv1d_channelwise: ``filter.conv.weight`` (C, C or 1, 3, 1, 1);
 - dynamic_conv1d: ``filter.estimator.weight`` (C/G * 3, (C + k*k) * T, 1, 1)
   and ``.bias``; output channel ``o = g * 3 + i`` is tap ``i`` of group g.
+
+The named blocks (``variant``) are the settings of :data:`NAIVE_VARIANTS`,
+written from spec section 2b.
 """
 from typing import Dict, Optional, Tuple
 
@@ -31,6 +37,23 @@ import torch
 from mmdtf.testing import naive_frame_aggregation
 
 Params = Dict[str, torch.Tensor]
+
+#: the named blocks of spec section 2b, as this reference's options: the
+#: paper's equations (raw estimator input), and the authors' code (raw input,
+#: no estimator bias, their filter expansion, their correlation alignment,
+#: the mixing with a shared-statistics batch norm)
+NAIVE_VARIANTS = {
+    'mmdtf': dict(estimator_norm='rms', channel_mixing=False,
+                  estimator_bias=True, filter_sharing='groups',
+                  corr_alignment='next'),
+    'paper': dict(estimator_norm='none', channel_mixing=False,
+                  estimator_bias=True, filter_sharing='groups',
+                  corr_alignment='next'),
+    'authors': dict(estimator_norm='none',
+                    channel_mixing=dict(norm='batch_shared'),
+                    estimator_bias=False, filter_sharing='flat_repeat',
+                    corr_alignment='previous'),
+}
 
 #: nn.BatchNorm's defaults, which the mixing's norm uses
 NORM_EPS = 1e-5
@@ -93,15 +116,50 @@ def naive_mixing_norm(spec: torch.Tensor, norm: str,
     raise ValueError(f'unknown mixing norm {norm!r}')
 
 
-def _estimate(weight: torch.Tensor, bias: torch.Tensor,
+def _estimate(weight: torch.Tensor, bias: Optional[torch.Tensor],
               z: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution over ``z`` (N, C', T, H, W) flattened over time:
     ``out[n, o] = bias[o] + sum_{c, t} weight[o, c * T + t] z[n, c, t]``
-    at every (h, w)."""
+    at every (h, w); no bias when ``bias`` is None."""
     n, c, t, h, w = z.shape
     per_frame = weight.view(weight.shape[0], c, t)
-    return (torch.einsum('oct,ncthw->nohw', per_frame, z)
-            + bias.view(1, -1, 1, 1))
+    out = torch.einsum('oct,ncthw->nohw', per_frame, z)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def _previous_frame_correlation(x: torch.Tensor,
+                                kernel_size: int) -> torch.Tensor:
+    """The authors' correlation: at frame t the centre pixel of frame
+    ``t - 1`` (of frame 0 itself at t = 0) against the k x k neighbourhood
+    of frame t, ``(1 / C) * sum_c``, zero outside the frame."""
+    n, c, t, h, w = x.shape
+    r = kernel_size // 2
+    corr = torch.zeros(n, kernel_size**2, t, h, w, dtype=x.dtype)
+    for ti in range(t):
+        query = x[:, :, ti - 1 if ti > 0 else 0]
+        for j in range(kernel_size**2):
+            dy, dx = j // kernel_size - r, j % kernel_size - r
+            for hi in range(h):
+                for wi in range(w):
+                    if 0 <= hi + dy < h and 0 <= wi + dx < w:
+                        corr[:, j, ti, hi, wi] = (
+                            query[:, :, hi, wi]
+                            * x[:, :, ti, hi + dy, wi + dx]).sum(1) / c
+    return corr
+
+
+def _flat_repeat_filter(s: torch.Tensor, channels: int, bins: int,
+                        group_factor: int) -> torch.Tensor:
+    """The authors' expansion of the estimator's output ``s`` (N, O, H, W):
+    each value repeated G times along the filter flattened as (channel, bin,
+    part); returns the complex (N, C, M, H, W) filter."""
+    index = torch.empty(channels, bins, 2, dtype=torch.long)
+    for c in range(channels):
+        for m in range(bins):
+            for part in range(2):
+                flat = (c * bins + m) * 2 + part
+                index[c, m, part] = flat // group_factor
+    return torch.complex(s[:, index[..., 0]], s[:, index[..., 1]])
 
 
 def _scale_free(y: torch.Tensor, corr: Optional[torch.Tensor]):
@@ -164,14 +222,27 @@ def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
                     aggregate: bool = True, use_corr: bool = True,
                     channel_mixing=False, group_factor: int = 16,
                     kernel_size: int = 3, training: bool = True,
-                    estimator_norm: str = 'rms'
+                    estimator_norm: str = 'rms', estimator_bias: bool = True,
+                    filter_sharing: str = 'groups',
+                    corr_alignment: str = 'next',
+                    variant: Optional[str] = None
                     ) -> Tuple[torch.Tensor, Optional[Tuple[torch.Tensor,
                                                             torch.Tensor]]]:
     """``out = x + gamma * filter(y, corr) + beta``; returns ``out`` and,
     with the channel mixing, its norm's running (mean, var) after the call.
     ``use_corr`` and ``group_factor`` are read by the dynamic filters only,
-    ``channel_mixing`` by the spectral ones, ``estimator_norm`` by the
-    dynamic ones."""
+    ``channel_mixing`` by the spectral ones, ``estimator_norm`` and
+    ``corr_alignment`` by the dynamic ones, ``estimator_bias`` and
+    ``filter_sharing`` by DTF's. A ``variant`` sets the options of
+    :data:`NAIVE_VARIANTS` that the filter reads."""
+    if variant is not None:
+        # (a filter ignores the settings it has no use for)
+        settings = NAIVE_VARIANTS[variant]
+        channel_mixing = settings['channel_mixing']
+        estimator_norm = settings['estimator_norm']
+        estimator_bias = settings['estimator_bias']
+        filter_sharing = settings['filter_sharing']
+        corr_alignment = settings['corr_alignment']
     n, c, t, h, w = x.shape
     dynamic = filter_type in ('dynamic', 'dynamic_conv1d')
     use_corr = use_corr and dynamic
@@ -181,19 +252,24 @@ def naive_dtf_block(x: torch.Tensor, p: Params, *, filter_type: str,
         if aggregate:
             y = y_fa
         if use_corr:
-            corr = corr_fa
+            corr = (corr_fa if corr_alignment == 'next' else
+                    _previous_frame_correlation(x, kernel_size))
     y_est, corr_est = (_scale_free(y, corr) if estimator_norm == 'rms'
                        else (y, corr))
     z = y_est if corr is None else torch.cat([y_est, corr_est], dim=1)
     stats = None
     if filter_type == 'dynamic':
         bins = t // 2 + 1
-        groups = c // group_factor
         s = _estimate(p['filter.estimator.weight'],
-                      p['filter.estimator.bias'], z)
-        s = s.view(n, 2, groups, bins, h, w)
-        s_i = torch.complex(s[:, 0], s[:, 1])  # (N, C/G, M, H, W)
-        s_c = s_i[:, _group_of_each_channel(c, group_factor)]
+                      p['filter.estimator.bias'] if estimator_bias else None,
+                      z)
+        if filter_sharing == 'flat_repeat':
+            s_c = _flat_repeat_filter(s, c, bins, group_factor)
+        else:
+            groups = c // group_factor
+            s = s.view(n, 2, groups, bins, h, w)
+            s_i = torch.complex(s[:, 0], s[:, 1])  # (N, C/G, M, H, W)
+            s_c = s_i[:, _group_of_each_channel(c, group_factor)]
         filtered, stats = _spectral(y, s_c, p, channel_mixing, training)
     elif filter_type == 'static':
         filt = torch.complex(p['filter.filter_real'], p['filter.filter_imag'])

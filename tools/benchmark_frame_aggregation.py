@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmdtf.ops import frame_aggregation  # noqa: E402
 from mmdtf.testing import naive_frame_aggregation  # noqa: E402
 from mmdtf.utils.benchmark import (cuda_peak_extra_bytes,  # noqa: E402
-                                   median_seconds, reset_rss_peak,
-                                   rss_peak_bytes)
+                                   median_seconds, peak_bandwidth_gbs,
+                                   reset_rss_peak, rss_peak_bytes)
 from mmdtf.utils.progress import track  # noqa: E402
 
 STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))
@@ -69,24 +69,6 @@ def shape_list(which: str, batches: List[int]) -> List[Tuple[int, ...]]:
     return shapes
 
 
-def peak_bandwidth_gbs(device: torch.device) -> Optional[float]:
-    """memory clock * bus width * 2 (double data rate), in GB/s."""
-    props = torch.cuda.get_device_properties(device)
-    clock_khz = getattr(props, 'memory_clock_rate', 0)
-    bus_bits = getattr(props, 'memory_bus_width', 0)
-    if not (clock_khz and bus_bits):
-        try:  # older torch: ask the CUDA runtime through CuPy
-            import cupy
-            rt = cupy.cuda.runtime
-            clock_khz = rt.deviceGetAttribute(rt.cudaDevAttrMemoryClockRate,
-                                              device.index)
-            bus_bits = rt.deviceGetAttribute(
-                rt.cudaDevAttrGlobalMemoryBusWidth, device.index)
-        except Exception:
-            return None
-    return clock_khz * 1e3 * bus_bits / 8 * 2 / 1e9
-
-
 class Timer:
     """Median milliseconds of a function (``torch.utils.benchmark``)."""
 
@@ -106,10 +88,13 @@ def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
     cmd = [sys.executable, __file__, '--_rss-probe', backend,
            ','.join(map(str, shape)), dtype, str(k), str(int(backward)),
            layout]
-    # A fixed mmap threshold makes glibc map every large tensor on its own
-    # and return it on free; its default, adaptive one keeps freed tensors
-    # in the heap and would count allocator caching as the op's memory.
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    # A fixed mmap threshold of one page makes glibc map every tensor on its
+    # own and return it on free; its default, adaptive one keeps freed
+    # tensors in the heap and would count allocator caching as the op's
+    # memory. Below the threshold, a tensor of the call can land in heap
+    # memory freed earlier, already resident and not counted: small shapes
+    # then measure less than their outputs.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='4096')
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                          env=env)
     return int(out.stdout.split()[-1])
@@ -231,7 +216,8 @@ def main(argv=None) -> None:
         peak_bw = args.peak_bw_gbs
         name = 'CPU'
     if 'cupy' in backends:
-        from mmdtf.ops.frame_aggregation_cupy import cupy_unavailable_reason
+        from mmdtf.ops.frame_aggregation.cupy_kernel import \
+            cupy_unavailable_reason
         reason = cupy_unavailable_reason(device)
         if reason is not None:
             print(f'# skipping backend cupy: {reason}')

@@ -14,6 +14,7 @@ the mixing's batch norms on batch statistics, gradient norms reaching
 
     python tools/compare_dtf_variants.py --dataset demo
     python tools/compare_dtf_variants.py --dataset textures --variants dtf dtf_mix
+    python tools/compare_dtf_variants.py --variants mmdtf paper authors
 """
 import argparse
 import copy
@@ -32,6 +33,15 @@ CONFIG = REPO / 'configs' / 'demo' / 'dtf_r18_demo.py'
 
 #: name -> (paper row, overrides of ``model.backbone``)
 VARIANTS = {
+    # the three named blocks (`dtf_cfg.variant`, docs/dtf_blocks.md); the
+    # demo config's explicit options are unset, the variant fixes them
+    'mmdtf': ("the 'mmdtf' block (the default)", dict(dtf_cfg=dict(
+        variant='mmdtf', channel_mixing=None, estimator_norm=None))),
+    'paper': ("the 'paper' block (raw estimator input, no mixing)", dict(
+        dtf_cfg=dict(variant='paper', channel_mixing=None,
+                     estimator_norm=None))),
+    'authors': ("the 'authors' block (their code)", dict(dtf_cfg=dict(
+        variant='authors', channel_mixing=None, estimator_norm=None))),
     '2d': ('2D (C2D, no DTF)', dict(dtf_stages=(False,) * 4)),
     # None unsets an option the variant does not read (DTFBlock refuses it)
     'dtf1d': ('DTF_1d (temporal conv)', dict(dtf_cfg=dict(

@@ -31,7 +31,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
-LEVELS = ('layer1', 'layer2', 'layer3', 'layer4', 'conv5')
+from mmdtf.structures import write_fine_features
+
 # transforms of the test pipeline that do not apply to whole-video frames
 SKIPPED = ('SampleDetectionFrames', 'LoadFineFeatures', 'PackActionInputs')
 
@@ -44,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument('out_dir')
     p.add_argument('--ann-file', help='CSV to extract (default: the '
                    "config's test_dataloader ann_file)")
+    p.add_argument('--data-prefix', help='folder of the frame folders '
+                   "(default: the config's test_dataloader data_prefix.img)")
     p.add_argument('--stride', type=int, default=10,
                    help='frames between two fine features (paper: 10)')
     p.add_argument('--spatial-size', type=int, default=7,
@@ -64,6 +67,8 @@ def build(args):
     ds_cfg = cfg.test_dataloader.dataset.copy()
     if args.ann_file:
         ds_cfg.ann_file = args.ann_file
+    if args.data_prefix:
+        ds_cfg.data_prefix = dict(img=args.data_prefix)
     ds_cfg.fine_feature_prefix = None
     ds_cfg.pipeline = []
     dataset = DATASETS.build(ds_cfg)
@@ -94,8 +99,8 @@ def extract(info, pipeline, model, args):
         dict(inputs=[imgs.unsqueeze(0)], data_samples=None), False)['inputs']
     levels = model.backbone.forward_levels(batch[:, 0])
     s = args.spatial_size
-    return {k: F.adaptive_avg_pool3d(v, (v.shape[2], s, s))[0].cpu().numpy()
-            .astype(np.float16) for k, v in zip(LEVELS, levels)}
+    return [F.adaptive_avg_pool3d(v, (v.shape[2], s, s))[0].cpu().numpy()
+            for v in levels]
 
 
 def main(argv=None):
@@ -108,10 +113,8 @@ def main(argv=None):
         info = dataset.get_data_info(i)
         path = osp.join(args.out_dir, f"{info['video_id']}.npz")
         if not osp.exists(path):  # resume: finished videos are skipped
-            feats = extract(info, pipeline, model, args)
-            tmp = path[:-4] + '.part.npz'
-            np.savez(tmp, stride=args.stride, **feats)
-            os.replace(tmp, path)  # never a half-written <id>.npz
+            write_fine_features(path, extract(info, pipeline, model, args),
+                                args.stride)
             done += 1
         bar.update()
     print(f'\n{done} extracted, {len(dataset) - done} already there '

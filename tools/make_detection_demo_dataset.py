@@ -29,14 +29,15 @@ EVENT_FRAMES = (2, 5)  # an event lasts 2..4 frames
 EVENTS_PER_VIDEO = (2, 5)  # 2..4 events
 
 
-def draw_video(rng, frames: int, size: int, num_classes: int):
+def draw_video(rng, frames: int, size: int, num_classes: int,
+               event_frames=EVENT_FRAMES):
     """(frames, size, size, 3) uint8 video and its [(class, first, last)]."""
     video = rng.randint(60, 120, (frames, size, size, 3)).astype(np.uint8)
     events = []
     side = size // 2
     for _ in range(rng.randint(*EVENTS_PER_VIDEO)):
         label = rng.randint(num_classes)
-        length = rng.randint(*EVENT_FRAMES)
+        length = rng.randint(*event_frames)
         first = rng.randint(0, frames - length + 1)
         y, x = rng.randint(0, size - side + 1, 2)
         video[first:first + length, y:y + side, x:x + side] = \
@@ -48,7 +49,8 @@ def draw_video(rng, frames: int, size: int, num_classes: int):
 def make_detection_demo_dataset(root, seed: int = 0, num_train: int = 32,
                                 num_val: int = 16, frames: int = 32,
                                 size: int = 8, fps: float = 4.0,
-                                num_classes: int = 4) -> dict:
+                                num_classes: int = 4,
+                                event_frames=EVENT_FRAMES) -> dict:
     import cv2
     root = Path(root)
     rng = np.random.RandomState(seed)
@@ -57,7 +59,8 @@ def make_detection_demo_dataset(root, seed: int = 0, num_train: int = 32,
         rows = []
         for i in range(count):
             vid = f'{split[0].upper()}{i:04d}'
-            video, events = draw_video(rng, frames, size, num_classes)
+            video, events = draw_video(rng, frames, size, num_classes,
+                                       event_frames)
             folder = root / 'rgb' / vid
             folder.mkdir(parents=True, exist_ok=True)
             for t, img in enumerate(video, start=1):

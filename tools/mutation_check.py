@@ -101,7 +101,7 @@ MUTANTS: List[Mutant] = [
            DYNAMIC.format('mix')),
     Mutant('fa_half_accumulation',
            'FA accumulates in float16/bfloat16 instead of float32',
-           'mmdtf/ops/frame_aggregation.py',
+           'mmdtf/ops/frame_aggregation/torch_kernel.py',
            [('return torch.float32 if dtype in (torch.float16, '
              'torch.bfloat16) else dtype', 'return dtype')],
            'tests/ops/test_frame_aggregation.py::'
@@ -109,7 +109,7 @@ MUTANTS: List[Mutant] = [
     Mutant('fa_fake_layout',
            "FA's fake implementation (what torch.compile plans with) gives "
            "y the standard layout, whatever the input's",
-           'mmdtf/ops/frame_aggregation.py',
+           'mmdtf/ops/frame_aggregation/torch_kernel.py',
            [('return (layout.unflat(x.new_empty(layout.flat_shape)),',
              'return (x.new_empty(x.shape),')],
            'tests/ops/test_frame_aggregation_compile.py::'
@@ -131,11 +131,11 @@ MUTANTS: List[Mutant] = [
            "channel c takes group c % (C/G)'s filter instead of group c // "
            "G's (the G channels sharing a filter are not consecutive)",
            'mmdtf/models/blocks/spectral_filters.py',
-           [('grouped = (real.view(n, self.groups, self.group_factor, -1, '
+           [('grouped = (real.view(n, self.groups, self.shared_by, -1, '
              'h, w),\n                   imag.view(n, self.groups, '
-             'self.group_factor, -1, h, w))',
-             'grouped = (real.view(n, self.group_factor, self.groups, -1, '
-             'h, w).transpose(1, 2), imag.view(n, self.group_factor, '
+             'self.shared_by, -1, h, w))',
+             'grouped = (real.view(n, self.shared_by, self.groups, -1, '
+             'h, w).transpose(1, 2), imag.view(n, self.shared_by, '
              'self.groups, -1, h, w).transpose(1, 2))'),
             ('spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))',
              'spec = (real.transpose(1, 2).reshape(n, c, -1, h, w), '

@@ -40,6 +40,16 @@ step 1 "pip, setuptools<81, wheel" \
 # torch first, so that the mmdtf install does not pull a different build.
 step 2 "$torch_spec (the largest download; about a minute)" \
   python -m pip install "$torch_spec"
-step 3 "mmdtf (editable) with MMAction2, MMEngine, mmcv-lite and test tools" \
-  python -m pip install -e '.[tests]'
+# With a CUDA build of torch, the CuPy wheel of its CUDA major version too
+# (FA's CUDA kernels): without it the CUDA tests would skip.
+cuda_major=$(python -c 'import torch; print((torch.version.cuda or "").split(".")[0])')
+extras=tests
+case "$cuda_major" in
+  12|13) extras="tests,cuda$cuda_major" ;;
+  "") ;;
+  *) echo "[setup] torch is built for CUDA $cuda_major: no CuPy extra for it" \
+       "(cuda12, cuda13); FA runs its PyTorch path on the GPU" ;;
+esac
+step 3 "mmdtf (editable) with MMAction2, MMEngine, mmcv-lite, test tools [$extras]" \
+  python -m pip install -e ".[$extras]"
 python -c 'import mmdtf, torch; print(f"mmdtf {mmdtf.__version__} ready (torch {torch.__version__})")'

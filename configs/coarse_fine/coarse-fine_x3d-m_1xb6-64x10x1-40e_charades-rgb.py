@@ -5,14 +5,15 @@
 # video (every 10th frame) from a frozen Charades-trained X3D-M
 # (configs/coarse_fine/x3d-m_fine-stream_..., tools/extract_fine_features.py),
 # SGD lr 0.02 (x10 on the fusion layers), momentum 0.9, wd 1e-5, batch 6,
-# lr / 10 at epochs 15, 25, 35.
+# lr / 10 at epochs 15, 25, 35. Testing, as the public code: every video
+# whole at the training frame rate (every 10th frame), one per batch, with
+# K = T / 4.
 custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
 default_scope = 'mmaction'
 
 num_classes = 157
 clip_len = 64
 frame_interval = 10
-num_samples = clip_len // 4  # K: Grid Pool keeps K + 1 frames
 data_root = 'data/charades/Charades_v1_rgb'
 fine_root = 'data/charades/fine_features'  # tools/extract_fine_features.py
 ann_file_train = 'data/charades/Charades_v1_train.csv'
@@ -24,7 +25,7 @@ model = dict(
         type='X3DCoarseFine',
         gamma_w=1, gamma_b=2.25, gamma_d=2.2,  # X3D-M
         temporal_pool='grid',
-        num_samples=num_samples,
+        pool_ratio=4,  # K = T / 4: Grid Pool keeps 17 of 64 training frames
         fusion=dict(sigma_ratio=1 / 8)),
     cls_head=dict(
         type='PerFrameMultiLabelHead',
@@ -61,7 +62,8 @@ test_pipeline = [
          frame_interval=frame_interval, test_mode=True),
     dict(type='RawFrameDecode'),
     dict(type='LoadFineFeatures'),
-    dict(type='Resize', scale=(-1, 256)),
+    # the public test view: the centre square of the whole short side
+    dict(type='Resize', scale=(-1, 224)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     pack,

@@ -3,18 +3,22 @@
 # SGD lr 0.015 for a batch of 96, steps at 20 and 40 of 50 epochs, dropout
 # 0.5, weight decay 1e-4, gradient clip 20, TCP and classifier at 5x lr),
 # res5 at stride 1 (14 x 14 features at 224 px) as in the paper. The paper
-# starts from an ImageNet model trained with iSQRT-COV pooling (its TCP
-# reduction layers included); that checkpoint is not public in MMAction2
-# form, so the backbone is torchvision's ResNet-50 and the head starts from
-# scratch. Test: 10 clips of 8 segments (TCPNet's ten_clips_sample) x 3
-# crops of 256 px. Data, train and val pipelines: MMAction2's own TSM R50
-# Kinetics-400 config.
+# starts from TCPNet's ImageNet ResNet-50 trained with iSQRT-COV pooling (its
+# TCP reduction layers included); here the backbone is torchvision's
+# ResNet-50 and the head starts from scratch unless that file is given:
+# --cfg-options model.backbone.pretrained=None
+# load_from=/path/ImgeNet1K_GCP_R50.pth.tar (docs/tcp.md). Test: 10 clips of
+# 8 segments (TCPNet's ten_clips_sample) x 3 crops of 256 px. Data, train
+# and val pipelines: MMAction2's own TSM R50 Kinetics-400 config.
 _base_ = [
     'mmaction::recognition/tsm/'
     'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py'
 ]
 
 custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
+# TCPNet's own checkpoints (its Kinetics-400 models, the GCP ImageNet
+# ResNet-50) load as they are through load_from / --checkpoint (docs/tcp.md)
+custom_hooks = [dict(type='TCPNetCheckpointHook')]
 
 num_segments = 8
 model = dict(

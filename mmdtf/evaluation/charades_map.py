@@ -7,7 +7,7 @@ import numpy as np
 from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 
-from ..datasets.coarse_fine_transforms import frame_targets
+from ..structures import frame_targets
 
 
 def per_class_ap(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:

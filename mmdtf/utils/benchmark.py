@@ -1,7 +1,8 @@
 """What the tools share: the input shape of a config, timing and peak memory.
 
 Used by ``tools/get_flops.py``, ``tools/export_onnx.py``,
-``tools/benchmark_models.py`` and ``tools/benchmark_frame_aggregation.py``.
+``tools/benchmark_models.py``, ``tools/benchmark_frame_aggregation.py`` and
+``tools/gpu_check.py``.
 """
 import statistics
 from typing import Callable, Optional, Sequence, Tuple
@@ -83,6 +84,26 @@ def cuda_peak_extra_bytes(fn: Callable[[], object],
     return peak
 
 
+def peak_bandwidth_gbs(device: torch.device) -> Optional[float]:
+    """A CUDA device's peak memory bandwidth in GB/s: memory clock * bus
+    width * 2 (double data rate); None where the properties lack them."""
+    props = torch.cuda.get_device_properties(device)
+    clock_khz = getattr(props, 'memory_clock_rate', 0)
+    bus_bits = getattr(props, 'memory_bus_width', 0)
+    if not (clock_khz and bus_bits):
+        try:  # older torch: ask the CUDA runtime through CuPy
+            import cupy
+            rt = cupy.cuda.runtime
+            index = torch.device(device).index or 0
+            clock_khz = rt.deviceGetAttribute(rt.cudaDevAttrMemoryClockRate,
+                                              index)
+            bus_bits = rt.deviceGetAttribute(
+                rt.cudaDevAttrGlobalMemoryBusWidth, index)
+        except Exception:
+            return None
+    return clock_khz * 1e3 * bus_bits / 8 * 2 / 1e9
+
+
 def _status_bytes(field: str) -> int:
     with open('/proc/self/status') as f:
         for line in f:
@@ -107,4 +128,4 @@ def rss_peak_bytes() -> int:
 
 
 __all__ = ['input_shape_from', 'median_seconds', 'cuda_peak_extra_bytes',
-           'reset_rss_peak', 'rss_peak_bytes']
+           'peak_bandwidth_gbs', 'reset_rss_peak', 'rss_peak_bytes']

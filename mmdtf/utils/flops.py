@@ -7,8 +7,8 @@ linear, einsum) and norms; element-wise operators are not counted. Of a DTF
 block it sees the filter estimator (a 1x1 convolution), the channel mixing
 (a real ``2C x 2C`` matrix product) and its batch norm, and misses:
 
-- ``mmdtf::frame_aggregation`` (and ``prim::PythonOp.FrameAggregationCuPy``):
-  the FA op, a registered operator (a custom autograd Function on CUDA);
+- ``mmdtf::frame_aggregation``: the FA op, a registered operator (on every
+  device and backend);
 - ``aten::fft_rfft`` / ``aten::fft_irfft``: the transforms over time;
 - the complex multiply ``S * S_c``, written in real arithmetic: the tracer
   sees two ``aten::mul`` and two ``aten::addcmul_`` on real tensors inside
@@ -88,8 +88,7 @@ REAL_MACS_PER_PAPER_MAC = {
 
 ZERO_FLOP_OPS = ('aten::real', 'aten::imag', 'aten::complex',
                  'aten::view_as_real', 'aten::view_as_complex')
-FA_OP_NAMES = ('mmdtf::frame_aggregation',
-               'prim::PythonOp.FrameAggregationCuPy')
+FA_OP_NAMES = ('mmdtf::frame_aggregation', )
 TIN_SHIFT_OP_NAME = 'prim::PythonOp.TINShiftFunction'
 
 COUNTING_RULES = (
@@ -168,12 +167,10 @@ def frame_aggregation_flop_jit(inputs: List[Any],
     """FA: ``2 k^2 C (T-1) H W`` real MACs per clip.
 
     The kernel size is the registered operator's second input (a
-    constant), or the CuPy autograd Function's scalar argument.
+    constant).
     """
     n, c, t, h, w = get_shape(inputs[0])
-    node = outputs[0].node()
-    kernel_size = (node.scalar_args()[0] if node.kind().startswith('prim::')
-                   else inputs[1].toIValue())
+    kernel_size = inputs[1].toIValue()
     return Counter({
         'frame_aggregation':
         2 * kernel_size**2 * n * c * max(t - 1, 0) * h * w

@@ -1,6 +1,6 @@
 """Export MMAction2 recognizers, DTF models included, to ONNX.
 
-``torch.onnx`` cannot export the FA op (a custom autograd Function), nor
+``torch.onnx`` cannot export the FA op (a registered custom operator), nor
 ``torch.fft`` (``aten::fft_rfft`` has no ONNX symbolic), which DTF blocks run
 when a config sets ``dtf_cfg.spectral_impl='fft'``. For export, the spectral
 filters are switched to ``spectral_impl='matmul'`` (the default: the same

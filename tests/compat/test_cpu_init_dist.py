@@ -1,8 +1,13 @@
 """The CPU path of MMEngine's `pytorch` launcher (the 2-process training run
-is in tests/test_training_robustness.py)."""
+is in tests/test_training_robustness.py). On a host with a GPU `import mmdtf`
+leaves the launcher alone; the tests of the CPU path install it themselves
+there (and MMEngine's device checks see no GPU, as tests/cuda_marker.py
+arranges for tests not marked `cuda`)."""
 import pytest
 import torch
 from mmengine.dist import utils as dist_utils
+
+from cuda_marker import DEVICE_COUNT  # tests/cuda_marker.py
 
 from mmdtf.compat import cpu_init_dist
 
@@ -17,31 +22,53 @@ def no_gpu(monkeypatch):
         monkeypatch.setattr(cpu_init_dist, name, lambda: False)
 
 
-def test_installed_once():
-    patched = dist_utils._init_dist_pytorch
-    assert getattr(patched, '_mmdtf_cpu', False)
+def test_installed_at_import_where_there_is_no_gpu():
+    installed = getattr(dist_utils._init_dist_pytorch, '_mmdtf_cpu', False)
+    assert installed == (DEVICE_COUNT == 0)
+
+
+@pytest.fixture
+def without_gpu_set_device(monkeypatch):
+    def set_device(index):
+        raise RuntimeError('No CUDA GPUs are available')
+    monkeypatch.setattr(torch.cuda, 'set_device', set_device)
+
+
+@pytest.fixture
+def cpu_launcher(monkeypatch, no_gpu, without_gpu_set_device):
+    """MMEngine's launcher with the CPU path installed (by `import mmdtf`,
+    or here on a GPU host; put back after the test)."""
+    monkeypatch.setattr(dist_utils, '_init_dist_pytorch',
+                        dist_utils._init_dist_pytorch)
     assert cpu_init_dist.apply()
-    assert dist_utils._init_dist_pytorch is patched  # idempotent
+    return dist_utils._init_dist_pytorch
 
 
-def test_nccl_without_gpu_says_what_to_set(monkeypatch, no_gpu):
+def test_installed_once(cpu_launcher):
+    assert getattr(cpu_launcher, '_mmdtf_cpu', False)
+    assert cpu_init_dist.apply()
+    assert dist_utils._init_dist_pytorch is cpu_launcher  # idempotent
+
+
+def test_nccl_without_gpu_says_what_to_set(monkeypatch, cpu_launcher):
     started = []
     monkeypatch.setattr(dist_utils.torch_dist, 'init_process_group',
                         lambda *args, **kwargs: started.append(kwargs))
     with pytest.raises(RuntimeError) as error:
-        dist_utils._init_dist_pytorch('nccl')
+        cpu_launcher('nccl')
     assert "env_cfg.dist_cfg.backend is 'nccl'" in str(error.value)
     assert 'env_cfg.dist_cfg.backend=gloo' in str(error.value)
     assert not started
 
 
-def test_gloo_without_gpu_starts_the_process_group(monkeypatch, no_gpu):
+def test_gloo_without_gpu_starts_the_process_group(monkeypatch,
+                                                   cpu_launcher):
     started = []
     monkeypatch.setattr(dist_utils.torch_dist, 'init_process_group',
                         lambda *args, **kwargs: started.append(kwargs))
     monkeypatch.setenv('RANK', '1')
     monkeypatch.setenv('WORLD_SIZE', '2')
-    dist_utils._init_dist_pytorch('gloo', timeout=60)
+    cpu_launcher('gloo', timeout=60)
     assert started == [dict(backend='gloo', rank=1, world_size=2,
                             timeout=60)]
 
@@ -69,13 +96,6 @@ def _mmengine_0_10(backend, init_backend='torch', **kwargs):
     raise AssertionError('a machine without GPUs cannot get here')
 
 
-@pytest.fixture
-def without_gpu_set_device(monkeypatch):
-    def set_device(index):
-        raise RuntimeError('No CUDA GPUs are available')
-    monkeypatch.setattr(torch.cuda, 'set_device', set_device)
-
-
 def test_probe(monkeypatch, no_gpu, without_gpu_set_device):
     monkeypatch.setattr(dist_utils, '_init_dist_pytorch', _mmengine_0_10)
     assert cpu_init_dist.defect_present()
@@ -87,7 +107,8 @@ def test_probe(monkeypatch, no_gpu, without_gpu_set_device):
 
 
 def test_probe_on_mmengine_itself(monkeypatch, no_gpu, without_gpu_set_device):
-    original = dist_utils._init_dist_pytorch.args[0]
+    launcher = dist_utils._init_dist_pytorch
+    original = launcher.args[0] if hasattr(launcher, 'args') else launcher
     monkeypatch.setattr(dist_utils, '_init_dist_pytorch', original)
     assert cpu_init_dist.defect_present()  # MMEngine 0.10.7
 

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,3 +53,46 @@ def test_tin_recipe(path):
         expected = 'RawframeDataset' if 'sthv1' in path.name else \
             'CheckedVideoDataset'
         assert cfg.test_dataloader.dataset.type == expected
+
+
+# MMAction2's TIN zoo: config of each released checkpoint (metafile.yml),
+# and ours for the same dataset and segment count.
+ZOO = {
+    'tin_imagenet-pretrained-r50_8xb6-1x1x8-40e_sthv1-rgb':
+    'tin_imagenet-pretrained-r50_8xb6-1x1x8-40e_sthv1-rgb.py',
+    'tin_imagenet-pretrained-r50_8xb6-1x1x8-40e_sthv2-rgb':
+    'tin_imagenet-pretrained-r50_8xb6-1x1x8-40e_sthv2-rgb.py',
+    'tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb':
+    'tin_imagenet-pretrained-r50_8xb6-1x1x8-50e_kinetics400-rgb.py',
+}
+
+
+@pytest.mark.parametrize('zoo_name', sorted(ZOO))
+def test_released_mmaction2_checkpoint_loads_strictly(zoo_name, tmp_path):
+    """A checkpoint of MMAction2's TIN zoo, as MMEngine saved it (``meta``
+    and ``state_dict`` of the stock recognizer built from MMAction2's own
+    config of that checkpoint: its exact key list and shapes, random
+    values), loads strictly into the model of our config and every value
+    arrives."""
+    from mmaction.registry import MODELS
+    from mmengine.runner import load_checkpoint
+    import mmaction
+    stock_cfg = Config.fromfile(str(
+        Path(mmaction.__file__).parent / '.mim' / 'configs' / 'recognition' /
+        'tin' / f'{zoo_name}.py'))
+    assert stock_cfg.model.backbone.type == 'ResNetTIN'
+    torch.manual_seed(0)
+    stock = MODELS.build(stock_cfg.model)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in stock.state_dict().items()}
+    path = tmp_path / f'{zoo_name}.pth'
+    torch.save(dict(meta=dict(mmengine_version='0.10.7', epoch=40),
+                    state_dict=state), path)
+    ours = MODELS.build(
+        Config.fromfile(str(REPO / 'configs' / 'tin' / ZOO[zoo_name])).model)
+    assert type(ours.backbone).__name__ == 'ResNetTINTorch'
+    load_checkpoint(ours, str(path), strict=True)
+    loaded = ours.state_dict()
+    assert list(loaded) == list(state)
+    for key, value in state.items():
+        assert torch.equal(loaded[key], value), key

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from mmdtf.datasets import (CharadesDataset, LoadFineFeatures,
-                            SampleDetectionFrames)
+from mmdtf.datasets import CharadesDataset, SampleDetectionFrames
 
 HEADER = ('id,subject,scene,quality,relevance,verified,script,objects,'
           'descriptions,actions,length\n')
@@ -41,16 +40,6 @@ def test_csv_row_to_per_frame_targets(tmp_path):
     np.testing.assert_array_equal(out['frame_labels'], expected)
 
 
-def test_train_clip_is_strided_window(tmp_path):
-    ann = write(tmp_path, [ROW], {'46GP8': 40})
-    ds = CharadesDataset(str(ann), [], data_prefix=dict(img=str(
-        tmp_path / 'rgb')))
-    out = SampleDetectionFrames(clip_len=4, frame_interval=3)(
-        ds.get_data_info(0))
-    inds = out['sampled_frames']
-    assert np.all(np.diff(inds) == 3) and 0 <= inds[0] and inds[-1] < 40
-
-
 @pytest.mark.parametrize('actions,match', [
     ('c092 1.00', "'c092 1.00' is not 'cNNN start end'"),
     ('x092 1.0 2.0', "is not 'cNNN start end'"),
@@ -66,7 +55,7 @@ def test_malformed_actions_name_the_row(tmp_path, actions, match):
     assert 'line 3' in str(err.value) and '46GP8' in str(err.value)
 
 
-def test_bad_length_missing_frames_and_features(tmp_path):
+def test_bad_length_and_missing_frames(tmp_path):
     ann = write(tmp_path, [ROW.replace(',4.00\n', ',four\n')], {'46GP8': 8})
     with pytest.raises(ValueError, match="line 2.*length 'four'"):
         CharadesDataset(str(ann), [], data_prefix=dict(img=str(
@@ -75,18 +64,3 @@ def test_bad_length_missing_frames_and_features(tmp_path):
     with pytest.raises(FileNotFoundError, match='NOFRM.*data_prefix.img'):
         CharadesDataset(str(ann), [], data_prefix=dict(img=str(
             tmp_path / 'rgb')))
-    with pytest.raises(FileNotFoundError, match='extract_fine_features'):
-        LoadFineFeatures()(dict(fine_feature_file=str(tmp_path / 'x.npz'),
-                                video_id='x'))
-
-
-def test_fine_features_and_clip_span(tmp_path):
-    path = tmp_path / 'v.npz'
-    levels = {k: np.ones((2, 5, 1, 1), np.float16) for k in
-              ('layer1', 'layer2', 'layer3', 'layer4', 'conv5')}
-    np.savez(path, stride=4, **levels)
-    out = LoadFineFeatures()(dict(fine_feature_file=str(path),
-                                  sampled_frames=np.array([8, 12, 16, 20])))
-    np.testing.assert_array_equal(out['clip_span'], [2.0, 3.0])
-    assert len(out['fine_feats']) == 5 and out['fine_feats'][0].dtype == \
-        np.float32

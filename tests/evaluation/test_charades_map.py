@@ -4,6 +4,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from mmdtf.evaluation import CharadesMAP, evaluation_times, per_class_ap
+from naive_charades_map import charades_map, official_ap  # tests/
 
 
 def test_per_class_ap_equals_sklearn():
@@ -45,3 +46,36 @@ def test_metric_reads_25_equally_spaced_frames():
     assert abs(got['mAP'] - expected) < 1e-12
     assert got['classes_with_positives'] == 2
     np.testing.assert_allclose(evaluation_times(10.0)[:3], [0, 0.4, 0.8])
+
+
+def test_tied_scores_keep_their_input_order_as_the_official_script():
+    # Charades_v1_localize ranks by MATLAB's stable sort(-conf): tied frames
+    # stay in input order (sklearn would rank a tied group as one)
+    rng = np.random.RandomState(2)
+    scores = rng.randint(0, 4, (200, 3)) / 4  # four values: many ties
+    labels = (rng.rand(200, 3) < 0.3).astype(int)
+    ours = per_class_ap(scores, labels)
+    for c in range(3):
+        assert abs(ours[c] - official_ap(scores[:, c], labels[:, c])) < 1e-12
+    # all tied, the positives last: the i-th positive is ranked 20 + i
+    labels = np.r_[np.zeros(20, int), np.ones(10, int)][:, None]
+    expected = np.mean([i / (20 + i) for i in range(1, 11)])
+    assert abs(per_class_ap(np.full((30, 1), 0.5), labels)[0] -
+               expected) < 1e-12
+
+
+def test_metric_equals_the_official_computation_on_random_videos():
+    rng = np.random.RandomState(3)
+    metric = CharadesMAP()
+    videos = []
+    for i in range(5):
+        duration = 4 + 10 * rng.rand()
+        times = np.sort(rng.rand(rng.randint(5, 30))) * duration
+        actions = [(int(rng.randint(4)), s, s + 3 * rng.rand())
+                   for s in rng.rand(3) * duration]
+        video = dict(pred_frame_scores=torch.tensor(rng.rand(4, len(times))),
+                     frame_times=times, duration=duration, actions=actions)
+        videos.append(video)
+        metric.process(None, [video])
+    got = metric.compute_metrics(metric.results)['mAP']
+    assert abs(got - charades_map(videos)) < 1e-12

@@ -10,6 +10,11 @@
   communication, so serial execution is exact. Inputs and outputs sit inside
   NaN-filled guard bands, so an out-of-bounds read or an unwritten output
   shows up as NaN. Skipped without a C++ compiler.
+- The CuPy kernel as the CUDA kernel of the registered operator: with a
+  stand-in for CuPy that launches the emulated kernels, the op runs its CuPy
+  kernel on CPU tensors (``torch.library.opcheck``: schema, exact fake
+  outputs, autograd; values and gradients; stream, device and launch
+  arguments).
 - The CuPy availability reason and the kernel-source lookup.
 """
 import ctypes
@@ -23,7 +28,9 @@ import pytest
 import torch
 
 from mmdtf.ops import frame_aggregation
-from mmdtf.ops import frame_aggregation_cupy as fac
+from mmdtf.ops.frame_aggregation import custom_op
+from mmdtf.ops.frame_aggregation import cupy_kernel as fac
+from mmdtf.ops.frame_aggregation import frame_aggregation_op
 
 OPS_DIR = Path(__file__).resolve().parents[2] / 'ops'
 CU_FILES = sorted(OPS_DIR.glob('*.cu'))
@@ -340,14 +347,16 @@ def test_emulated_rounding_is_nearest_even(emu, dtype):
 
 
 class _FakeCuPy:
-    """Just enough of CuPy for frame_aggregation_cupy to drive the emulated
+    """Just enough of CuPy for cupy_kernel.py to drive the emulated
     kernels: checks the Python glue (argument order, pointers, buffers,
-    launch sizes, the grad-None paths) on the CPU."""
+    launch sizes, the grad-None paths, the device and stream of each
+    launch) on the CPU."""
 
     def __init__(self, lib):
         import contextlib
         import types
         self.lib, self.launches, self.calls = lib, [], []
+        self.devices = []  # CuPy's current device, a stack
         fake = self
 
         class RawModule:
@@ -371,43 +380,97 @@ class _FakeCuPy:
                 self.fn = getattr(lib, f'{prefix}_{m.group(2)}_{m.group(3)}')
 
             def __call__(self, grid, block, args, stream=None):
-                assert stream is not None
                 cargs = [ctypes.c_void_p(int(a)) if a.dtype.kind == 'u'
                          else ctypes.c_longlong(int(a)) if a.itemsize == 8
                          else int(a) for a in args]
                 fake.launches.append((grid, block))
                 fake.calls.append((self.name, [getattr(a, 'value', a)
-                                               for a in cargs]))
+                                               for a in cargs],
+                                   stream, fake.devices[-1:]))
                 self.fn(*cargs, grid[0], block[0])
 
+        @contextlib.contextmanager
+        def device(index):
+            fake.devices.append(index)
+            try:
+                yield
+            finally:
+                fake.devices.pop()
+
         self.cuda = types.SimpleNamespace(
-            Device=lambda index: contextlib.nullcontext(),
-            ExternalStream=lambda ptr: ('stream', ptr),
+            Device=device,
+            ExternalStream=lambda ptr, device_id=-1: ('stream', ptr,
+                                                      device_id),
             runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
         self.RawModule = RawModule
 
 
+#: PyTorch's current stream of device i is STREAM + i in the stand-in
+STREAM = 1000
+
+
 @pytest.fixture
 def fake_cupy(emu, monkeypatch):
+    """The stand-in for CuPy, and the op's CuPy kernel registered for CPU
+    tensors (it runs on CUDA only otherwise)."""
     import sys
     import types
     fake = _FakeCuPy(emu)
     monkeypatch.setitem(sys.modules, 'cupy', fake)
     monkeypatch.setattr(fac, '_kernels', {})
     monkeypatch.setattr(fac, '_reasons', {})
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
     monkeypatch.setattr(torch.cuda, 'current_stream',
                         lambda index=None: types.SimpleNamespace(
-                            cuda_stream=0))
+                            cuda_stream=STREAM + index))
+    monkeypatch.setitem(custom_op.KERNELS, ('cpu', 'cupy'), custom_op.CUPY)
     return fake
+
+
+def cupy_fa(x, k):
+    """The registered operator with its CuPy kernel."""
+    return frame_aggregation_op(x, k, 'cupy')
+
+
+def stored(kind, shape=(2, 6, 3, 5, 7), dtype=torch.float64):
+    """A (N, C, T, H, W) tensor stored as the layouts FA meets."""
+    n, c, t, h, w = shape
+    if kind == 'frames':  # ResNetDTF: read in place
+        return torch.randn(n, t, c, h, w, dtype=dtype).transpose(1, 2)
+    if kind == 'channels_last':  # SwinDTF's tokens: copied
+        return torch.randn(n, t, h, w, c, dtype=dtype).permute(0, 4, 1, 2, 3)
+    if kind == 'standard':
+        return torch.randn(n, c, t, h, w, dtype=dtype)
+    return torch.randn(n, c, h, t, w, dtype=dtype).transpose(2, 3)
+
+
+@pytest.mark.parametrize('kind',
+                         ['frames', 'channels_last', 'standard', 'other'])
+def test_op_with_emulated_cupy_kernel_opcheck(fake_cupy, kind):
+    """The CuPy kernel of the registered operator: schema, fake outputs
+    (the strides and dtypes torch.compile plans with), autograd, by
+    torch.library.opcheck; the backward without corr (CuPy recomputes)."""
+    torch.manual_seed(5)
+    x = stored(kind, (2, 3, 3, 4, 3)).requires_grad_()
+    torch.library.opcheck(frame_aggregation_op, (x, 3, 'cupy'))
+    y, corr = cupy_fa(x.detach(), 3)
+    gy, gc = torch.randn_like(y), torch.randn_like(corr)
+    for grad_y, grad_corr in ((gy, gc), (None, gc), (gy, None)):
+        torch.library.opcheck(custom_op.frame_aggregation_backward_op,
+                              (grad_y, grad_corr, x.detach(), None, 3,
+                               'cupy'))
 
 
 def test_glue_drives_emulated_kernels(fake_cupy):
     assert fac.cupy_unavailable_reason(torch.device('cuda', 0)) is None
     torch.manual_seed(4)
-    base = torch.randn(2, 3, 6, 5, 7, dtype=torch.float64)  # N T C H W
-    x = base.transpose(1, 2).requires_grad_()  # ResNetDTF's layout
-    y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    x = stored('frames').requires_grad_()  # ResNetDTF's layout
+    y, corr = cupy_fa(x, 3)
     assert y.stride() == x.stride()  # read and written in place
+    # each launch on PyTorch's current stream of the tensor's device, in
+    # that device's CuPy context
+    assert {(stream, tuple(devices)) for *_, stream, devices
+            in fake_cupy.calls} == {(('stream', STREAM, 0), (0, ))}
     y_ref, corr_ref = frame_aggregation(x, 3, backend='torch')
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(corr, corr_ref, rtol=1e-12, atol=1e-12)
@@ -420,42 +483,41 @@ def test_glue_drives_emulated_kernels(fake_cupy):
         (g_ref, ) = torch.autograd.grad(refs, x, grads, retain_graph=True)
         torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-11)
     # channels-last tokens (SwinDTF's) are copied once, to contiguous
-    tokens = torch.randn(2, 6, 5, 7, 3, dtype=torch.float64)  # N T H W C
-    y_cl, corr_cl = fac.FrameAggregationCuPy.apply(
-        tokens.permute(0, 4, 1, 2, 3), 3)
+    tokens = stored('channels_last')
+    y_cl, corr_cl = cupy_fa(tokens, 3)
     assert y_cl.is_contiguous()
-    for a, b in zip((y_cl, corr_cl), frame_aggregation(
-            tokens.permute(0, 4, 1, 2, 3), 3, backend='torch')):
+    for a, b in zip((y_cl, corr_cl), frame_aggregation(tokens, 3,
+                                                       backend='torch')):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     fake_cupy.launches.clear()
-    y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    y, corr = cupy_fa(x, 3)
     torch.autograd.grad((y, corr), x, (gy, gc))
     # y unused: both backward kernels get a null grad_y (argument 1)
-    _, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    _, corr = cupy_fa(x, 3)
     fake_cupy.calls.clear()
     torch.autograd.grad(corr, x, gc)
-    assert [(name, args[1]) for name, args in fake_cupy.calls] == [
+    assert [(name, args[1]) for name, args, *_ in fake_cupy.calls] == [
         ('fa_backward_logits', None), ('fa_backward_input', None)]
     # ceil(threads / 256) blocks of 256: forward and input gradient over
     # N*T*H*W = 210 pixels, logits over N*(T-1)*H*W = 140
     assert set(fake_cupy.launches) == {((1, ), (256, ))}
     assert torch.autograd.gradcheck(
-        lambda i: fac.FrameAggregationCuPy.apply(i, 5),
+        lambda i: cupy_fa(i, 5),
         (torch.randn(2, 3, 3, 4, 3, dtype=torch.float64,
                      requires_grad=True), ))
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         if dtype == torch.float16 and not fake_cupy.lib.has_half:
             continue  # HALF_MISSING; the other dtypes still run
         x = torch.randn(1, 4, 3, 5, 5).to(dtype)
-        y, corr = fac.FrameAggregationCuPy.apply(x, 1)
+        y, corr = cupy_fa(x, 1)
         assert y.dtype == corr.dtype == dtype
         y_ref, corr_ref = frame_aggregation(x, 1, backend='torch')
         torch.testing.assert_close(y, y_ref, rtol=1e-2, atol=1e-2)
     # T == 1 (no scratch buffers, null pointers) and an empty batch
     x = torch.randn(2, 3, 1, 4, 4, dtype=torch.float64, requires_grad=True)
-    y, corr = fac.FrameAggregationCuPy.apply(x, 3)
+    y, corr = cupy_fa(x, 3)
     assert torch.equal(y, x) and torch.all(corr == 0)
     (g, ) = torch.autograd.grad(y.sum(), x)
     assert torch.equal(g, torch.ones_like(x))
-    y, corr = fac.FrameAggregationCuPy.apply(torch.randn(0, 3, 2, 4, 4), 3)
+    y, corr = cupy_fa(torch.randn(0, 3, 2, 4, 4), 3)
     assert corr.shape == (0, 9, 2, 4, 4)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdtf.ops import FrameAggregation, frame_aggregation
-from mmdtf.ops.frame_aggregation import inside_masks
+from mmdtf.ops.frame_aggregation.torch_kernel import inside_masks
 from mmdtf.testing import \
     naive_frame_aggregation as reference_frame_aggregation
 

@@ -1,23 +1,22 @@
-"""Frame-wise Aggregation, CuPy (CUDA) backend: float64 gradcheck and
-agreement with the PyTorch path. Skipped without CUDA or a working CuPy; what
-needs no CuPy (the fallback warning, the forced-backend error) is in
-test_frame_aggregation_cuda_fallback.py and runs everywhere."""
+"""Frame-wise Aggregation on CUDA with the CuPy kernels: float64 gradcheck,
+agreement with the PyTorch path, the registered operator's CUDA kernel
+(torch.library.opcheck, exact fake outputs, one graph under torch.compile),
+streams, devices and autocast. Marked ``cuda``: skipped without CUDA or a
+working CuPy, a failure then with MMDTF_REQUIRE_CUDA=1 (tests/cuda_marker.py).
+What needs no CuPy (the fallback warning, the forced-backend error) is in
+test_frame_aggregation_cuda_fallback.py and runs everywhere; the kernels'
+logic is also checked on the CPU, through a host emulation, in
+test_cuda_sources.py."""
 import pytest
 import torch
 
 from mmdtf.ops import frame_aggregation
-from mmdtf.ops.frame_aggregation_cupy import cupy_unavailable_reason
+from mmdtf.ops.frame_aggregation import (frame_aggregation_backward_op,
+                                         frame_aggregation_op)
+from mmdtf.ops.frame_aggregation import custom_op
+from mmdtf.ops.frame_aggregation.cupy_kernel import cupy_unavailable_reason
 
-
-def _skip_reason():
-    if not torch.cuda.is_available():
-        return 'CUDA is not available'
-    return cupy_unavailable_reason(torch.device('cuda', 0))
-
-
-SKIP_REASON = _skip_reason()
-pytestmark = pytest.mark.skipif(SKIP_REASON is not None,
-                                reason=str(SKIP_REASON))
+pytestmark = pytest.mark.cuda(cupy=True)
 DEVICE = 'cuda:0'
 
 
@@ -125,9 +124,11 @@ def test_non_contiguous_input():
         torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(torch.cuda.device_count() < 2,
-                    reason='needs a second CUDA device')
+@pytest.mark.cuda(devices=2, cupy=True)
 def test_non_default_device():
+    """The tensors on cuda:1 while cuda:0 is current (for PyTorch and for
+    CuPy): the kernels are loaded and launched on the tensors' device, on
+    PyTorch's current stream of that device."""
     torch.manual_seed(5)
     x = torch.randn(2, 6, 3, 5, 7)
     gy, gc = torch.randn_like(x), torch.randn(2, 9, 3, 5, 7)
@@ -144,14 +145,110 @@ def test_non_default_device():
     torch.testing.assert_close(g.cpu(), g_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_dispatcher_picks_cupy():
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Counts the forward calls of each CUDA kernel of the op."""
+    calls = {'cupy': 0, 'torch': 0}
+    for backend in calls:
+        kernel = custom_op.KERNELS[('cuda', backend)]
+
+        def counted(x, k, backend=backend, forward=kernel.forward):
+            calls[backend] += 1
+            return forward(x, k)
+
+        monkeypatch.setitem(custom_op.KERNELS, ('cuda', backend),
+                            kernel._replace(forward=counted))
+    return calls
+
+
+def test_dispatcher_picks_cupy(kernel_calls):
     x = torch.randn(2, 4, 3, 5, 5, device=DEVICE, requires_grad=True)
-    y, corr = frame_aggregation(x, 3)  # backend='auto'
-    assert type(y.grad_fn).__name__.startswith('FrameAggregationCuPy')
-    y, corr = frame_aggregation(x, 3, backend='cupy')
-    assert type(y.grad_fn).__name__.startswith('FrameAggregationCuPy')
+    frame_aggregation(x, 3)  # backend='auto'
+    frame_aggregation(x, 3, backend='cupy')
+    assert kernel_calls == {'cupy': 2, 'torch': 0}
     y, corr = frame_aggregation(x, 3, backend='torch')
+    assert kernel_calls == {'cupy': 2, 'torch': 1}
+    # one operator, whichever kernel runs
     assert 'mmdtf_frame_aggregation' in type(y.grad_fn).__name__
+
+
+def laid_out(kind, dtype):
+    """A (2, 6, 4, 5, 3) tensor on CUDA stored as the layouts FA meets."""
+    n, c, t, h, w = 2, 6, 4, 5, 3
+    torch.manual_seed(8)
+    if kind == 'frames':  # ResNetDTF: (N, T, C, H, W) memory
+        x = torch.randn(n, t, c, h, w).transpose(1, 2)
+    elif kind == 'channels_last':  # SwinDTF's tokens: copied by CuPy's
+        x = torch.randn(n, t, h, w, c).permute(0, 4, 1, 2, 3)
+    elif kind == 'standard':
+        x = torch.randn(n, c, t, h, w)
+    else:
+        x = torch.randn(n, c, h, t, w).transpose(2, 3)
+    return x.to(DEVICE, dtype)
+
+
+@pytest.mark.parametrize('backend', ['cupy', 'torch'])
+@pytest.mark.parametrize('kind',
+                         ['frames', 'channels_last', 'standard', 'other'])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float16])
+def test_opcheck(backend, kind, dtype):
+    """The op's CUDA kernel: schema, fake implementation (the shapes,
+    strides and dtypes torch.compile plans with), autograd registration,
+    by torch.library.opcheck; and the fake outputs equal to the real ones
+    for both backends."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    x = laid_out(kind, dtype).requires_grad_()
+    torch.library.opcheck(frame_aggregation_op, (x, 3, backend))
+    y, corr = frame_aggregation_op(x.detach(), 3, backend)
+    with FakeTensorMode() as mode:
+        fake = frame_aggregation_op(mode.from_tensor(x.detach()), 3, backend)
+    for real, faked in zip((y, corr), fake):
+        assert (faked.shape, faked.stride(), faked.dtype, faked.device) == (
+            real.shape, real.stride(), real.dtype, real.device)
+    saved_corr = corr if backend == 'torch' else None  # CuPy recomputes
+    grad_y, grad_corr = torch.randn_like(y), torch.randn_like(corr)
+    for gy, gc in ((grad_y, grad_corr), (None, grad_corr), (grad_y, None)):
+        torch.library.opcheck(frame_aggregation_backward_op,
+                              (gy, gc, x.detach(), saved_corr, 3, backend))
+
+
+def test_compiled_dtf_net_is_one_graph_with_cupy(kernel_calls):
+    """A DTF-Net on CUDA with the CuPy backend under torch.compile: no
+    graph break, one FA node per block, the CuPy kernels running inside
+    the compiled step, and eager mode's features and gradients (float64;
+    aot_eager: dynamo and AOT autograd; inductor runs in
+    tools/gpu_check.sh)."""
+    from mmdtf.models import DTFBlock, ResNetDTF
+    torch.manual_seed(9)
+    model = ResNetDTF(depth=18, clip_len=8, temporal_stride=4,
+                      pretrained=None, dtf_cfg=dict(backend='cupy'))
+    model.init_weights()
+    with torch.no_grad():
+        for block in model.modules():
+            if isinstance(block, DTFBlock):
+                block.gamma.normal_()
+                block.beta.normal_(std=0.1)
+    model = model.to(DEVICE).double().eval()
+    x = torch.randn(2, 3, 8, 32, 32, device=DEVICE, dtype=torch.float64,
+                    requires_grad=True)
+    blocks = sum(isinstance(m, DTFBlock) for m in model.modules())
+    explained = torch._dynamo.explain(model)(x)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
+    nodes = [str(node.target) for graph in explained.graphs
+             for node in graph.graph.nodes]
+    assert nodes.count('mmdtf.frame_aggregation.default') == blocks > 0
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    kernel_calls['cupy'] = 0
+    out = compiled(x)
+    assert kernel_calls == {'cupy': blocks, 'torch': 0}
+    out_ref = model(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-10, atol=1e-10)
+    weight = torch.randn_like(out_ref)
+    grad = torch.autograd.grad((out * weight).sum(), x)[0]
+    grad_ref = torch.autograd.grad((out_ref * weight).sum(), x)[0]
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-10)
 
 
 def test_autocast_runs_in_input_dtype():
@@ -211,9 +308,12 @@ def test_runs_on_the_current_stream():
     gy = torch.randn_like(x)
     gc = torch.randn(8, 9, 4, 28, 28, device=DEVICE)
     expected = run_both(x, 3, gy, gc, backends=('cupy', ))[0]
+    import cupy
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
+    # CuPy's own current stream is yet another one: the kernels must take
+    # PyTorch's
+    with torch.cuda.stream(side), cupy.cuda.Stream(non_blocking=True):
         got = run_both(x, 3, gy, gc, backends=('cupy', ))[0]
         # no synchronisation before reading on the side stream: a kernel on
         # another stream would race with these reads

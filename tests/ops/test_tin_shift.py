@@ -145,7 +145,7 @@ def test_dtypes_cpu(dtype):
     _dtype_case('cpu', dtype)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.cuda
 @pytest.mark.parametrize(
     'dtype', [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_dtypes_cuda(dtype):

@@ -1,4 +1,4 @@
-"""ONNX export: FA's standard-operator forward against the autograd Function,
+"""ONNX export: FA's standard-operator forward against the registered op,
 and a small DTF-Net exported, run with onnxruntime and compared to PyTorch."""
 import onnx
 import onnxruntime
@@ -21,7 +21,7 @@ SHAPE = (2, 3, 16, 32, 32)
 @pytest.mark.parametrize('kernel_size', [1, 3, 5])
 @pytest.mark.parametrize('shape', [(2, 5, 4, 7, 6), (1, 3, 1, 4, 4),
                                    (1, 8, 2, 1, 1)])
-def test_export_formulation_equals_autograd_function(kernel_size, shape):
+def test_export_formulation_equals_registered_op(kernel_size, shape):
     torch.manual_seed(0)
     x = torch.randn(*shape, dtype=torch.float64)
     y, corr = frame_aggregation_torch(x, kernel_size)
@@ -31,7 +31,7 @@ def test_export_formulation_equals_autograd_function(kernel_size, shape):
 
 
 def test_export_formulation_half_precision():
-    """float16 in, float32 accumulation, float16 out, as the Function."""
+    """float16 in, float32 accumulation, float16 out, as the registered op."""
     torch.manual_seed(0)
     x = torch.randn(1, 16, 3, 5, 5).half()
     y, corr = frame_aggregation_torch(x, 3)

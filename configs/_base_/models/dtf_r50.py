@@ -13,11 +13,10 @@ model = dict(
             filter_type='dynamic',
             aggregate=True,
             use_corr=True,
-            # no complex channel mixing (it learnt worse on our order-only
-            # datasets) and a scale-free filter estimator input:
-            # docs/channel_mixing.md
-            channel_mixing=False,
-            estimator_norm='rms',
+            # the block (docs/dtf_blocks.md): 'mmdtf' (no complex channel
+            # mixing, a scale-free filter estimator input:
+            # docs/channel_mixing.md), 'paper' or 'authors'
+            variant='mmdtf',
             backend='auto'),
         pretrained='torchvision://resnet50',
         norm_eval=False),

@@ -9,7 +9,7 @@ data_root = 'data/detection_demo'
 num_classes = 4
 clip_len = 32
 frame_interval = 1  # the whole 32-frame video
-num_samples = 4  # K: 5 coarse frames, 8 frames apart when uniform
+pool_ratio = 8  # K = T / 8: 5 coarse frames of 32, 8 apart when uniform
 
 model = dict(
     type='CoarseFineRecognizer',
@@ -17,7 +17,7 @@ model = dict(
         type='X3DCoarseFine',
         gamma_w=0.5, gamma_b=2.25, gamma_d=1,  # tiny X3D: 16..128, conv5 288
         temporal_pool='uniform',
-        num_samples=num_samples),
+        pool_ratio=pool_ratio),
     cls_head=dict(
         type='PerFrameMultiLabelHead',
         num_classes=num_classes,

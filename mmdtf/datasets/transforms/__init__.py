@@ -1,3 +1,5 @@
+from .load_fine_features import LoadFineFeatures
+from .sample_detection_frames import SampleDetectionFrames
 from .segments_to_clips import SegmentsToClips
 
-__all__ = ['SegmentsToClips']
+__all__ = ['LoadFineFeatures', 'SampleDetectionFrames', 'SegmentsToClips']

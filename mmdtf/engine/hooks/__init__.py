@@ -1,4 +1,5 @@
 from .bad_video_hook import BadVideoHook
 from .epoch_seed_hook import EpochSeedHook
+from .tcpnet_checkpoint_hook import TCPNetCheckpointHook
 
-__all__ = ['BadVideoHook', 'EpochSeedHook']
+__all__ = ['BadVideoHook', 'EpochSeedHook', 'TCPNetCheckpointHook']

@@ -68,9 +68,10 @@ class ResNetDTF(ResNet2dInit, ResNet):
         temporal_stride: ``s``: the stem's temporal kernel and stride, the
             only temporal down-sampling (default 4: 16 frames -> T = 4).
         dtf_stages: per stage, whether its blocks get DTF (paper table 1c).
-        dtf_cfg: keyword arguments of :class:`DTFBlock` (``kernel_size``,
-            ``group_factor``, ``filter_type``, ``aggregate``, ``use_corr``,
-            ``channel_mixing``, ``backend``).
+        dtf_cfg: keyword arguments of :class:`DTFBlock`: ``variant``
+            (the block: ``'mmdtf'``, ``'paper'``, ``'authors'``;
+            docs/dtf_blocks.md), ``kernel_size``, ``group_factor``,
+            ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a 2D ResNet checkpoint (path, URL or
             ``torchvision://resnet50``) in torchvision, timm or MMPretrain
             layout (docs/pretrained.md), inflated at ``init_weights``.

@@ -98,9 +98,10 @@ class SwinDTF(SwinTransformer3D):
             down-sampling.
         img_size: input height and width (int or pair) that decide which
             blocks get DTF.
-        dtf_cfg: keyword arguments of :class:`DTFBlock` (``kernel_size``,
-            ``group_factor``, ``filter_type``, ``aggregate``, ``use_corr``,
-            ``channel_mixing``, ``backend``).
+        dtf_cfg: keyword arguments of :class:`DTFBlock`: ``variant``
+            (the block: ``'mmdtf'``, ``'paper'``, ``'authors'``;
+            docs/dtf_blocks.md), ``kernel_size``, ``group_factor``,
+            ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a checkpoint path or URL. With ``pretrained2d`` a 2D
             ImageNet Swin in official, timm or MMPretrain layout, inflated;
             otherwise a SwinDTF checkpoint (a recognizer's ``backbone.`` keys

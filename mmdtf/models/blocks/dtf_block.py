@@ -15,19 +15,36 @@ from .temporal_conv_filters import (DynamicTemporalConvFilter,
 
 FILTER_TYPES = ('dynamic', 'static', 'conv1d', 'conv1d_channelwise',
                 'dynamic_conv1d')
-# The options each filter reads, with their defaults. An option a filter does
-# not read must stay unset (None): a config that sets it expects an effect
-# it would not get.
+# The named blocks (``dtf_cfg.variant``, spec section 2b): the options each
+# one fixes. 'mmdtf' is every option's default (no channel mixing, a
+# scale-free estimator input: docs/channel_mixing.md); 'paper' the paper's
+# equations as written; 'authors' what FuchenUSTC/DTF's DTFBlock computes
+# (docs/dtf_blocks.md).
+BLOCK_VARIANTS = {
+    'mmdtf': dict(estimator_norm='rms', channel_mixing=False,
+                  estimator_bias=True, estimator_init='default',
+                  filter_sharing='groups', corr_alignment='next'),
+    'paper': dict(estimator_norm='none', channel_mixing=False,
+                  estimator_bias=True, estimator_init='default',
+                  filter_sharing='groups', corr_alignment='next'),
+    'authors': dict(estimator_norm='none',
+                    channel_mixing=dict(norm='batch_shared', init='random'),
+                    estimator_bias=False, estimator_init='kaiming_fan_out',
+                    filter_sharing='flat_repeat', corr_alignment='previous'),
+}
+_DEFAULTS = BLOCK_VARIANTS['mmdtf']
+# The options each filter reads, with their defaults (the 'mmdtf' block's).
+# An option a filter does not read must stay unset (None): a config that
+# sets it expects an effect it would not get.
 FILTER_OPTIONS = {
-    # no channel mixing by default: docs/channel_mixing.md
-    'dynamic': dict(group_factor=16, use_corr=True, channel_mixing=False,
-                    estimator_norm='rms'),
+    'dynamic': dict(group_factor=16, use_corr=True, **_DEFAULTS),
     'static': dict(channel_mixing=False),
     'conv1d': dict(),
     'conv1d_channelwise': dict(),
     'dynamic_conv1d': dict(group_factor=16, use_corr=True,
-                           estimator_norm='rms'),
+                           estimator_norm='rms', corr_alignment='next'),
 }
+CORR_ALIGNMENTS = ('next', 'previous')
 # Taps of the temporal convolutions of DTF_1d and DTF_1d+ (paper table 1a).
 TEMPORAL_KERNEL = 3
 
@@ -39,6 +56,15 @@ class DTFBlock(BaseModule):
     ``(y, corr) = FA(x)``; ``f' = filter(y, corr)``; ``out = x + gamma * f' +
     beta`` with ``gamma`` and ``beta`` zero-initialised per channel, so a
     freshly built block is the identity.
+
+    ``variant`` names a whole block (spec section 2b, docs/dtf_blocks.md):
+    ``'mmdtf'`` (every option's default), ``'paper'`` (the paper's equations:
+    the estimator fed the raw feature) or ``'authors'`` (what the authors'
+    public code computes). A variant fixes the options it lists in
+    :data:`BLOCK_VARIANTS` that the filter reads; setting one of them to
+    another value raises (a ``_base_`` config's option would otherwise
+    silently turn the named block into another). Without a variant (None)
+    every option is free, at the ``'mmdtf'`` default unless set: ablations.
 
     Args:
         in_channels: ``C``.
@@ -66,8 +92,26 @@ class DTFBlock(BaseModule):
         estimator_norm: ``'rms'`` (default): the filter estimator sees its
             input divided by its root mean square per clip and location, so
             the filter does not grow with the feature; ``'none'``: the raw
-            feature, as the reference code (dynamic filters only;
-            :mod:`.estimator_input`).
+            feature, as the paper and the authors' code (dynamic filters
+            only; :mod:`.estimator_input`).
+        estimator_bias: whether the estimator's 1x1 convolution has a bias
+            (default True; the authors' has none). ``'dynamic'`` only.
+        estimator_init: ``'default'`` (``nn.Conv2d``'s, unless the backbone
+            initialises convolutions itself: ResNetDTF's Kaiming init
+            reaches it) or ``'kaiming_fan_out'`` (normal, fan-out, ReLU gain:
+            the authors'). ``'dynamic'`` only.
+        filter_sharing: how the ``2 * M * C / G`` estimated values become a
+            complex filter per channel and bin: ``'groups'`` (default, the
+            paper: group ``g``'s filter serves channels ``g*G .. g*G+G-1``)
+            or ``'flat_repeat'`` (the authors' code: each value repeated
+            ``G`` times along the flattened (channel, bin, real/imag) axis,
+            so neighbouring values of the filter are equal and the real and
+            imaginary parts mostly too). ``'dynamic'`` only.
+        corr_alignment: which FA correlation the estimator sees at frame
+            ``t``: ``'next'`` (default, the paper: frame t against t+1, the
+            one FA aggregates with) or ``'previous'`` (the authors' code:
+            frame t-1 against t, and frame 0 against itself).
+        variant: ``None``, ``'mmdtf'``, ``'paper'`` or ``'authors'`` (above).
         backend: FA backend, ``'auto'``, ``'torch'`` or ``'cupy'``.
         spectral_impl: how the spectral filters transform over time:
             ``'matmul'`` (the DFT as a product with cached matrices: faster
@@ -86,6 +130,11 @@ class DTFBlock(BaseModule):
                  use_corr: Optional[bool] = None,
                  channel_mixing=None,
                  estimator_norm: Optional[str] = None,
+                 estimator_bias: Optional[bool] = None,
+                 estimator_init: Optional[str] = None,
+                 filter_sharing: Optional[str] = None,
+                 corr_alignment: Optional[str] = None,
+                 variant: Optional[str] = None,
                  backend: str = 'auto',
                  spectral_impl: str = 'matmul',
                  frames_key: str = 'num_frames',
@@ -105,13 +154,21 @@ class DTFBlock(BaseModule):
             filter_type,
             dict(group_factor=group_factor, use_corr=use_corr,
                  channel_mixing=channel_mixing,
-                 estimator_norm=estimator_norm))
+                 estimator_norm=estimator_norm,
+                 estimator_bias=estimator_bias,
+                 estimator_init=estimator_init,
+                 filter_sharing=filter_sharing,
+                 corr_alignment=corr_alignment), variant)
         group_factor = options.get('group_factor')
-        if group_factor is not None and in_channels % group_factor:
+        _check_group_factor(in_channels, num_frames, group_factor,
+                            options.get('filter_sharing', 'groups'))
+        self.corr_alignment = options.get('corr_alignment', 'next')
+        if self.corr_alignment not in CORR_ALIGNMENTS:
             raise ValueError(
-                f'DTFBlock: in_channels={in_channels} is not divisible by '
-                f'group_factor={group_factor}; set `dtf_cfg.group_factor` to '
-                f'a divisor of every DTF stage\'s width.')
+                f'DTFBlock corr_alignment must be one of {CORR_ALIGNMENTS}, '
+                f'got {self.corr_alignment!r} (config key '
+                '`dtf_cfg.corr_alignment`).')
+        self.variant = variant
         self.in_channels = in_channels
         self.num_frames = num_frames
         self.kernel_size = kernel_size
@@ -127,7 +184,8 @@ class DTFBlock(BaseModule):
             self.filter = DynamicSpectralFilter(
                 in_channels, num_frames, group_factor, corr_channels,
                 options['channel_mixing'], spectral_impl,
-                options['estimator_norm'])
+                options['estimator_norm'], options['estimator_bias'],
+                options['estimator_init'], options['filter_sharing'])
         elif filter_type == 'static':
             self.filter = StaticSpectralFilter(in_channels, num_frames,
                                                options['channel_mixing'],
@@ -161,7 +219,16 @@ class DTFBlock(BaseModule):
         ``use_corr``). Also used by tools/visualize_filters.py."""
         if not (self.aggregate or self.use_corr):
             return x, None
-        y_fa, corr = frame_aggregation(x, self.kernel_size, self.backend)
+        if self.use_corr and self.corr_alignment == 'previous':
+            # FA of [x_0, x_0, x_1, ..., x_{T-1}]: its correlation at frame
+            # t is frame t-1 against t (frame 0 against itself at t = 0),
+            # and its frames 1..T are FA of x.
+            clip = torch.cat([x[:, :, :1], x], dim=2)
+            y_fa, corr = frame_aggregation(clip, self.kernel_size,
+                                           self.backend)
+            y_fa, corr = y_fa[:, :, 1:], corr[:, :, :-1]
+        else:
+            y_fa, corr = frame_aggregation(x, self.kernel_size, self.backend)
         return (y_fa if self.aggregate else x,
                 corr if self.use_corr else None)
 
@@ -182,17 +249,27 @@ class DTFBlock(BaseModule):
         return torch.addcmul(x, self.gamma, filtered).add_(self.beta)
 
     def extra_repr(self) -> str:
-        return (f'in_channels={self.in_channels}, num_frames={self.num_frames}'
+        variant = '' if self.variant is None else f'variant={self.variant!r}, '
+        corr = (f', corr_alignment={self.corr_alignment!r}' if self.use_corr
+                else '')
+        return (variant +
+                f'in_channels={self.in_channels}, num_frames={self.num_frames}'
                 f', kernel_size={self.kernel_size}, filter_type='
                 f'{self.filter_type!r}, aggregate={self.aggregate}, use_corr='
-                f'{self.use_corr}, backend={self.backend!r}, spectral_impl='
-                f'{self.spectral_impl!r}')
+                f'{self.use_corr}{corr}, backend={self.backend!r}, '
+                f'spectral_impl={self.spectral_impl!r}')
 
 
-def _filter_options(filter_type: str, given: dict) -> dict:
-    """The options ``filter_type`` reads, the unset ones at their defaults;
-    an error for one it does not read that is set."""
-    defaults = FILTER_OPTIONS[filter_type]
+def _filter_options(filter_type: str, given: dict,
+                    variant: Optional[str] = None) -> dict:
+    """The options ``filter_type`` reads, the unset ones at their defaults
+    (those of ``variant`` where it names one); an error for one it does not
+    read that is set, and for one that contradicts ``variant``."""
+    if variant is not None and variant not in BLOCK_VARIANTS:
+        raise ValueError(f'DTFBlock variant must be one of '
+                         f'{tuple(BLOCK_VARIANTS)} or None, got {variant!r} '
+                         '(config key `dtf_cfg.variant`).')
+    defaults = dict(FILTER_OPTIONS[filter_type])
     for key, value in given.items():
         if value is not None and key not in defaults:
             readers = [f for f, opts in FILTER_OPTIONS.items() if key in opts]
@@ -200,5 +277,39 @@ def _filter_options(filter_type: str, given: dict) -> dict:
                 f'DTFBlock: {key}={value!r} has no effect with filter_type='
                 f'{filter_type!r} (only {readers} read it); remove '
                 f'`dtf_cfg.{key}` from the config.')
+    for key, fixed in BLOCK_VARIANTS.get(variant, {}).items():
+        if key not in defaults:
+            continue
+        if given[key] is not None and given[key] != fixed:
+            raise ValueError(
+                f'DTFBlock: variant={variant!r} builds its block with '
+                f'{key}={fixed!r}, but `dtf_cfg.{key}` is {given[key]!r}. '
+                f'Remove `dtf_cfg.{key}` (or set it to None) for the '
+                f'{variant!r} block, or set `dtf_cfg.variant=None` to combine '
+                'the options freely.')
+        defaults[key] = fixed
     return {key: default if given[key] is None else given[key]
             for key, default in defaults.items()}
+
+
+def _check_group_factor(channels: int, num_frames: int,
+                        group_factor: Optional[int],
+                        filter_sharing: str) -> None:
+    """``G`` must divide what it splits: the channels (``'groups'``) or the
+    ``2 * M * C`` filter values (``'flat_repeat'``)."""
+    if group_factor is None:
+        return
+    if filter_sharing == 'flat_repeat':
+        values = 2 * (num_frames // 2 + 1) * channels
+        if values % group_factor:
+            raise ValueError(
+                f'DTFBlock: filter_sharing=\'flat_repeat\' repeats each '
+                f'estimated value group_factor={group_factor} times over the '
+                f'2 * {num_frames // 2 + 1} bins * {channels} channels = '
+                f'{values} filter values, which it does not divide; set '
+                '`dtf_cfg.group_factor` to a divisor of that count.')
+    elif channels % group_factor:
+        raise ValueError(
+            f'DTFBlock: in_channels={channels} is not divisible by '
+            f'group_factor={group_factor}; set `dtf_cfg.group_factor` to '
+            f'a divisor of every DTF stage\'s width.')

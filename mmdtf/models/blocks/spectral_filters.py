@@ -48,32 +48,77 @@ class DynamicSpectralFilter(nn.Module):
             later.
         estimator_norm: ``'rms'`` (the estimator sees a scale-free input,
             :mod:`.estimator_input`) or ``'none'`` (the raw feature).
+        estimator_bias: whether the estimator convolution has a bias.
+        estimator_init: ``'default'`` (``nn.Conv2d``'s) or
+            ``'kaiming_fan_out'`` (normal, fan-out, ReLU gain: the
+            authors').
+        filter_sharing: ``'groups'`` (G consecutive channels share a
+            filter) or ``'flat_repeat'`` (the authors' expansion, see
+            :meth:`estimate`).
     """
+    SHARINGS = ('groups', 'flat_repeat')
+    INITS = ('default', 'kaiming_fan_out')
 
     def __init__(self, channels: int, num_frames: int, group_factor: int,
                  corr_channels: int, channel_mixing: bool,
                  spectral_impl: str = 'matmul',
-                 estimator_norm: str = 'rms') -> None:
+                 estimator_norm: str = 'rms', estimator_bias: bool = True,
+                 estimator_init: str = 'default',
+                 filter_sharing: str = 'groups') -> None:
         super().__init__()
         check_spectral_impl(spectral_impl)
+        for key, value, allowed in (
+                ('filter_sharing', filter_sharing, self.SHARINGS),
+                ('estimator_init', estimator_init, self.INITS)):
+            if value not in allowed:
+                raise ValueError(
+                    f'DTFBlock {key} must be one of {allowed}, got '
+                    f'{value!r} (config key `dtf_cfg.{key}`).')
         self.estimator_input = EstimatorInput(estimator_norm)
         self.spectral_impl = spectral_impl
-        self.groups = channels // group_factor
+        self.filter_sharing = filter_sharing
         self.group_factor = group_factor
         self.num_frames = num_frames
         self.num_bins = num_frames // 2 + 1
+        # 'groups': C/G filters, each shared by G channels; 'flat_repeat':
+        # one filter per channel, made of the C/G filters' worth of values
+        # repeated G times each
+        self.shared_by = group_factor if filter_sharing == 'groups' else 1
+        self.groups = channels // self.shared_by
         in_channels = (channels + corr_channels) * num_frames
-        self.estimator = nn.Conv2d(in_channels,
-                                   2 * self.num_bins * self.groups, 1)
+        self.estimator = nn.Conv2d(
+            in_channels, 2 * self.num_bins * channels // group_factor, 1,
+            bias=bool(estimator_bias))
+        if estimator_init == 'kaiming_fan_out':
+            nn.init.kaiming_normal_(self.estimator.weight, mode='fan_out',
+                                    nonlinearity='relu')
+            if self.estimator.bias is not None:
+                nn.init.zeros_(self.estimator.bias)
         self.mixing = build_channel_mixing(channels, channel_mixing)
 
     def estimate(self, y: torch.Tensor,
                  corr: Optional[torch.Tensor]) -> Spectrum:
-        """The filter ``S_i``: a pair of (N, C/G, 1, M, H, W) tensors."""
+        """The filter: a pair of (N, C/G, 1, M, H, W) tensors (``'groups'``),
+        or of (N, C, 1, M, H, W) (``'flat_repeat'``).
+
+        ``'groups'``: output channel ``p * (C/G * M) + g * M + m`` of the
+        estimator is part ``p`` (real, imaginary) of group ``g``'s filter at
+        bin ``m``. ``'flat_repeat'``: output channel ``o`` fills the ``G``
+        consecutive entries ``o * G .. o * G + G - 1`` of the filter
+        flattened as (channel, bin, part).
+        """
         n, _, _, h, w = y.shape
         filt = self.estimator(self.estimator_input(y, corr))
+        if self.filter_sharing == 'flat_repeat':
+            filt = filt.repeat_interleave(self.group_factor, dim=1)
+            filt = filt.view(n, self.groups, 1, self.num_bins, 2, h, w)
+            return filt[:, :, :, :, 0], filt[:, :, :, :, 1]
         filt = filt.view(n, 2, self.groups, 1, self.num_bins, h, w)
         return filt[:, 0], filt[:, 1]
+
+    def extra_repr(self) -> str:
+        return (f'group_factor={self.group_factor}, filter_sharing='
+                f'{self.filter_sharing!r}')
 
     def forward(self, y: torch.Tensor,
                 corr: Optional[torch.Tensor]) -> torch.Tensor:
@@ -81,9 +126,10 @@ class DynamicSpectralFilter(nn.Module):
         forward_transform, inverse_transform = SPECTRAL_TRANSFORMS[
             self.spectral_impl]
         real, imag = forward_transform(y)
-        # View channels as (C/G, G): the group filter broadcasts over G.
-        grouped = (real.view(n, self.groups, self.group_factor, -1, h, w),
-                   imag.view(n, self.groups, self.group_factor, -1, h, w))
+        # View channels as (C/G, G): the group filter broadcasts over G
+        # (as (C, 1) with one filter per channel).
+        grouped = (real.view(n, self.groups, self.shared_by, -1, h, w),
+                   imag.view(n, self.groups, self.shared_by, -1, h, w))
         filt = self.estimate(y, corr)
         filt = (filt[0].to(real.dtype), filt[1].to(real.dtype))
         real, imag = complex_mul(grouped, filt)

@@ -1,4 +1,4 @@
-from .per_frame_head import PerFrameMultiLabelHead
+from .per_frame_head import CoarseFineFeatures, PerFrameMultiLabelHead
 from .tcp_head import TCPHead
 
-__all__ = ['PerFrameMultiLabelHead', 'TCPHead']
+__all__ = ['CoarseFineFeatures', 'PerFrameMultiLabelHead', 'TCPHead']

@@ -2,6 +2,7 @@
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 from mmaction.utils import ConfigType
@@ -45,7 +46,9 @@ class TCPHead(BaseHead):
         dropout_ratio (float): Before the classifier. Default 0.5.
         init_std (float): Std of the classifier init. Default 0.001.
         loss_cls (dict): Loss config. Default CrossEntropyLoss.
-        kwargs: ``BaseHead``'s other arguments (``average_clips`` ...).
+        kwargs: ``BaseHead``'s other arguments: ``average_clips`` takes
+            ``'max_prob'`` too, TCPNet's test (its ``test_models.py``): the
+            softmax of every view, then their maximum, per class.
     """
 
     def __init__(self,
@@ -127,6 +130,13 @@ class TCPHead(BaseHead):
         dtype = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(device_type=x.device.type, enabled=False):
             return upper_triangle(self.sqrt(self.covariance(x.to(dtype))))
+
+    def average_clip(self, cls_scores: Tensor, num_segs: int = 1) -> Tensor:
+        """``BaseHead``'s, plus ``average_clips='max_prob'``."""
+        if self.average_clips != 'max_prob':
+            return super().average_clip(cls_scores, num_segs)
+        views = cls_scores.view(-1, num_segs, *cls_scores.shape[1:])
+        return F.softmax(views, dim=2).amax(dim=1)
 
     def forward(self, x: Tensor, num_segs: Optional[int] = None,
                 **kwargs) -> Tensor:

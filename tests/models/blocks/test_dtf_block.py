@@ -111,6 +111,103 @@ def test_variant_defaults():
         .weight.shape == (32, 1, 3, 1, 1)
 
 
+@pytest.mark.parametrize('variant', ['mmdtf', 'paper', 'authors'])
+def test_named_blocks(variant):
+    """``variant`` builds the named block of spec section 2b; a fresh one is
+    the identity."""
+    torch.manual_seed(0)
+    block = DTFBlock(32, 4, variant=variant)
+    f = block.filter
+    mixing = f.mixing
+    if variant == 'authors':
+        # estimator without bias, fed the raw feature; the authors'
+        # expansion and correlation; the mixing with a shared-statistics
+        # norm from randn * 0.02
+        assert f.estimator.bias is None
+        assert f.estimator_input.norm == 'none'
+        assert f.filter_sharing == 'flat_repeat'
+        assert block.corr_alignment == 'previous'
+        assert mixing.norm_type == 'batch_shared' and mixing.init == 'random'
+        assert f.estimator.out_channels == 2 * 3 * 32 // 16
+        # Kaiming normal, fan-out (ReLU gain): std sqrt(2 / out_channels)
+        std = f.estimator.weight.std().item()
+        assert abs(std / (2 / f.estimator.out_channels)**0.5 - 1) < 0.05
+    else:
+        assert f.estimator.bias is not None and mixing is None
+        assert f.filter_sharing == 'groups'
+        assert block.corr_alignment == 'next'
+        assert f.estimator_input.norm == ('rms' if variant == 'mmdtf'
+                                          else 'none')
+    assert f"variant='{variant}'" in repr(block)
+    block.init_weights()
+    x = torch.randn(2, 32, 4, 3, 3)
+    assert torch.equal(block(x), x)
+
+
+def test_no_variant_is_the_mmdtf_block_with_free_options():
+    plain, named = DTFBlock(32, 4), DTFBlock(32, 4, variant='mmdtf')
+    assert [(k, v.shape) for k, v in plain.state_dict().items()] == \
+        [(k, v.shape) for k, v in named.state_dict().items()]
+    assert plain.filter.estimator_input.norm == 'rms'
+    # an ablation: the authors' expansion alone
+    block = DTFBlock(32, 4, filter_sharing='flat_repeat')
+    assert block.filter.filter_sharing == 'flat_repeat'
+    assert block.filter.estimator_input.norm == 'rms'
+
+
+@pytest.mark.parametrize('variant,option,value', [
+    ('authors', 'channel_mixing', False),
+    ('authors', 'estimator_norm', 'rms'),
+    ('paper', 'estimator_norm', 'rms'),
+    ('mmdtf', 'corr_alignment', 'previous'),
+    ('paper', 'estimator_bias', False),
+])
+def test_option_contradicting_the_variant_is_refused(variant, option, value):
+    """A named block's option set to another value raises, naming both and
+    the two ways out; the same value is accepted."""
+    with pytest.raises(ValueError) as info:
+        DTFBlock(32, 4, variant=variant, **{option: value})
+    msg = str(info.value)
+    assert f'variant={variant!r}' in msg and f'`dtf_cfg.{option}`' in msg
+    assert repr(value) in msg and '`dtf_cfg.variant=None`' in msg
+    fixed = DTFBlock(32, 4, variant=variant).state_dict()
+    same = dict(authors=dict(channel_mixing=dict(norm='batch_shared',
+                                                 init='random'),
+                             estimator_norm='none'),
+                paper=dict(estimator_norm='none', estimator_bias=True),
+                mmdtf=dict(corr_alignment='next'))[variant]
+    assert DTFBlock(32, 4, variant=variant, **{
+        option: same[option]}).state_dict().keys() == fixed.keys()
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(variant='reference'), r"variant must be one of \('mmdtf', "
+     r"'paper', 'authors'\) or None, got 'reference'.*dtf_cfg.variant"),
+    (dict(filter_sharing='interleave'), r"filter_sharing must be one of "
+     r"\('groups', 'flat_repeat'\), got 'interleave'.*dtf_cfg."
+     'filter_sharing'),
+    (dict(estimator_init='xavier'), "estimator_init must be one of.*"
+     "'xavier'.*dtf_cfg.estimator_init"),
+    (dict(corr_alignment='both'), "corr_alignment must be one of.*'both'"
+     ".*dtf_cfg.corr_alignment"),
+    (dict(variant='authors', group_factor=7), r"repeats each estimated "
+     r"value group_factor=7 times over the 2 \* 3 bins \* 16 channels = "
+     r"96 filter values.*dtf_cfg.group_factor"),
+])
+def test_bad_variant_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DTFBlock(16, 4, **kwargs)
+
+
+def test_authors_expansion_needs_only_the_values_divisible():
+    """The authors' expansion divides 2 * M * C values, not the channels: 8
+    channels with G = 16 work (a value then spans channels)."""
+    block = DTFBlock(8, 4, variant='authors', group_factor=16)
+    assert block.filter.estimator.out_channels == 3
+    with pytest.raises(ValueError, match='in_channels=8 is not divisible'):
+        DTFBlock(8, 4, variant='paper', group_factor=16)
+
+
 def test_wrong_channels():
     with pytest.raises(ValueError, match=r'C=16.*\(1, 8, 4, 3, 3\)'):
         DTFBlock(16, 4)(torch.randn(1, 8, 4, 3, 3))

@@ -54,6 +54,28 @@ def _cases():
         for conv in ('conv1d', 'conv1d_channelwise'):
             cases.append((f'{conv}-{a}', dict(filter_type=conv,
                                                aggregate=agg)))
+    # the named blocks (spec section 2b), G = 16 too for the authors' (their
+    # expansion then repeats one value across two or three channels)
+    for variant in ('mmdtf', 'paper', 'authors'):
+        cases.append((f'variant-{variant}', dict(
+            variant=variant, filter_type='dynamic',
+            group_factor=GROUP_FACTOR)))
+    cases.append(('variant-authors-G16', dict(
+        variant='authors', filter_type='dynamic', group_factor=16)))
+    cases.append(('variant-authors-nofa', dict(
+        variant='authors', filter_type='dynamic', group_factor=GROUP_FACTOR,
+        aggregate=False)))
+    cases.append(('variant-authors-static', dict(variant='authors',
+                                                 filter_type='static')))
+    # the authors' choices one at a time (ablations: no variant)
+    for key, value in (('estimator_bias', False),
+                       ('filter_sharing', 'flat_repeat'),
+                       ('corr_alignment', 'previous')):
+        cases.append((f'dynamic-fa-corr-{key}', dict(
+            filter_type='dynamic', group_factor=GROUP_FACTOR, **{key: value})))
+    cases.append(('dynamic_conv1d-fa-corr-corr_alignment', dict(
+        filter_type='dynamic_conv1d', group_factor=GROUP_FACTOR,
+        corr_alignment='previous')))
     return dict(cases)
 
 
@@ -117,7 +139,8 @@ def reference_kwargs(kwargs):
     options a filter does not read)."""
     return {key: value for key, value in kwargs.items() if key in (
         'filter_type', 'aggregate', 'use_corr', 'channel_mixing',
-        'group_factor', 'estimator_norm')}
+        'group_factor', 'estimator_norm', 'estimator_bias', 'filter_sharing',
+        'corr_alignment', 'variant')}
 
 
 def run_block(block, x, grad):

@@ -1,5 +1,4 @@
 """TCA: temporal channel attention of TCPNet from frame differences."""
-import torch
 from mmengine.model.weight_init import normal_init
 from torch import Tensor, nn
 

@@ -3,12 +3,16 @@
 iSQRT-COV (Li et al., CVPR 2018), as in TCPNet's ``MPNCOV``: the covariance
 of the ``D``-dim features over all ``M = T*H*W`` positions of a clip, its
 matrix square root by ``N`` coupled Newton-Schulz iterations between a trace
-pre-normalisation and a trace post-compensation, and the ``D(D+1)/2`` upper
-triangle of the (symmetric) result. Written with autograd; the public code's
-hand-written backward is the same derivative.
+pre-normalisation (by the trace plus ``eps``) and a trace post-compensation,
+and the ``D(D+1)/2`` upper triangle of the (symmetric) result, row by row.
+Written with autograd: the exact derivative of this forward (the public
+code's hand-written backward leaves ``eps`` out; docs/tcp.md).
 """
 import torch
 from torch import Tensor
+
+#: added to the trace before the pre-normalisation, as TCPNet's ``Sqrtm``
+TRACE_EPS = 1e-5
 
 
 def covariance_pool(x: Tensor) -> Tensor:
@@ -24,21 +28,25 @@ def covariance_pool(x: Tensor) -> Tensor:
     return centred.bmm(centred.transpose(1, 2)) / x.shape[2]
 
 
-def isqrt(cov: Tensor, num_iterations: int = 3) -> Tensor:
+def isqrt(cov: Tensor, num_iterations: int = 3,
+          eps: float = TRACE_EPS) -> Tensor:
     """Approximate square root of SPD matrices (B, D, D) by Newton-Schulz.
 
-    ``A = cov / tr(cov)`` (eigenvalues in (0, 1]: the iteration converges);
-    ``Y_0 = A, Z_0 = I``; ``P_k = (3I - Z_k Y_k) / 2``, ``Y_{k+1} = Y_k P_k``,
-    ``Z_{k+1} = P_k Z_k`` (``Y -> A^{1/2}``, ``Z -> A^{-1/2}``); the result
-    is ``Y_N * sqrt(tr(cov))``. At a few iterations (TCPNet uses 3) it is a
-    smooth spectral normalisation, not yet the square root. Call it in
-    float32 or float64: see ``TCPHead``.
+    ``A = cov / (tr(cov) + eps)`` (eigenvalues in (0, 1]: the iteration
+    converges; ``eps`` keeps a clip whose features are all equal, e.g. all
+    zero after the ReLU, at zero instead of 0/0); ``Y_0 = A, Z_0 = I``;
+    ``P_k = (3I - Z_k Y_k) / 2``, ``Y_{k+1} = Y_k P_k``, ``Z_{k+1} = P_k
+    Z_k`` (``Y -> A^{1/2}``, ``Z -> A^{-1/2}``); the result is ``Y_N *
+    sqrt(tr(cov))``, the post-compensation without ``eps``, as TCPNet's
+    ``Sqrtm``. At a few iterations (TCPNet uses 3) it is a smooth spectral
+    normalisation, not yet the square root. Call it in float32 or float64:
+    see ``TCPHead``.
     """
     if num_iterations < 1:
         raise ValueError(f'num_iterations must be >= 1, got {num_iterations}')
     batch, dim, _ = cov.shape
     trace = cov.diagonal(dim1=1, dim2=2).sum(dim=1).view(batch, 1, 1)
-    a = cov / trace
+    a = cov / (trace + eps)
     eye3 = 3 * torch.eye(dim, dtype=cov.dtype, device=cov.device)
     y, z = a, None  # z = I at the start: Z_0 Y_0 = A
     for k in range(num_iterations):
@@ -67,16 +75,18 @@ class CovariancePool(torch.nn.Module):
 class NewtonSchulzSqrt(torch.nn.Module):
     """:func:`isqrt` with ``num_iterations`` as a module."""
 
-    def __init__(self, num_iterations: int = 3) -> None:
+    def __init__(self, num_iterations: int = 3,
+                 eps: float = TRACE_EPS) -> None:
         super().__init__()
         if num_iterations < 1:
             raise ValueError(
                 f'num_iterations must be >= 1, got {num_iterations} '
                 '(model.cls_head.num_iterations)')
         self.num_iterations = num_iterations
+        self.eps = eps
 
     def forward(self, cov: Tensor) -> Tensor:
-        return isqrt(cov, self.num_iterations)
+        return isqrt(cov, self.num_iterations, self.eps)
 
     def extra_repr(self) -> str:
-        return f'num_iterations={self.num_iterations}'
+        return f'num_iterations={self.num_iterations}, eps={self.eps}'

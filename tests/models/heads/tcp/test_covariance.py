@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mmdtf.models.heads.tcp import covariance_pool, isqrt, upper_triangle
+from mmdtf.models.heads.tcp.covariance import TRACE_EPS
 
 
 def test_covariance_is_torch_cov_without_correction():
@@ -13,7 +14,7 @@ def test_covariance_is_torch_cov_without_correction():
     torch.testing.assert_close(covariance_pool(x), expected)
 
 
-def newton_schulz_on_eigenvalues(cov, num_iterations):
+def newton_schulz_on_eigenvalues(cov, num_iterations, eps=TRACE_EPS):
     """``U diag(f_N(lambda)) U^T``, ``f_N`` the scalar Newton-Schulz
     recursion: every Y_k, Z_k is a polynomial in A, so they commute with it
     and the matrix iteration acts on each eigenvalue alone."""
@@ -23,7 +24,7 @@ def newton_schulz_on_eigenvalues(cov, num_iterations):
         lam, u = torch.linalg.eigh(matrix)
         values = []
         for ev in lam.tolist():
-            y, z = ev / trace, 1.0
+            y, z = ev / (trace + eps), 1.0
             for _ in range(num_iterations):
                 p = 0.5 * (3.0 - z * y)
                 y, z = y * p, p * z
@@ -49,12 +50,37 @@ def test_isqrt_is_the_recursion_on_eigenvalues(num_iterations):
 
 def test_isqrt_converges_to_the_square_root_not_at_three():
     cov = random_cov()
-    sq30 = isqrt(cov, 30)
+    sq30 = isqrt(cov, 30, eps=0)
     torch.testing.assert_close(sq30 @ sq30, cov, rtol=1e-6, atol=1e-8)
     # three iterations (TCPNet's) are a normalisation, far from the root
     sq3 = isqrt(cov, 3)
     error = (sq3 @ sq3 - cov).norm() / cov.norm()
     assert error > 0.1
+
+
+def test_isqrt_of_a_zero_covariance_is_zero():
+    """A clip whose features are all equal (all zero after the ReLU): the
+    trace plus eps keeps it at zero, where 0 / 0 would be NaN."""
+    cov = torch.zeros(1, 4, 4, dtype=torch.float64)
+    assert isqrt(cov, 3).eq(0).all()
+    assert isqrt(cov, 3, eps=0).isnan().all()
+
+
+@pytest.mark.parametrize('num_iterations', [1, 3])
+def test_isqrt_divides_by_the_trace_plus_eps(num_iterations):
+    """TCPNet's Sqrtm: the pre-normalisation by tr + eps, the
+    post-compensation by sqrt(tr); against the eigenvalue recursion with and
+    without eps at a trace where eps is visible."""
+    cov = random_cov()
+    trace = cov.diagonal(dim1=1, dim2=2).sum(1)
+    cov = cov * (10 * TRACE_EPS / trace)[:, None, None]  # eps: 10% of it
+    torch.testing.assert_close(
+        isqrt(cov, num_iterations),
+        newton_schulz_on_eigenvalues(cov, num_iterations, eps=TRACE_EPS))
+    assert not torch.allclose(
+        isqrt(cov, num_iterations),
+        newton_schulz_on_eigenvalues(cov, num_iterations, eps=0),
+        rtol=1e-3, atol=0)
 
 
 def test_isqrt_rejects_zero_iterations():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdtf.models.coarse_fine import (GridPool, GridUnpool,
+from mmdtf.models.blocks import (GridPool, GridUnpool,
                                       confidences_to_grid, grid_unpool,
                                       sample_frames)
 
@@ -84,6 +84,24 @@ def test_grid_unpool_inverts_a_learned_grid():
             np.testing.assert_allclose(out[b, c].numpy(), ref, atol=1e-9)
 
 
+def test_public_unpool_inverts_at_k_plus_1_points_then_upsamples():
+    # the public code: the inverse grid read at j / K, then linear
+    # upsampling from those K + 1 values to the output frames
+    torch.manual_seed(6)
+    grid = confidences_to_grid(torch.rand(2, 4, dtype=torch.float64))
+    values = torch.randn(2, 3, 5, dtype=torch.float64)
+    out = GridUnpool('public')(values, grid, 16)
+    q = np.linspace(0, 1, 16)
+    for b in range(2):
+        for c in range(3):
+            at_points = np.interp(np.arange(5) / 4, grid[b].numpy(),
+                                  values[b, c].numpy())
+            ref = np.interp(q, np.arange(5) / 4, at_points)
+            np.testing.assert_allclose(out[b, c].numpy(), ref, atol=1e-9)
+    exact = GridUnpool()(values, grid, 16)
+    assert (exact - out).abs().max() > 1e-2  # not the same on this grid
+
+
 def test_gradient_wrt_confidences_finite_and_nonzero():
     torch.manual_seed(4)
     x = torch.randn(2, 3, 16, 2, 2)
@@ -110,8 +128,22 @@ def test_gradcheck_float64():
         lambda v, c: grid_unpool(v, confidences_to_grid(c), 7), (values, conf))
 
 
+def test_k_follows_the_clip_length_by_ratio_unless_fixed():
+    # K = ceil(T / ratio): a longer clip at the same frame rate keeps the
+    # coarse rate (public code: ratio 4); num_samples fixes K instead
+    x16, x18 = torch.randn(1, 3, 16, 4, 4), torch.randn(1, 3, 18, 4, 4)
+    for uniform in (True, False):
+        pool = GridPool(3, ratio=4, uniform=uniform).eval()
+        assert pool(x16)[1].shape == (1, 5) and pool(x18)[1].shape == (1, 6)
+        fixed = GridPool(3, num_samples=4, uniform=uniform).eval()
+        assert fixed(x18)[1].shape == (1, 5)
+    assert GridPool(3, ratio=8, uniform=True)(x16)[1].shape == (1, 3)
+
+
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match='B, C, T, H, W'):
         GridPool(3, 4)(torch.randn(2, 3, 13, 4))
     with pytest.raises(ValueError, match='grid_unpool'):
         grid_unpool(torch.randn(2, 3, 5), torch.rand(2, 4), 9)
+    with pytest.raises(ValueError, match="'exact', 'public'.*'nearest'"):
+        GridUnpool('nearest')

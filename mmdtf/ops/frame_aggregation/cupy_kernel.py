@@ -1,28 +1,34 @@
-"""CuPy (CUDA) backend of Frame-wise Aggregation.
+"""FA's CuPy kernel: the CUDA kernel of ``mmdtf::frame_aggregation``.
 
 The kernels live in ``ops/frame_aggregation.cu`` (shipped in the wheel as
 ``mmdtf/.mim/ops/frame_aggregation.cu``) and are compiled by NVRTC through
 CuPy at first use, once per (device, dtype, kernel size); shapes are kernel
 arguments, and so are the strides of the (N, C, T) axes: contiguous input
 and the (N, T, C, H, W) memory of ResNetDTF's frame batch are read in place
-and ``y`` comes back in the input's layout (other layouts are copied once).
-They run on PyTorch's current stream and read and write torch tensors in
-place through their data pointers, so no copy crosses the two libraries.
-``cupy`` is imported lazily: CPU-only installs never need it.
+and ``y`` comes back in the input's layout (other layouts are copied once,
+in the forward and again in the backward). They run on PyTorch's current
+stream of the tensors' device, inside that device's CuPy context, and read
+and write torch tensors in place through their data pointers, so no copy
+crosses the two libraries. ``cupy`` is imported lazily: CPU-only installs
+never need it.
 
 Forward: one fused kernel (correlation, softmax, aggregation, residual).
-Backward: one kernel recomputes the softmax per query pixel and stores the
-attention and the logit gradient (``(N, k*k, T-1, H, W)``, float32 or
-float64); a second gathers every gradient reaching ``x`` (residual, query and
-key terms), so no atomics are needed and the result is deterministic.
+Backward: one kernel recomputes the softmax per query pixel (nothing but
+``x`` is saved) and stores the attention and the logit gradient
+(``(N, k*k, T-1, H, W)``, float32 or float64); a second gathers every
+gradient reaching ``x`` (residual, query and key terms), so no atomics are
+needed and the result is deterministic. Both outputs are in the input's
+dtype (float32 accumulation for float16/bfloat16).
+
+:func:`forward` and :func:`backward` are what the registered operator runs
+(``custom_op.py``); :func:`empty_outputs` and :func:`empty_grad` give its
+fake implementation the exact shapes, strides and dtypes of their results.
 """
 import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from torch.autograd import Function
-from torch.autograd.function import once_differentiable
 
 KERNEL_FILE = 'frame_aggregation.cu'
 KERNEL_NAMES = ('fa_forward', 'fa_backward_logits', 'fa_backward_input')
@@ -97,6 +103,16 @@ def _get_kernels(device_index: int, dtype: torch.dtype,
     return kernels
 
 
+def install_hint() -> str:
+    """The command that installs the CuPy wheel matching PyTorch's CUDA
+    (the extras of setup.py: ``cuda12``, ``cuda13``)."""
+    major = (torch.version.cuda or '').split('.')[0]
+    if major in ('12', '13'):
+        return f"pip install 'mmdtf[cuda{major}]'"
+    return ("pip install 'mmdtf[cuda12]' or 'mmdtf[cuda13]' (the CUDA major "
+            'version of your PyTorch build, `torch.version.cuda`)')
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -147,14 +163,19 @@ def _launch(kernel_and_block: Tuple[object, int], total: int, args: tuple,
     import numpy as np
     kernel, block = kernel_and_block
     grid = min((total + block - 1) // block, 2**31 - 1)
-    stream = cupy.cuda.ExternalStream(
-        torch.cuda.current_stream(device_index).cuda_stream)
     # int32 sizes and int64 strides as in the kernel signatures; pointers
     # go as 64-bit ints
     args = tuple(np.int32(a) if isinstance(a, int) else
                  np.int64(a.value) if isinstance(a, _Stride) else
                  np.uint64(a.ptr) for a in args)
+    # The tensors' device, whatever the current one is (PyTorch's and
+    # CuPy's current devices may differ), and PyTorch's current stream of
+    # that device, not CuPy's: kernels queued by PyTorch before and after
+    # are ordered with this one.
     with cupy.cuda.Device(device_index):
+        stream = cupy.cuda.ExternalStream(
+            torch.cuda.current_stream(device_index).cuda_stream,
+            device_index)
         kernel((grid, ), (block, ), args, stream=stream)
 
 
@@ -199,62 +220,65 @@ def _as_layout_of(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t if t.stride() == x.stride() else torch.empty_like(x).copy_(t)
 
 
-class FrameAggregationCuPy(Function):
-    """FA on CUDA with the CuPy kernels; the semantics of
-    :func:`frame_aggregation_torch`. Computes in the input's dtype (float32
-    accumulation for float16/bfloat16), also under autocast."""
-
-    @staticmethod
-    @torch.amp.custom_fwd(device_type='cuda')
-    def forward(ctx, x: torch.Tensor,
-                kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        x = _kernel_layout(x)  # at most one copy per call
-        n, c, t, h, w = x.shape
-        k2 = kernel_size * kernel_size
-        y = torch.empty_like(x)  # in the layout of x
-        corr = x.new_empty((n, k2, t, h, w))
-        index = x.device.index
-        kernels = _get_kernels(index, x.dtype, kernel_size)
-        _launch(kernels['fa_forward'], n * t * h * w,
-                (_Ptr(x), _Ptr(y), _Ptr(corr)) + _shape_args(x), index)
-        ctx.kernel_size = kernel_size
-        # an unused output then gets grad None: no zero tensor to read
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x)
-        return y, corr
-
-    @staticmethod
-    @once_differentiable
-    @torch.amp.custom_bwd(device_type='cuda')
-    def backward(ctx, grad_y: Optional[torch.Tensor],
-                 grad_corr: Optional[torch.Tensor]):
-        (x, ) = ctx.saved_tensors
-        if grad_y is None and grad_corr is None:
-            return None, None
-        k = ctx.kernel_size
-        n, c, t, h, w = x.shape
-        # None stays None: the kernels take a null grad_y (y unused, as with
-        # dtf_cfg.aggregate=False) and skip its terms
-        if grad_y is not None:
-            grad_y = _as_layout_of(grad_y, x)
-        if grad_corr is not None:
-            grad_corr = grad_corr.to(x.dtype).contiguous()
-        grad_x = torch.empty_like(x)
-        index = x.device.index
-        kernels = _get_kernels(index, x.dtype, k)
-        attn = glogit = None
-        if t > 1:
-            acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-            attn = x.new_empty((n, k * k, t - 1, h, w), dtype=acc)
-            glogit = torch.empty_like(attn)
-            _launch(kernels['fa_backward_logits'], n * (t - 1) * h * w,
-                    (_Ptr(x), _Ptr(grad_y), _Ptr(grad_corr), _Ptr(attn),
-                     _Ptr(glogit)) + _shape_args(x), index)
-        _launch(kernels['fa_backward_input'], n * t * h * w,
-                (_Ptr(x), _Ptr(grad_y), _Ptr(attn), _Ptr(glogit),
-                 _Ptr(grad_x)) + _shape_args(x), index)
-        return grad_x, None
+def _device_index(x: torch.Tensor) -> int:
+    return (x.device.index if x.device.index is not None else
+            torch.cuda.current_device())
 
 
-__all__ = ['FrameAggregationCuPy', 'cupy_unavailable_reason',
-           'kernel_source_path', 'name_expressions']
+def forward(x: torch.Tensor,
+            kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``y`` and ``corr`` in the dtype of ``x``; ``y`` in the layout the
+    kernels read ``x`` in (:func:`_kernel_layout`)."""
+    x = _kernel_layout(x)  # at most one copy per call
+    n, c, t, h, w = x.shape
+    y = torch.empty_like(x)  # in the layout of x
+    corr = x.new_empty((n, kernel_size * kernel_size, t, h, w))
+    index = _device_index(x)
+    kernels = _get_kernels(index, x.dtype, kernel_size)
+    _launch(kernels['fa_forward'], n * t * h * w,
+            (_Ptr(x), _Ptr(y), _Ptr(corr)) + _shape_args(x), index)
+    return y, corr
+
+
+def backward(grad_y: Optional[torch.Tensor],
+             grad_corr: Optional[torch.Tensor], x: torch.Tensor,
+             corr: Optional[torch.Tensor], kernel_size: int) -> torch.Tensor:
+    """The gradient with respect to ``x``; ``corr`` is not read (the
+    kernels recompute the softmax from ``x``). A None gradient skips its
+    terms (the kernels take a null pointer): only ``y`` or only ``corr``
+    used, as with ``dtf_cfg.aggregate=False``."""
+    x = _kernel_layout(x)
+    k = kernel_size
+    n, c, t, h, w = x.shape
+    if grad_y is not None:
+        grad_y = _as_layout_of(grad_y, x)
+    if grad_corr is not None:
+        grad_corr = grad_corr.to(x.dtype).contiguous()
+    grad_x = torch.empty_like(x)
+    index = _device_index(x)
+    kernels = _get_kernels(index, x.dtype, k)
+    attn = glogit = None
+    if t > 1:
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        attn = x.new_empty((n, k * k, t - 1, h, w), dtype=acc)
+        glogit = torch.empty_like(attn)
+        _launch(kernels['fa_backward_logits'], n * (t - 1) * h * w,
+                (_Ptr(x), _Ptr(grad_y), _Ptr(grad_corr), _Ptr(attn),
+                 _Ptr(glogit)) + _shape_args(x), index)
+    _launch(kernels['fa_backward_input'], n * t * h * w,
+            (_Ptr(x), _Ptr(grad_y), _Ptr(attn), _Ptr(glogit),
+             _Ptr(grad_x)) + _shape_args(x), index)
+    return grad_x
+
+
+def empty_outputs(x: torch.Tensor,
+                  kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised tensors laid out as :func:`forward`'s results."""
+    x = _kernel_layout(x)
+    n, _, t, h, w = x.shape
+    return torch.empty_like(x), x.new_empty((n, kernel_size**2, t, h, w))
+
+
+def empty_grad(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """An uninitialised tensor laid out as :func:`backward`'s result."""
+    return torch.empty_like(_kernel_layout(x))

@@ -66,12 +66,20 @@ class FineFeatureReweighting(nn.Module):
         sigmoid_scale (bool): Squash the scale with a sigmoid (used when the
             scale is applied directly, e.g. on logits); mixing layers apply
             their own sigmoid after concatenation, so they take it raw.
+        pool_space (bool): Average the aligned features over space before
+            the shift and scale MLPs, which then predict one value per coarse
+            frame (the public ``RewightLayer(pool=True)``, its logit-level
+            fusion ``rw6``); otherwise one per location.
+        dropout_ratio (float): Dropout between the two layers of the shift
+            and scale MLPs (public: 0.5 with ``pool=True``, none otherwise).
     """
 
     def __init__(self, in_channels: int, out_channels: int,
-                 sigmoid_scale: bool = False):
+                 sigmoid_scale: bool = False, pool_space: bool = False,
+                 dropout_ratio: float = 0.0):
         super().__init__()
         self.sigmoid_scale = sigmoid_scale
+        self.pool_space = pool_space
         self.attention = nn.Sequential(
             nn.Conv3d(in_channels, in_channels, 1), nn.ReLU(inplace=True),
             nn.Conv3d(in_channels, 1, 1), nn.Sigmoid())
@@ -81,6 +89,9 @@ class FineFeatureReweighting(nn.Module):
         self.scale = nn.Sequential(
             nn.Conv3d(in_channels, in_channels, 1), nn.ReLU(inplace=True),
             nn.Conv3d(in_channels, out_channels, 1))
+        # applied between the layers of shift and scale (not a Sequential
+        # member, so the parameter names stay shift.0 / shift.2)
+        self.dropout = nn.Dropout(dropout_ratio)
 
     @staticmethod
     def align(fine: torch.Tensor, attention: torch.Tensor,
@@ -93,17 +104,25 @@ class FineFeatureReweighting(nn.Module):
         den = torch.einsum('bthw,btn->bnhw', att, weights).unsqueeze(1)
         return num / (den + 1e-6)
 
+    def mlp(self, layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        """conv -> ReLU -> dropout -> conv."""
+        return layers[2](self.dropout(layers[1](layers[0](x))))
+
     def forward(self, fine: torch.Tensor, weights: torch.Tensor):
+        """Returns the (B, out_channels, N, h, w) shift and scale ((B,
+        out_channels, N, 1, 1) with ``pool_space``)."""
         if fine.dim() != 5 or fine.shape[2] != weights.shape[1]:
             raise ValueError('fine features must be (B, C, Tf, h, w) with Tf '
                              f'= {weights.shape[1]} (the fine mask length); '
                              f'got {tuple(fine.shape)}')
         attention = self.attention(fine)  # (B, 1, Tf, h, w)
         aligned = self.align(fine, attention, weights)
-        scale = self.scale(aligned)
+        if self.pool_space:
+            aligned = aligned.mean((3, 4), keepdim=True)
+        scale = self.mlp(self.scale, aligned)
         if self.sigmoid_scale:
             scale = torch.sigmoid(scale)
-        return self.shift(aligned), scale
+        return self.mlp(self.shift, aligned), scale
 
 
 @MODELS.register_module()
@@ -147,11 +166,17 @@ class MultiStageFusion(nn.Module):
         return list(shifts), list(scales), weights
 
     def mix(self, x: torch.Tensor, stage: int, shifts: list, scales: list):
-        """``x * sigmoid(scale) + shift`` for coarse stage ``stage``."""
+        """``x * sigmoid(scale) + shift`` for coarse stage ``stage``.
+
+        Each level's shift and scale are brought to the stage's spatial size
+        by adaptive max pooling, as the public ``MixingLayer`` does (with
+        7x7 fine features and 224 px clips every size is a multiple of 7,
+        and this only repeats values).
+        """
         size = x.shape[2:]
 
         def fit(t):  # fine spatial size -> this stage's
-            return t if t.shape[2:] == size else F.adaptive_avg_pool3d(t, size)
+            return t if t.shape[2:] == size else F.adaptive_max_pool3d(t, size)
 
         shift = self.mix_shift[stage](torch.cat([fit(s) for s in shifts], 1))
         scale = self.mix_scale[stage](torch.cat([fit(s) for s in scales], 1))

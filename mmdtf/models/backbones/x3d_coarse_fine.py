@@ -6,8 +6,8 @@ import torch
 from mmaction.models.backbones import X3D
 from mmaction.registry import MODELS
 
-from .fusion import MultiStageFusion
-from .grid_pool import GridPool
+from ..blocks.grid_pool import GridPool
+from ..blocks.multi_stage_fusion import MultiStageFusion
 
 TEMPORAL_POOLS = ('grid', 'uniform', None)
 
@@ -20,7 +20,11 @@ class X3DCoarseFine(X3D):
         temporal_pool (str | None): After ``layer1``: ``'grid'`` (Grid Pool),
             ``'uniform'`` (the same K + 1 frames, evenly spaced: the
             subsampling baseline) or None (keep every frame: the fine stream).
-        num_samples (int): K; the coarse stream has K + 1 frames.
+        num_samples (int | None): K, fixed; the coarse stream has K + 1
+            frames. None: K = ceil(T / pool_ratio) for a T-frame clip.
+        pool_ratio (int): Frames per coarse interval when ``num_samples``
+            is None (public code: 4, i.e. K = 16 for 64-frame training clips
+            and T / 4 for whole test videos at the same frame rate).
         grid_pool (dict): Extra arguments of :class:`GridPool`.
         fusion (dict | None): Arguments of :class:`MultiStageFusion`; None
             for no fusion. Fusion points are after the temporal pool and
@@ -29,7 +33,8 @@ class X3DCoarseFine(X3D):
     """
 
     def __init__(self, temporal_pool: Optional[str] = 'grid',
-                 num_samples: int = 16, grid_pool: dict = dict(),
+                 num_samples: Optional[int] = None, pool_ratio: int = 4,
+                 grid_pool: dict = dict(),
                  fusion: Optional[dict] = None, gamma_w: float = 1.0,
                  gamma_b: float = 2.25, gamma_d: float = 2.2, **kwargs):
         if temporal_pool not in TEMPORAL_POOLS:
@@ -43,7 +48,7 @@ class X3DCoarseFine(X3D):
         if temporal_pool is not None:
             self.grid_pool = GridPool(self.stage_channels[0], num_samples,
                                       uniform=temporal_pool == 'uniform',
-                                      **grid_pool)
+                                      ratio=pool_ratio, **grid_pool)
         self.fusion = None
         if fusion is not None:
             fusion = dict(fusion)

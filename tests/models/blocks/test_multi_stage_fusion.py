@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from mmdtf.models.coarse_fine import (FineFeatureReweighting,
+from mmdtf.models.blocks import (FineFeatureReweighting,
                                       GaussianAlignment, MultiStageFusion)
 
 
@@ -85,3 +85,60 @@ def test_mix_is_scale_and_shift_of_concatenated_levels():
     scale = torch.sigmoid(wm @ cat_m + bm[:, None])
     ref = x[0] * scale[:, :, None, None] + shift[:, :, None, None]
     torch.testing.assert_close(got[0], ref, rtol=1e-5, atol=1e-5)
+
+
+def conv1x1(conv, x):
+    """A 1x1x1 Conv3d on (C, ...) by matrix product."""
+    w = conv.weight.reshape(conv.weight.shape[0], -1)
+    return torch.einsum('oc,c...->o...', w, x) + conv.bias.view(
+        -1, *[1] * (x.dim() - 1))
+
+
+def test_pooled_reweighting_averages_space_before_the_mlps():
+    # the public rw6 (pool=True): one shift and one scale per coarse frame
+    torch.manual_seed(3)
+    layer = FineFeatureReweighting(4, 3, sigmoid_scale=True, pool_space=True,
+                                   dropout_ratio=0.5).double().eval()
+    fine = torch.randn(2, 4, 6, 2, 3, dtype=torch.float64)
+    weights = torch.rand(2, 6, 5, dtype=torch.float64)
+    shift, scale = layer(fine, weights)
+    assert shift.shape == scale.shape == (2, 3, 5, 1, 1)
+    for b in range(2):
+        att = torch.sigmoid(conv1x1(layer.attention[2], torch.relu(
+            conv1x1(layer.attention[0], fine[b]))))
+        aligned = FineFeatureReweighting.align(fine[b:b + 1], att[None],
+                                               weights[b:b + 1])[0]
+        pooled = aligned.mean((2, 3))  # (C, N)
+        ref_shift = conv1x1(layer.shift[2], torch.relu(
+            conv1x1(layer.shift[0], pooled)))
+        ref_scale = torch.sigmoid(conv1x1(layer.scale[2], torch.relu(
+            conv1x1(layer.scale[0], pooled))))
+        torch.testing.assert_close(shift[b, :, :, 0, 0], ref_shift)
+        torch.testing.assert_close(scale[b, :, :, 0, 0], ref_scale)
+    # dropout acts between the MLP layers in training only
+    layer.train()
+    torch.manual_seed(4)
+    dropped, _ = layer(fine, weights)
+    assert not torch.allclose(dropped, shift)
+
+
+def test_mix_max_pools_each_level_to_the_stage_size():
+    # the public MixingLayer resizes with adaptive max pooling
+    torch.manual_seed(5)
+    fusion = MultiStageFusion((2, 3), (4, 5)).double()
+    shifts = [torch.randn(1, 2, 3, 2, 2, dtype=torch.float64),
+              torch.randn(1, 3, 3, 1, 1, dtype=torch.float64)]
+    scales = [torch.randn(1, 2, 3, 2, 2, dtype=torch.float64),
+              torch.randn(1, 3, 3, 1, 1, dtype=torch.float64)]
+    x = torch.randn(1, 4, 3, 1, 1, dtype=torch.float64)
+    got = fusion.mix(x, 0, shifts, scales)
+    cat_s = torch.cat([shifts[0].amax((3, 4)), shifts[1][..., 0, 0]], 1)[0]
+    cat_m = torch.cat([scales[0].amax((3, 4)), scales[1][..., 0, 0]], 1)[0]
+    shift = conv1x1(fusion.mix_shift[0], cat_s)
+    scale = torch.sigmoid(conv1x1(fusion.mix_scale[0], cat_m))
+    torch.testing.assert_close(got[0, :, :, 0, 0],
+                               x[0, :, :, 0, 0] * scale + shift)
+    # to a larger stage, values repeat (2x2 -> 4x4)
+    big = fusion.mix(torch.zeros(1, 4, 3, 4, 4, dtype=torch.float64), 0,
+                     shifts, scales)
+    torch.testing.assert_close(big[..., ::2, ::2], big[..., 1::2, 1::2])

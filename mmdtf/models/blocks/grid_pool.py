@@ -11,6 +11,8 @@ frames by inverting that grid.
 Unlike the public code, nothing here assumes CUDA, and a spatial size of 1
 works (the public code divides by ``h - 1``).
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -59,17 +61,34 @@ def sample_frames(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return out.reshape(b, c, h, w, n).permute(0, 1, 4, 2, 3)
 
 
-def grid_unpool(values: torch.Tensor, grid: torch.Tensor,
-                out_len: int) -> torch.Tensor:
+UNPOOL_MODES = ('exact', 'public')
+
+
+def grid_unpool(values: torch.Tensor, grid: torch.Tensor, out_len: int,
+                mode: str = 'exact') -> torch.Tensor:
     """Values (B, C, K+1) known at the (B, K+1) grid positions -> values at
     ``out_len`` uniformly spaced positions, by inverting the grid.
 
-    Each output position q is located in the grid (segment k with
-    g_k <= q <= g_k+1), giving its coarse index k + (q - g_k) / (g_k+1 - g_k);
-    the values are read there linearly. The public code instead inverts at
-    K+1 points and then upsamples linearly, which blurs dense regions; here
-    every output frame inverts the grid directly.
+    ``mode='exact'``: each output position q is located in the grid (segment
+    k with g_k <= q <= g_k+1), giving its coarse index
+    k + (q - g_k) / (g_k+1 - g_k); the values are read there linearly, i.e.
+    ``np.interp(q, grid, values)``.
+
+    ``mode='public'``: the public code's: the grid is inverted at the K + 1
+    evenly spaced positions only, and the values there are upsampled
+    linearly to ``out_len``. Where the grid is uniform both agree; where it
+    is not, this blurs the dense regions (each output frame is read between
+    its evenly spaced neighbours, not at its place in the grid).
     """
+    if mode not in UNPOOL_MODES:
+        raise ValueError(f'grid_unpool mode must be one of {UNPOOL_MODES}, '
+                         f'got {mode!r}')
+    if mode == 'public':
+        at_points = grid_unpool(values, grid, values.shape[2])
+        if out_len == at_points.shape[2]:
+            return at_points
+        return F.interpolate(at_points, out_len, mode='linear',
+                             align_corners=True)
     if values.dim() != 3 or grid.dim() != 2 or \
             values.shape[::2] != grid.shape:
         raise ValueError('grid_unpool needs values (B, C, K+1) and grid '
@@ -98,8 +117,13 @@ class GridPool(nn.Module):
 
     Args:
         in_channels (int): Channels of the feature it pools.
-        num_samples (int): K, the number of coarse intervals; the output has
-            K + 1 frames (both ends of the clip included).
+        num_samples (int | None): K, the number of coarse intervals, fixed
+            whatever the clip length; the output has K + 1 frames (both ends
+            of the clip included). None: K follows the clip, see ``ratio``.
+        ratio (int): With ``num_samples=None``, K = ceil(T / ratio): one
+            coarse interval per ``ratio`` frames, so a longer test clip at
+            the training frame rate keeps the training's coarse rate (the
+            public code: 4).
         temporal_strides (tuple[int]): Temporal strides of the confidence
             network's two 3x3x3 convs (paper: 2, 2 for K = T / 4); the result
             is average-pooled to K confidences.
@@ -109,15 +133,19 @@ class GridPool(nn.Module):
             (paper: 0.5).
     """
 
-    def __init__(self, in_channels: int, num_samples: int,
+    def __init__(self, in_channels: int, num_samples: Optional[int] = None,
                  temporal_strides=(2, 2), uniform: bool = False,
                  temperature: float = 0.5,
-                 norm_cfg=dict(type='BN3d', requires_grad=True)):
+                 norm_cfg=dict(type='BN3d', requires_grad=True),
+                 ratio: int = 4):
         super().__init__()
-        if num_samples < 1:
+        if num_samples is not None and num_samples < 1:
             raise ValueError(
-                f'num_samples (K) must be >= 1, got {num_samples}')
+                f'num_samples (K) must be >= 1 or None, got {num_samples}')
+        if ratio < 1:
+            raise ValueError(f'ratio must be >= 1, got {ratio}')
         self.num_samples = num_samples
+        self.ratio = ratio
         self.uniform = uniform
         self.temperature = temperature
         if uniform:
@@ -138,10 +166,17 @@ class GridPool(nn.Module):
         nn.init.zeros_(self.confidence_net[-1].weight)
         nn.init.zeros_(self.confidence_net[-1].bias)
 
+    def intervals(self, clip_len: int) -> int:
+        """K for a clip of ``clip_len`` frames."""
+        if self.num_samples is not None:
+            return self.num_samples
+        return -(-clip_len // self.ratio)
+
     def confidences(self, x: torch.Tensor) -> torch.Tensor:
         """(B, K) confidences in (0, 1) for (B, C, T, H, W) features."""
         logits = self.confidence_net(x)
-        logits = F.adaptive_avg_pool3d(logits, (self.num_samples, 1, 1))
+        logits = F.adaptive_avg_pool3d(logits,
+                                       (self.intervals(x.shape[2]), 1, 1))
         return torch.sigmoid(self.temperature * logits.flatten(1))
 
     def forward(self, x: torch.Tensor):
@@ -151,7 +186,8 @@ class GridPool(nn.Module):
             raise ValueError('GridPool expects (B, C, T, H, W), got shape '
                              f'{tuple(x.shape)}')
         if self.uniform:
-            grid = torch.linspace(0, 1, self.num_samples + 1, device=x.device,
+            grid = torch.linspace(0, 1, self.intervals(x.shape[2]) + 1,
+                                  device=x.device,
                                   dtype=x.dtype).expand(x.shape[0], -1)
         else:
             grid = confidences_to_grid(self.confidences(x))
@@ -161,7 +197,18 @@ class GridPool(nn.Module):
 @MODELS.register_module()
 class GridUnpool(nn.Module):
     """Module form of :func:`grid_unpool`: (B, C, K+1) values at the grid ->
-    (B, C, out_len) values at uniformly spaced frames."""
+    (B, C, out_len) values at uniformly spaced frames.
+
+    Args:
+        mode (str): ``'exact'`` or ``'public'`` (see :func:`grid_unpool`).
+    """
+
+    def __init__(self, mode: str = 'exact'):
+        super().__init__()
+        if mode not in UNPOOL_MODES:
+            raise ValueError(f'GridUnpool mode must be one of '
+                             f'{UNPOOL_MODES}, got {mode!r}')
+        self.mode = mode
 
     def forward(self, values, grid, out_len: int):
-        return grid_unpool(values, grid, out_len)
+        return grid_unpool(values, grid, out_len, self.mode)

@@ -7,11 +7,14 @@ import torch.nn.functional as F
 from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
 
+from ..heads.per_frame_head import CoarseFineFeatures
 
-def pad_fine_features(data_samples, device):
+
+def pad_fine_features(data_samples, device, dtype=torch.float32):
     """Stacks each sample's ``fine_feats`` (list of (C, Tf, h, w) arrays, Tf
     varying per video) into (B, C, Tf_max, h, w) tensors plus a (B, Tf_max)
-    mask, and ``clip_span`` into (B, 2)."""
+    mask, and ``clip_span`` into (B, 2), on ``device`` in ``dtype`` (the
+    clips')."""
     for i, ds in enumerate(data_samples):
         if 'fine_feats' not in ds or 'clip_span' not in ds:
             raise KeyError(
@@ -24,20 +27,36 @@ def pad_fine_features(data_samples, device):
     levels = []
     for level in range(len(data_samples[0].fine_feats)):
         levels.append(torch.stack([
-            F.pad(torch.as_tensor(ds.fine_feats[level], dtype=torch.float32),
+            F.pad(torch.as_tensor(ds.fine_feats[level], dtype=dtype),
                   (0, 0, 0, 0, 0, tmax - n))
             for ds, n in zip(data_samples, lengths)]).to(device))
-    mask = torch.zeros(len(lengths), tmax, device=device)
+    mask = torch.zeros(len(lengths), tmax, device=device, dtype=dtype)
     for i, n in enumerate(lengths):
         mask[i, :n] = 1
-    span = torch.stack([torch.as_tensor(ds.clip_span, dtype=torch.float32)
+    span = torch.stack([torch.as_tensor(ds.clip_span, dtype=dtype)
                         for ds in data_samples]).to(device)
     return levels, mask, span
 
 
+def check_equal_clip_lengths(data: dict) -> None:
+    """Test clips at the training frame rate are as long as their videos;
+    the data preprocessor would zero-pad a batch of them to one length, and
+    the padding would be scored as frames."""
+    inputs = data.get('inputs') if isinstance(data, dict) else None
+    if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
+        lengths = sorted({tuple(x.shape) for x in inputs})
+        if len(lengths) > 1:
+            raise ValueError(
+                f'a test batch of {len(inputs)} clips of different shapes '
+                f'{lengths}: SampleDetectionFrames tests every video whole at'
+                ' the training frame rate (test_sampling=\'interval\'), so '
+                'clip lengths differ; set val_dataloader.batch_size and '
+                'test_dataloader.batch_size to 1 (as the public code)')
+
+
 @MODELS.register_module()
 class CoarseFineRecognizer(Recognizer3D):
-    """Recognizer3D whose features are a dict for
+    """Recognizer3D whose features are a :class:`CoarseFineFeatures` for
     :class:`PerFrameMultiLabelHead`: coarse features, Grid Pool grid,
     alignment weights, the top fine level and the clip length."""
 
@@ -56,13 +75,22 @@ class CoarseFineRecognizer(Recognizer3D):
                 raise ValueError('fusion needs the data samples (fine '
                                  'features); call loss/predict with them')
             fine_feats, fine_mask, span = pad_fine_features(
-                data_samples, inputs.device)
+                data_samples, inputs.device, inputs.dtype)
         coarse, grid, weights = self.backbone(inputs, fine_feats, fine_mask,
                                               span)
-        feats = dict(coarse=coarse, grid=grid, weights=weights,
-                     out_len=inputs.shape[2],
-                     fine_top=None if fine_feats is None else fine_feats[-1])
+        feats = CoarseFineFeatures(
+            coarse=coarse, out_len=inputs.shape[2], grid=grid,
+            weights=weights,
+            fine_top=None if fine_feats is None else fine_feats[-1])
         return feats, dict()
+
+    def val_step(self, data):
+        check_equal_clip_lengths(data)
+        return super().val_step(data)
+
+    def test_step(self, data):
+        check_equal_clip_lengths(data)
+        return super().test_step(data)
 
     def predict(self, inputs, data_samples: List, **kwargs):
         feats, _ = self.extract_feat(inputs, data_samples=data_samples,

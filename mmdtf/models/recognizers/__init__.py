@@ -1,0 +1,3 @@
+from .coarse_fine_recognizer import CoarseFineRecognizer
+
+__all__ = ['CoarseFineRecognizer']

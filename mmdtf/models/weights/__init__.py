@@ -1,0 +1,1 @@
+"""Weights of the original implementations in mmdtf's models (converters)."""
