@@ -90,3 +90,21 @@ def test_pretrained_none_initialises(backbone):
     model = build(backbone, pretrained=None)
     model.init_weights()  # stock ResNetTSM would read 2D weights from None
     assert model.conv1.bn.weight.eq(1).all()
+
+
+def test_log_counts_the_loaded_tensors_and_names_the_unused(tmp_path,
+                                                            monkeypatch):
+    """One line: the tensors a 2D ResNet-18 has (every key of the file but
+    the classifier), the file, its key format, the classifier not used."""
+    from mmengine.logging import MMLogger
+    paths = key_format_files(tmp_path)
+    source = torchvision_state_dict(18, seed=3)
+    lines = []
+    monkeypatch.setattr(MMLogger.get_current_instance(), 'info',
+                        lines.append)
+    model = build('ResNetMultiFormat', pretrained=str(paths['torchvision']))
+    model.init_weights()
+    assert lines == [
+        f"ResNetMultiFormat: loaded {len(source) - 2} tensors from "
+        f"{paths['torchvision']} (torchvision/timm format); not used: "
+        "['fc.bias', 'fc.weight']"]
