@@ -150,10 +150,10 @@ def track(items: Iterable[T], total: Optional[int] = None,
 
 def runner_progress_hook(desc: str = '', stream: Optional[TextIO] = None,
                          interval: float = 30.):
-    """:class:`~mmdtf.engine.hooks.ProgressHook` for a Runner run in the
-    tool's own process (``tools/compare_dtf_variants.py``), built through
-    MMAction2's ``HOOKS`` registry as a config's ``custom_hooks`` entry
-    would be (this module stays below the engine: it imports none of it)."""
+    """:class:`~mmdtf.engine.hooks.ProgressHook` for a Runner run in a
+    tool's own process, built through MMAction2's ``HOOKS`` registry as a
+    config's ``custom_hooks`` entry would be (this module stays below the
+    engine: it imports none of it)."""
     from mmaction.registry import HOOKS
     return HOOKS.build(dict(type='ProgressHook', desc=desc, stream=stream,
                             interval=interval))

@@ -11,8 +11,8 @@ from ...utils.progress import ProgressLine, describe
 class ProgressHook(Hook):
     """Show a run's progress on one line (:class:`~mmdtf.utils.progress.
     ProgressLine`: rewritten in place on a terminal, at most every
-    ``interval`` seconds in a log), in the words ``tools/run_demo.py``
-    uses for ``mim``'s log lines (:func:`~mmdtf.utils.progress.describe`):
+    ``interval`` seconds in a log), in the words the demo tool uses for
+    ``mim``'s log lines (:func:`~mmdtf.utils.progress.describe`):
     ``desc train epoch e/E, iter i/I, loss x`` while training, ``desc val
     i/N`` and ``desc test i/N`` while evaluating::
 
