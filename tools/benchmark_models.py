@@ -84,7 +84,9 @@ def _dtf_fft(cfg, t, h, w):
 
 def _dtf_mixing(cfg, t, h, w):
     cfg.model.backbone.clip_len = t
-    # the authors' complex channel mixing (off by default; no norm)
+    # the default block plus the authors' complex channel mixing (no norm):
+    # no named variant (docs/dtf_blocks.md), the others' options as 'mmdtf'
+    cfg.model.backbone.dtf_cfg.variant = None
     cfg.model.backbone.dtf_cfg.channel_mixing = True
 
 
