@@ -15,8 +15,7 @@ from mmdtf.models import ResNetMultiFormat, ResNetTSMMultiFormat
     (ResNetTSMMultiFormat, ResNetTSM, 'ResNetTSMMultiLayout',
      dict(num_segments=4)),
 ])
-def test_old_name_builds_the_same_model_as_the_stock_one(cls, stock, old,
-                                                          kwargs):
+def test_both_names_build_the_stock_model(cls, stock, old, kwargs):
     assert MODELS.get(cls.__name__) is cls
     assert MODELS.get(old) is cls  # configs and users have the old name
     assert issubclass(cls, stock)
