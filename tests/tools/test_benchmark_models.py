@@ -119,7 +119,7 @@ def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
 
 def test_tin_is_measured_not_skipped(capsys):
     """TIN R50 runs on mmdtf's tin_shift (MMAction2's config, backbone type
-    ResNetTINTorch): figures, no skip."""
+    ResNetTINShift): figures, no skip."""
     results = bench.main([
         '--models', 'tin_r50', '--shape', '1', '3', '8', '32', '32',
         '--iters', '1', '--warmup', '0', '--threads', '1'
