@@ -26,10 +26,10 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
 from mmaction.apis import init_recognizer  # noqa: E402
-from mmdtf.utils.benchmark import input_shape_from  # noqa: E402
-from mmdtf.utils.onnx_export import (RecognizerForExport,  # noqa: E402
-                                     check_onnx, export_onnx,
-                                     onnx_operator_counts, onnx_opset)
+from mmdtf.analysis.benchmark import input_shape_from  # noqa: E402
+from mmdtf.deployment.onnx_export import (  # noqa: E402
+    RecognizerForExport, check_onnx, export_onnx, onnx_operator_counts,
+    onnx_opset)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
