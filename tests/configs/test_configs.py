@@ -4,8 +4,6 @@ import glob
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -218,9 +216,15 @@ def test_readme_demo_checkpoint_paths():
         assert int(epoch) % cfg.default_hooks.checkpoint.interval == 0
 
 
-def test_config_dir_command_prints_the_directory():
-    out = subprocess.run(
-        [sys.executable, '-c', 'from mmdtf.utils.resources import main; main()'],
-        capture_output=True, text=True, check=True, env=dict(os.environ))
-    assert Path(out.stdout.strip()) == config_dir()
+def test_config_dir_command_prints_the_directory(capsys):
+    """`mmdtf-config-dir`, the console script setup.py installs."""
+    from importlib.metadata import entry_points
+
+    from mmdtf.utils.resources import main
+    script, = entry_points(group='console_scripts', name='mmdtf-config-dir')
+    assert script.value == 'mmdtf.utils.resources:main'
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 0
+    assert Path(capsys.readouterr().out.strip()) == config_dir()
     assert (config_dir() / 'dtf_r50_k400.py').is_file()

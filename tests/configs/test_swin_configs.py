@@ -4,7 +4,6 @@ training iteration and one 4 clips x 3 crops test step at reduced size."""
 import copy
 from pathlib import Path
 
-import numpy as np
 import pytest
 from mmaction.registry import DATASETS, MODELS
 from mmengine.config import Config
@@ -148,10 +147,15 @@ def test_train_iteration_and_test_step(videos, tmp_path, monkeypatch):
     assert cfg.model.backbone.with_cp  # the K400 recipe checkpoints
     cfg.auto_scale_lr.enable = True  # what `--auto-scale-lr` does
     runner = Runner.from_cfg(cfg)
+    head_inputs = helpers.record_head_inputs(runner.model)
     runner.train()
     assert runner.iter == 1
+    # the logged loss is the cross entropy of what the head computed
     loss = runner.message_hub.get_scalar('train/loss').current()
-    assert np.isfinite(loss) and loss > 0
+    assert len(head_inputs) == 1
+    assert sorted(head_inputs[0][1].tolist()) == [0, 1]  # both videos
+    assert loss == pytest.approx(helpers.cross_entropy_of(head_inputs[0]),
+                                 rel=1e-5)
     # --auto-scale-lr: 0.0025 at batch 64 (the paper's 0.01 at 256) ->
     # batch 2 on one process
     lr = runner.optim_wrapper.optimizer.param_groups[0]['initial_lr']

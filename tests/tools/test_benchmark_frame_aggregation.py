@@ -18,6 +18,7 @@ def test_inputs_are_stored_in_the_layout(layout, order):
     assert x.permute(*order).is_contiguous()
 
 
+@pytest.mark.slow  # a subprocess per measurement (its memory peak)
 def test_cpu_run_prints_every_shape_and_backend(capsys):
     bench.main(['--device', 'cpu', '--shapes', 'small', '--layout', 'frames',
                 '--backends', 'torch', 'naive', '--warmup', '0',
@@ -41,6 +42,7 @@ def test_cpu_run_prints_every_shape_and_backend(capsys):
     assert all(row[8:10] == ['1.00', '1.00'] for row in rows[::2])
 
 
+@pytest.mark.slow  # a fresh process per measurement
 @pytest.mark.parametrize('layout', ['standard', 'frames', 'channels_last'])
 def test_torch_path_builds_no_kxk_copy(layout):
     """Forward + backward at k = 5 in a fresh process: the torch path's peak

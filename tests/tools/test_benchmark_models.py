@@ -98,6 +98,7 @@ def test_odd_clip_length_is_refused():
         bench.main(['--shape', '1', '3', '6', '32', '32'])
 
 
+@pytest.mark.slow  # a subprocess per model and mode
 def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
     results = bench.main([
         '--models', 'c2d_r50', 'dtf_r50', 'dtf_r50_fft', '--shape', '1',
@@ -117,6 +118,7 @@ def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
     assert 'DTF-Net R50 training clips/s / TSM R50: n/a' in out
 
 
+@pytest.mark.slow  # a subprocess per mode
 def test_tin_is_measured_not_skipped(capsys):
     """TIN R50 runs on mmdtf's tin_shift (MMAction2's config, backbone type
     ResNetTINShift): figures, no skip."""

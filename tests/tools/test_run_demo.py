@@ -1,22 +1,24 @@
 """The README's demo end to end, as a user runs it: synthetic data, then
-`mim train mmaction2` and `mim test mmaction2` (10 clips x 3 crops) for TSN,
-C2D and DTF-Net, and the ranking of their top-1 accuracies with margins,
-each recomputed from the scores `mim test` dumped. (TIN is left out for
-CI's time budget: each model takes about 6 minutes on CI's 2 cores; TIN's
+`mim train mmaction2` and `mim test mmaction2` (10 clips x 3 crops) for C2D
+and DTF-Net, and DTF-Net's lead over C2D, on top-1 accuracies recomputed
+from the scores `mim test` dumped. (TSN's order blindness, what its demo
+row shows, is a property of the model: tests/configs/test_demo_configs.py
+checks it without training. TIN is left out for CI's time budget; its
 training through MMAction2's entry points is tested in
 tests/models/backbones/test_resnet_tin.py.)"""
 import json
 import os
 import pickle
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
-MODELS = ('tsn', 'c2d', 'dtf')
+MODELS = ('c2d', 'dtf')
 CHANCE = 1 / 8
 
 
@@ -33,24 +35,35 @@ def top1_from_scores(dump: Path) -> float:
 
 @pytest.mark.slow
 def test_demo_trains_and_tests_through_mim(tmp_path):
-    env = dict(os.environ)
+    """`python tools/run_demo.py --models c2d` and `--models dtf`, side by
+    side on one thread each (a 2-core machine's cores, no thread waiting
+    for a busy core), each on its own copy of the data."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     env.pop('PYTHONPATH', None)  # mim runs MMAction2's tools with the install
-    work = tmp_path / 'work'
-    cmd = [sys.executable, 'tools/run_demo.py', '--data-root',
-           str(tmp_path / 'demo'), '--work-dir', str(work), '--models',
-           *MODELS, '--check']
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=40 * 60)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    reported = json.loads((work / 'results.json').read_text())
-    assert set(reported) == set(MODELS)
-    top1 = {name: top1_from_scores(work / name / 'test' / 'scores.pkl')
-            for name in MODELS}
-    for name in MODELS:  # what the tool printed is what the scores say
+    procs = {}
+    for name in MODELS:
+        cmd = [sys.executable, 'tools/run_demo.py', '--data-root',
+               tmp_path / f'demo_{name}', '--work-dir', tmp_path / name,
+               '--models', name]
+        procs[name] = helpers.start(cmd, tmp_path / f'{name}.log', env=env)
+    try:
+        for name, proc in procs.items():
+            proc.wait(timeout=40 * 60)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                helpers.kill(proc)
+    for name, proc in procs.items():
+        assert proc.returncode == 0, helpers.tail(tmp_path / f'{name}.log')
+    top1 = {}
+    for name in MODELS:
+        work = tmp_path / name
+        reported = json.loads((work / 'results.json').read_text())
+        assert set(reported) == {name}
+        top1[name] = top1_from_scores(work / name / 'test' / 'scores.pkl')
+        # what the tool printed is what the scores say
         assert abs(reported[name] - top1[name]) < 1e-6, (name, reported)
     assert top1['dtf'] > 0.9
     assert top1['dtf'] - top1['c2d'] >= 0.10
     assert top1['c2d'] > CHANCE + 0.25
-    # TSN sees no order: at most it can tell which pair a video is from
-    assert 0.40 <= top1['tsn'] <= 0.55
-    assert '| DTF-Net R18 |' in proc.stdout
+    assert '| DTF-Net R18 |' in (tmp_path / 'dtf.log').read_text()

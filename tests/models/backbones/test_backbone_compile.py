@@ -59,6 +59,7 @@ def test_no_graph_break(build, training):
     assert fa_nodes(explained) == blocks > 0
 
 
+@pytest.mark.slow  # a cold AOT-autograd compile, forward and backward
 @pytest.mark.parametrize('build', [resnet_dtf, swin_dtf])
 def test_compiled_matches_eager(build):
     model, x = build()

@@ -118,13 +118,41 @@ def test_dtf_stages_length():
 
 
 def test_backward_and_gradients_reach_dtf():
+    """Each DTF block computes y = x + gamma * f + beta: through the whole
+    backbone, gamma's gradient is sum(dL/dy * f) and beta's sum(dL/dy) over
+    (N, T, H, W), with dL/dy and f recorded at the block (float64)."""
     torch.manual_seed(0)
     model = ResNetDTF(18, clip_len=8, dtf_cfg=dict(group_factor=8))
     model.init_weights()
-    model(torch.randn(2, 3, 8, 32, 32)).mean().backward()
-    gammas = [m.gamma.grad for m in model.modules() if isinstance(m, DTFBlock)]
-    assert all(g is not None and torch.isfinite(g).all() for g in gammas)
-    assert sum(g.abs().sum() for g in gammas) > 0
+    model.double()
+    blocks = [m for m in model.modules() if isinstance(m, DTFBlock)]
+    filtered, grad_y = {}, {}
+
+    def record(i):
+        def filter_hook(module, args, out):
+            filtered[i] = out.detach()
+
+        def block_hook(module, args, out):
+            out.register_hook(lambda grad: grad_y.__setitem__(i, grad))
+        return filter_hook, block_hook
+
+    for i, block in enumerate(blocks):
+        filter_hook, block_hook = record(i)
+        block.filter.register_forward_hook(filter_hook)
+        block.register_forward_hook(block_hook)
+    x = torch.randn(2, 3, 8, 32, 32, dtype=torch.float64)
+    out = model(x)
+    (out * torch.randn_like(out)).sum().backward()
+    assert len(blocks) == 8 and len(filtered) == len(grad_y) == 8
+    dims = (0, 2, 3, 4)
+    for i, block in enumerate(blocks):
+        expected_gamma = (grad_y[i] * filtered[i]).sum(dims, keepdim=True)
+        expected_beta = grad_y[i].sum(dims, keepdim=True)
+        torch.testing.assert_close(block.gamma.grad, expected_gamma,
+                                   rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(block.beta.grad, expected_beta,
+                                   rtol=1e-10, atol=1e-12)
+        assert expected_gamma.abs().min() > 0  # every channel reached
 
 
 def randomize_dtf(model):

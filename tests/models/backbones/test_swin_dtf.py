@@ -322,10 +322,25 @@ def test_dtf_sits_after_the_attention_residual():
 # --------------------------------------------------------------------------
 
 
-def test_output_shape_tiny():
+def test_tiny_at_init_is_mmaction2_swin():
+    """Swin-T with DTF at its initial identity: MMAction2's
+    SwinTransformer3D Swin-T with (4, 4, 4) tubelets and (1, 7, 7)
+    windows, loaded with the same weights (every key but DTF's)."""
+    torch.manual_seed(0)
     model = SwinDTF('tiny', clip_len=8, img_size=64)
-    out = model(torch.randn(1, 3, 8, 64, 64))
+    model.init_weights()
+    reference = SwinTransformer3D('tiny', pretrained2d=False,
+                                  patch_size=(4, 4, 4), window_size=(1, 7, 7))
+    state = {k: v for k, v in model.state_dict().items() if '.dtf.' not in k}
+    reference.load_state_dict(state, strict=True)
+    model.double().eval()
+    reference.double().eval()
+    x = torch.randn(1, 3, 8, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(x)
+        expected = reference(x)
     assert out.shape == (1, 768, 2, 2, 2)
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-10)
 
 
 # 60 px: 15, 8, 4, 2 tokens (padded windows, odd map merged);
