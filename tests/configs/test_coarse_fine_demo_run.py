@@ -20,8 +20,7 @@ import helpers
 from naive_charades_map import charades_map
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = (REPO / 'configs/coarse_fine/demo/'
-          'x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py')
+CONFIG = REPO / 'configs/coarse_fine/demo/grid_pool_x3d-tiny_demo.py'
 
 
 @pytest.mark.slow

@@ -50,9 +50,11 @@ def test_config_loads_and_builds(path):
 
 
 #: (GPUs, clips per GPU) of the configs whose name has no `<gpus>xb<batch>`
-#: (their headers say it; each has a conventionally named alias)
-BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32), 'dtf_swin-b_k400.py': (8, 8),
-                     'dtf_swin-s_k400.py': (8, 8), 'dtf_swin-t_k400.py': (8, 8)}
+#: (the README's alias of a conventionally named config)
+BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32)}
+#: (processes, clips per process) of the demo configs: one CPU process
+#: (tools/demo/run_demo.py, tools/demo/run_coarse_fine_demo.py)
+DEMO_BATCH = {'demo': (1, 8), 'coarse_fine/demo': (1, 4)}
 #: the paper's lr at a total batch of 256, per backbone
 PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
                    # TIN: lr 0.02 for 8 GPUs x 6 clips (authors' code)
@@ -74,7 +76,8 @@ def test_lr_is_for_the_batch_in_the_name(path):
     if match:
         gpus, per_gpu = map(int, match.groups())
     elif path.parent.name == 'demo':
-        gpus, per_gpu = 1, 8  # one CPU process (tools/run_demo.py)
+        gpus, per_gpu = DEMO_BATCH[
+            path.parent.relative_to(REPO / 'configs').as_posix()]
     else:
         gpus, per_gpu = BATCH_NOT_IN_NAME[path.name]
     assert cfg.train_dataloader.batch_size == per_gpu
@@ -100,7 +103,7 @@ def test_k400_recipe():
 
 @pytest.mark.parametrize('name', ['sthv1', 'sthv2'])
 def test_something_something_has_no_flip(name):
-    path, = (REPO / 'configs').glob(f'dtf_*r50*_{name}-rgb.py')
+    path, = (REPO / 'configs' / 'dtf').glob(f'dtf_*r50*_{name}-rgb.py')
     cfg = Config.fromfile(str(path))
     for loader in ('train_dataloader', 'test_dataloader'):
         types = [s['type'] for s in cfg[loader].dataset.pipeline]

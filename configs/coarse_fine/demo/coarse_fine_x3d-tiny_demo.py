@@ -1,7 +1,7 @@
 # Detection demo, variant (c): full Coarse-Fine, Grid Pool + Multi-stage
 # Fusion of the frozen fine stream's features (data_root/fine_features,
 # written by tools/extract_fine_features.py from the fine-stream run).
-_base_ = ['x3d-tiny_uniform_1xb4-32x1x1-30e_detection-demo.py']
+_base_ = ['uniform_x3d-tiny_demo.py']
 fine_root = f'{_base_.data_root}/fine_features'
 model = dict(
     backbone=dict(temporal_pool='grid', fusion=dict(sigma_ratio=1 / 8)),
