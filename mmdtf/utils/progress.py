@@ -4,7 +4,7 @@ On a terminal the line is rewritten in place (``\\r``); in a log file or a
 pipe (CI) it is printed at most every ``interval`` seconds, so a long run
 leaves a few dozen lines, not thousands. Used by every tool in ``tools/``
 that runs for more than a few seconds: :func:`track` wraps a loop,
-:class:`ProgressLine` takes any text (``tools/run_demo.py`` feeds it
+:class:`ProgressLine` takes any text (``tools/demo/run_demo.py`` feeds it
 MMEngine's log lines via :func:`parse_mmengine_line`).
 """
 import re
@@ -147,7 +147,7 @@ def track(items: Iterable[T], total: Optional[int] = None,
 def runner_progress_hook(desc: str = '', stream: Optional[TextIO] = None,
                          interval: float = 30.):
     """An MMEngine hook showing one progress line for a Runner run in the
-    tool's own process (``tools/compare_dtf_variants.py``): ``desc train
+    tool's own process (``tools/analysis_tools/compare_dtf_variants.py``): ``desc train
     epoch e/E, iter i/I, loss x`` while training, ``desc test i/N`` while
     testing."""
     from mmengine.hooks import Hook

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = (REPO / 'README.md').read_text(encoding='utf-8')
 # README plus docs/*.md: commands that moved from the README to the docs
 DOCS = README + ''.join(p.read_text(encoding='utf-8')
-                        for p in sorted((REPO / 'docs').glob('*.md')))
+                        for p in sorted((REPO / 'docs').rglob('*.md')))
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
                  if '_base_' not in p.parts)
 
@@ -207,12 +207,12 @@ def test_readme_best_checkpoint_is_the_file_mmengine_writes(tmp_path,
 
 
 def test_readme_demo_checkpoint_paths():
-    """`work_dirs/demo/<model>/epoch_N.pth` in the docs: tools/run_demo.py
+    """`work_dirs/demo/<model>/epoch_N.pth` in the docs: tools/demo/run_demo.py
     writes to work_dirs/demo/<model>, and the demo configs save epoch_N.pth
     for their last epoch N."""
     paths = set(re.findall(r'work_dirs/demo/(\w+)/epoch_(\d+)\.pth', DOCS))
     assert paths
-    run_demo = helpers.load_tool('run_demo')
+    run_demo = helpers.load_tool('demo/run_demo')
     assert "'--work-dir', default='work_dirs/demo'" in (
         REPO / 'tools' / 'run_demo.py').read_text()
     for name, epoch in paths:

@@ -61,7 +61,7 @@ def fingerprint(path: Path) -> dict:
 
 def renamed_configs() -> list:
     """``[(old path, new path)]`` (under configs/) from the changelog's table
-    rows ``| `configs/old.py` | `configs/new.py` |``."""
+    rows ``| `configs/<old>.py` | `configs/<new>.py` |``."""
     return re.findall(r'^\| `configs/(\S+?\.py)` \| `configs/(\S+?\.py)` \|',
                       CHANGELOG.read_text(encoding='utf-8'), re.M)
 

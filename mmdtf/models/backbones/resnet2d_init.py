@@ -1,7 +1,7 @@
 """Initialising a ResNet of MMAction2's ``ConvModule`` blocks (``ResNet``,
 ``ResNetTSM``, ``ResNetTIN``, ``ResNetDTF``) from a 2D ResNet checkpoint in
 any layout :func:`~.pretrained.resnet2d_state_dict` reads (torchvision,
-timm, MMPretrain; docs/pretrained.md).
+timm, MMPretrain; docs/user_guides/pretrained.md).
 
 MMAction2's own loaders read torchvision's layout only, and ``ResNetTSM``'s
 silently skips what it does not find (an MMPretrain file then loads nothing).
@@ -83,7 +83,7 @@ class ResNet2dInit:
         state_dict, layout = resnet2d_state_dict(read_pretrained(
             self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
             'torchvision layout, or timm\'s or MMPretrain\'s (a path, a URL '
-            f'or `torchvision://resnet{self.depth}`; docs/pretrained.md)'))
+            f'or `torchvision://resnet{self.depth}`; docs/user_guides/pretrained.md)'))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
             raise ValueError(

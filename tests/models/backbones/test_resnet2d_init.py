@@ -1,6 +1,6 @@
 """The 2D ``pretrained`` of the peer models' ResNets (ResNetTINTorch; the
 TSN / TSM + TCP configs' ResNetMultiLayout / ResNetTSMMultiLayout) in every
-layout docs/pretrained.md lists: each file, generated here, loads the
+layout docs/user_guides/pretrained.md lists: each file, generated here, loads the
 source's numbers into the right tensors; a wrong file is refused by name."""
 import re
 
