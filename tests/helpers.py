@@ -1,7 +1,7 @@
 """Shared test helpers: the tools loaded as modules, tiny demo data and
 configs, bad videos, subprocesses that cannot hang, and 2D ResNet
-checkpoints in every layout docs/user_guides/pretrained.md lists. Test modules
-``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
+checkpoints in every layout docs/user_guides/pretrained.md lists. Test
+modules ``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
 import contextlib
 import importlib.util
 import json
@@ -440,8 +440,9 @@ def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
 
 
 def layout_files(tmp_path) -> dict:
-    """One random 2D ResNet-18 saved in each layout docs/user_guides/pretrained.md
-    lists, written here by hand (no torchvision, timm or MMPretrain)."""
+    """One random 2D ResNet-18 saved in each layout
+    docs/user_guides/pretrained.md lists, written here by hand (no
+    torchvision, timm or MMPretrain)."""
     state = torchvision_state_dict(18, seed=3)
     body = {k: v for k, v in state.items() if not k.startswith('fc.')}
     files = {

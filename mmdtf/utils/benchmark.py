@@ -1,7 +1,9 @@
 """What the tools share: the input shape of a config, timing and peak memory.
 
-Used by ``tools/analysis_tools/get_flops.py``, ``tools/deployment/export_onnx.py``,
-``tools/analysis_tools/benchmark_models.py``, ``tools/analysis_tools/benchmark_frame_aggregation.py`` and
+Used by ``tools/analysis_tools/get_flops.py``,
+``tools/deployment/export_onnx.py``,
+``tools/analysis_tools/benchmark_models.py``,
+``tools/analysis_tools/benchmark_frame_aggregation.py`` and
 ``tools/dev/gpu_check.py``.
 """
 import statistics

@@ -147,9 +147,9 @@ def track(items: Iterable[T], total: Optional[int] = None,
 def runner_progress_hook(desc: str = '', stream: Optional[TextIO] = None,
                          interval: float = 30.):
     """An MMEngine hook showing one progress line for a Runner run in the
-    tool's own process (``tools/analysis_tools/compare_dtf_variants.py``): ``desc train
-    epoch e/E, iter i/I, loss x`` while training, ``desc test i/N`` while
-    testing."""
+    tool's own process (``tools/analysis_tools/compare_dtf_variants.py``):
+    ``desc train epoch e/E, iter i/I, loss x`` while training, ``desc test
+    i/N`` while testing."""
     from mmengine.hooks import Hook
 
     class RunnerProgress(Hook):

@@ -15,8 +15,10 @@ import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 REPO = Path(__file__).resolve().parents[2]
 DTF = REPO / 'configs' / 'dtf'
 CONFIGS = sorted(DTF.glob('dtf_swin*.py'))
-SWIN_B_K400 = DTF / 'dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py'
-SWIN_T_K400 = DTF / 'dtf_swin-t-p4-w7-in1k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py'
+SWIN_B_K400 = DTF / ('dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_'
+                     'kinetics400-rgb.py')
+SWIN_T_K400 = DTF / ('dtf_swin-t-p4-w7-in1k-pre_8xb8-64x2x1-128e_'
+                     'kinetics400-rgb.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 

@@ -34,8 +34,8 @@ CONFIG = REPO / 'configs' / 'demo' / 'dtf_r18_demo.py'
 
 #: name -> (paper row, overrides of ``model.backbone``)
 VARIANTS = {
-    # the three named blocks (`dtf_cfg.variant`, docs/models/dtf_blocks.md); the
-    # demo config's explicit options are unset, the variant fixes them
+    # the three named blocks (`dtf_cfg.variant`, docs/models/dtf_blocks.md);
+    # the demo config's explicit options are unset, the variant fixes them
     'mmdtf': ("the 'mmdtf' block (the default)", dict(dtf_cfg=dict(
         variant='mmdtf', channel_mixing=None, estimator_norm=None))),
     'paper': ("the 'paper' block (raw estimator input, no mixing)", dict(

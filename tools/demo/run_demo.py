@@ -6,9 +6,9 @@ the same depth with ``mim train mmaction2 ... --gpus 0``, tests each with
 ``mim test mmaction2`` under the configs' 10 clips x 3 crops protocol, and
 prints top-1 accuracy per model.
 
-    python tools/demo/run_demo.py                 # all three models
-    python tools/demo/run_demo.py --models dtf    # one of them
-    python tools/demo/run_demo.py --check         # exit 1 unless DTF > 90% > C2D
+    python tools/demo/run_demo.py               # all three models
+    python tools/demo/run_demo.py --models dtf  # one of them
+    python tools/demo/run_demo.py --check       # exit 1 unless DTF > 90% > C2D
 
 While `mim` runs, one line shows the epoch, iteration, loss and MMEngine's
 eta (updated in place on a terminal, every 30 s in a log); the full output

@@ -19,7 +19,8 @@ default), and gives rows of ``check | result | target | verdict``:
 - ``compiled``: ``torch.compile`` of DTF-Net R50 with the CuPy backend: no
   graph break, one FA node per block, a training step equal to eager's.
 
-Usage (``tools/gpu_check.sh`` calls it; docs/internals/testing.md explains each row)::
+Usage (``tools/gpu_check.sh`` calls it; docs/internals/testing.md explains
+each row)::
 
     python tools/dev/gpu_check.py --out DIR [--dry-run] [--started-at EPOCH_S]
 """

@@ -1,6 +1,6 @@
 # Detection demo, variant (c): full Coarse-Fine, Grid Pool + Multi-stage
 # Fusion of the frozen fine stream's features (data_root/fine_features,
-# written by tools/extract_fine_features.py from the fine-stream run).
+# written by tools/data/extract_fine_features.py from the fine-stream run).
 _base_ = ['uniform_x3d-tiny_demo.py']
 fine_root = f'{_base_.data_root}/fine_features'
 model = dict(

@@ -1,7 +1,8 @@
-# Detection demo (tools/make_detection_demo_dataset.py: 32-frame 8 px videos
-# with short coloured events), variant (a): the coarse stream with UNIFORM
-# temporal subsampling to K + 1 = 5 frames after layer1. The other variants
-# change only what they name; all share data, model size and schedule.
+# Detection demo (tools/data/make_detection_demo_dataset.py: 32-frame 8 px
+# videos with short coloured events), variant (a): the coarse stream with
+# UNIFORM temporal subsampling to K + 1 = 5 frames after layer1. The other
+# variants change only what they name; all share data, model size and
+# schedule.
 custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
 default_scope = 'mmaction'
 

@@ -24,8 +24,8 @@ class LoadFineFeatures(BaseTransform):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'fine features {path} not found for video '
-                f'{results.get("video_id")}; run '
-                'tools/data/extract_fine_features.py or fix fine_feature_prefix')
+                f'{results.get("video_id")}; run tools/data/'
+                'extract_fine_features.py or fix fine_feature_prefix')
         feats, stride = read_fine_features(path)
         inds = results['sampled_frames']
         results['fine_feats'] = feats

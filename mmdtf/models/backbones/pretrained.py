@@ -2,11 +2,11 @@
 that name the file, what was expected and the config key.
 
 Offline use: every backbone takes a local file for ``pretrained``; the
-layouts each one reads are listed in docs/user_guides/pretrained.md. The helpers here
-are generic (any backbone can use them): :func:`read_pretrained` loads a
-file, :func:`unwrap_state_dict` takes the tensors out of the usual wrappers,
-:func:`resnet2d_state_dict` brings a 2D ResNet of any known layout to
-torchvision's names.
+layouts each one reads are listed in docs/user_guides/pretrained.md. The
+helpers here are generic (any backbone can use them): :func:`read_pretrained`
+loads a file, :func:`unwrap_state_dict` takes the tensors out of the usual
+wrappers, :func:`resnet2d_state_dict` brings a 2D ResNet of any known layout
+to torchvision's names.
 """
 import importlib.util
 import pickle
@@ -54,8 +54,8 @@ def missing_torchvision_message(filename: str) -> str:
         f'copy the {name} weights file (e.g. from ~/.cache/torch/hub/'
         f'checkpoints/ of a machine with internet) and set `{PRETRAINED_KEY}'
         "='/path/to/file.pth'`; torchvision, timm and MMPretrain layouts "
-        'are read (docs/user_guides/pretrained.md). Or set it to None for random '
-        'weights.')
+        'are read (docs/user_guides/pretrained.md). Or set it to None for '
+        'random weights.')
 
 
 def read_pretrained(filename: str, expected: str) -> Dict:

@@ -83,7 +83,8 @@ class ResNet2dInit:
         state_dict, layout = resnet2d_state_dict(read_pretrained(
             self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
             'torchvision layout, or timm\'s or MMPretrain\'s (a path, a URL '
-            f'or `torchvision://resnet{self.depth}`; docs/user_guides/pretrained.md)'))
+            f'or `torchvision://resnet{self.depth}`; '
+            'docs/user_guides/pretrained.md)'))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
             raise ValueError(

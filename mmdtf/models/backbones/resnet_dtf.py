@@ -74,7 +74,8 @@ class ResNetDTF(ResNet2dInit, ResNet):
             ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a 2D ResNet checkpoint (path, URL or
             ``torchvision://resnet50``) in torchvision, timm or MMPretrain
-            layout (docs/user_guides/pretrained.md), inflated at ``init_weights``.
+            layout (docs/user_guides/pretrained.md), inflated at
+            ``init_weights``.
         with_cp: activation checkpointing of every residual block (any
             depth; MMAction2's ResNet has it for Bottleneck blocks only),
             with batch-norm statistics counted once per step.

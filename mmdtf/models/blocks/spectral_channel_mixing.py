@@ -36,10 +36,10 @@ class SpectralChannelMixing(nn.Module):
 
     Args:
         channels: ``C``.
-        norm: ``'none'`` (the default: docs/reports/channel_mixing.md measures that
-            a batch norm here starves the DTF path), ``'batch'`` (a
-            non-affine batch norm with separate statistics for the real and
-            imaginary parts) or ``'batch_shared'`` (one
+        norm: ``'none'`` (the default: docs/reports/channel_mixing.md
+            measures that a batch norm here starves the DTF path),
+            ``'batch'`` (a non-affine batch norm with separate statistics for
+            the real and imaginary parts) or ``'batch_shared'`` (one
             mean and variance per channel over both parts and every bin,
             imaginary zeros included: the reference's ``FFTBatchNorm``).
         init: ``'identity'`` (``W = I``: a new mixing passes the spectrum

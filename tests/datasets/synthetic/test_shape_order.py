@@ -7,7 +7,10 @@ import decord
 import numpy as np
 import pytest
 
-from mmdtf.datasets.synthetic import shape_order, video_files
+from mmdtf.datasets.synthetic.shape_order import (CLASSES, generate_clip,
+                                                  make_demo_dataset)
+from mmdtf.datasets.synthetic.video_files import (check_videos, clip_rng,
+                                                  read_video, write_video)
 
 NUM_FRAMES = 16
 SIZE = 32
@@ -25,7 +28,7 @@ def _read_list(path):
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
-    summary = shape_order.make_demo_dataset(
+    summary = make_demo_dataset(
         str(root),
         num_frames=NUM_FRAMES,
         size=SIZE,
@@ -38,11 +41,11 @@ def dataset(tmp_path_factory):
 
 def test_annotation_files(dataset):
     root, summary = dataset
-    num_classes = len(shape_order.CLASSES)
+    num_classes = len(CLASSES)
     assert num_classes == 8
     assert (root / 'classes.txt').read_text().splitlines() == list(
-        shape_order.CLASSES)
-    assert summary['classes'] == list(shape_order.CLASSES)
+        CLASSES)
+    assert summary['classes'] == list(CLASSES)
     for split, per_class in (('train', 2), ('val', 1)):
         entries = _read_list(root / f'{split}_list.txt')
         assert len(entries) == per_class * num_classes
@@ -63,7 +66,7 @@ def test_decord_reads_videos(dataset):
     reader = decord.VideoReader(str(root / 'videos' / rel_path))
     assert len(reader) == NUM_FRAMES
     assert reader[0].shape == (SIZE, SIZE, 3)
-    assert video_files.check_videos(str(root), NUM_FRAMES, SIZE) == 3 * 8
+    assert check_videos(str(root), NUM_FRAMES, SIZE) == 3 * 8
 
 
 def test_check_names_bad_file(dataset, tmp_path):
@@ -71,17 +74,17 @@ def test_check_names_bad_file(dataset, tmp_path):
     # a list pointing at a video with the wrong number of frames
     (tmp_path / 'videos' / 'train').mkdir(parents=True)
     bad = tmp_path / 'videos' / 'train' / 'short.mp4'
-    video_files.write_video(str(bad), shape_order.generate_clip(0, 0, 12, SIZE))
+    write_video(str(bad), generate_clip(0, 0, 12, SIZE))
     (tmp_path / 'train_list.txt').write_text('train/short.mp4 0\n')
     with pytest.raises(RuntimeError, match='short.mp4.*12 frames'):
-        video_files.check_videos(str(tmp_path), NUM_FRAMES, splits=('train', ))
+        check_videos(str(tmp_path), NUM_FRAMES, splits=('train', ))
 
 
 def test_encoding_roundtrip(tmp_path):
-    clip = shape_order.generate_clip(4, 11, NUM_FRAMES, 64)
+    clip = generate_clip(4, 11, NUM_FRAMES, 64)
     path = tmp_path / 'clip.mp4'
-    video_files.write_video(str(path), clip, fps=8)
-    decoded = video_files.read_video(str(path))
+    write_video(str(path), clip, fps=8)
+    decoded = read_video(str(path))
     assert decoded.shape == clip.shape
     err = np.abs(decoded.astype(np.float32) - clip.astype(np.float32))
     assert err.mean() < 10, err.mean()
@@ -92,8 +95,8 @@ def test_encoding_roundtrip(tmp_path):
 
 def test_written_pair_videos_are_time_reversals(dataset):
     root, _ = dataset
-    a = video_files.read_video(str(root / 'videos/train/moving_right/0001.mp4'))
-    b = video_files.read_video(str(root / 'videos/train/moving_left/0001.mp4'))
+    a = read_video(str(root / 'videos/train/moving_right/0001.mp4'))
+    b = read_video(str(root / 'videos/train/moving_left/0001.mp4'))
     a = a.astype(np.float32)
     b = b.astype(np.float32)
     assert np.abs(a - b[::-1]).mean() < 10
@@ -103,8 +106,8 @@ def test_written_pair_videos_are_time_reversals(dataset):
 @pytest.mark.parametrize('even, odd', PAIRS)
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_pairs_are_exact_time_reversals(even, odd, seed):
-    clip_even = shape_order.generate_clip(even, seed, NUM_FRAMES, SIZE)
-    clip_odd = shape_order.generate_clip(odd, seed, NUM_FRAMES, SIZE)
+    clip_even = generate_clip(even, seed, NUM_FRAMES, SIZE)
+    clip_odd = generate_clip(odd, seed, NUM_FRAMES, SIZE)
     assert clip_even.shape == (NUM_FRAMES, SIZE, SIZE, 3)
     assert clip_even.dtype == np.uint8
     np.testing.assert_array_equal(clip_odd, clip_even[::-1])
@@ -123,17 +126,17 @@ def test_pairs_are_exact_time_reversals(even, odd, seed):
 def test_dataset_pairs_share_nuisance():
     for split in ('train', 'val'):
         for even, odd in PAIRS:
-            a = shape_order.generate_clip(even, video_files.clip_rng(5, split, even, 2),
+            a = generate_clip(even, clip_rng(5, split, even, 2),
                                   NUM_FRAMES, SIZE)
-            b = shape_order.generate_clip(odd, video_files.clip_rng(5, split, odd, 2),
+            b = generate_clip(odd, clip_rng(5, split, odd, 2),
                                   NUM_FRAMES, SIZE)
             np.testing.assert_array_equal(a, b[::-1])
     # different indices / splits get different nuisance
-    a = shape_order.generate_clip(0, video_files.clip_rng(5, 'train', 0, 0), NUM_FRAMES,
+    a = generate_clip(0, clip_rng(5, 'train', 0, 0), NUM_FRAMES,
                           SIZE)
-    b = shape_order.generate_clip(0, video_files.clip_rng(5, 'train', 0, 1), NUM_FRAMES,
+    b = generate_clip(0, clip_rng(5, 'train', 0, 1), NUM_FRAMES,
                           SIZE)
-    c = shape_order.generate_clip(0, video_files.clip_rng(5, 'val', 0, 0), NUM_FRAMES, SIZE)
+    c = generate_clip(0, clip_rng(5, 'val', 0, 0), NUM_FRAMES, SIZE)
     assert not np.array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -150,7 +153,7 @@ def _event_frames(clip):
 @pytest.mark.parametrize('label', [6, 7])
 def test_long_range_events_far_apart(label, num_frames):
     for seed in range(20):
-        clip, meta = shape_order.generate_clip(
+        clip, meta = generate_clip(
             label, seed, num_frames, 64, return_meta=True)
         events = sorted(meta['events'], key=lambda e: e[1])
         assert len(events) == 2
@@ -173,8 +176,8 @@ def test_event_timing_symmetric_under_reversal():
     # class 7 have the same distribution (jitter drawn symmetrically)
     starts6, starts7 = [], []
     for seed in range(300):
-        _, m6 = shape_order.generate_clip(6, seed, NUM_FRAMES, SIZE, return_meta=True)
-        _, m7 = shape_order.generate_clip(7, seed, NUM_FRAMES, SIZE, return_meta=True)
+        _, m6 = generate_clip(6, seed, NUM_FRAMES, SIZE, return_meta=True)
+        _, m7 = generate_clip(7, seed, NUM_FRAMES, SIZE, return_meta=True)
         starts6.append(min(e[1] for e in m6['events']))
         starts7.append(min(e[1] for e in m7['events']))
     h6 = np.bincount(starts6, minlength=NUM_FRAMES)
@@ -187,22 +190,22 @@ def test_same_seed_reproducible(tmp_path):
     kwargs = dict(
         num_frames=NUM_FRAMES, size=SIZE, train_per_class=1, val_per_class=1,
         seed=7)
-    shape_order.make_demo_dataset(str(tmp_path / 'a'), **kwargs)
-    shape_order.make_demo_dataset(str(tmp_path / 'b'), **kwargs)
+    make_demo_dataset(str(tmp_path / 'a'), **kwargs)
+    make_demo_dataset(str(tmp_path / 'b'), **kwargs)
     for name in ('train_list.txt', 'val_list.txt', 'classes.txt'):
         assert (tmp_path / 'a' / name).read_text() == (tmp_path / 'b' /
                                                        name).read_text()
     for label in range(8):
-        rng_a = video_files.clip_rng(7, 'train', label, 0)
-        rng_b = video_files.clip_rng(7, 'train', label, 0)
+        rng_a = clip_rng(7, 'train', label, 0)
+        rng_b = clip_rng(7, 'train', label, 0)
         np.testing.assert_array_equal(
-            shape_order.generate_clip(label, rng_a, NUM_FRAMES, SIZE),
-            shape_order.generate_clip(label, rng_b, NUM_FRAMES, SIZE))
+            generate_clip(label, rng_a, NUM_FRAMES, SIZE),
+            generate_clip(label, rng_b, NUM_FRAMES, SIZE))
     # a different seed changes the content
     assert not np.array_equal(
-        shape_order.generate_clip(0, video_files.clip_rng(7, 'train', 0, 0), NUM_FRAMES,
+        generate_clip(0, clip_rng(7, 'train', 0, 0), NUM_FRAMES,
                           SIZE),
-        shape_order.generate_clip(0, video_files.clip_rng(8, 'train', 0, 0), NUM_FRAMES,
+        generate_clip(0, clip_rng(8, 'train', 0, 0), NUM_FRAMES,
                           SIZE))
 
 
@@ -212,7 +215,7 @@ def test_translation_covers_all_positions():
     for label in (0, 1):
         xs = []
         for seed in range(200):
-            clip = shape_order.generate_clip(label, seed, NUM_FRAMES, 64)
+            clip = generate_clip(label, seed, NUM_FRAMES, 64)
             first = clip[0].astype(np.float32)
             col_energy = np.abs(first - np.median(first, axis=(0, 1))).sum(
                 axis=(0, 2))
@@ -222,6 +225,6 @@ def test_translation_covers_all_positions():
 
 def test_invalid_arguments():
     with pytest.raises(ValueError):
-        shape_order.generate_clip(8, 0)
+        generate_clip(8, 0)
     with pytest.raises(ValueError):
-        shape_order.generate_clip(0, 0, num_frames=8)
+        generate_clip(0, 0, num_frames=8)

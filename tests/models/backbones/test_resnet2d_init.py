@@ -1,7 +1,8 @@
 """The 2D ``pretrained`` of the peer models' ResNets (ResNetTINTorch; the
 TSN / TSM + TCP configs' ResNetMultiLayout / ResNetTSMMultiLayout) in every
-layout docs/user_guides/pretrained.md lists: each file, generated here, loads the
-source's numbers into the right tensors; a wrong file is refused by name."""
+layout docs/user_guides/pretrained.md lists: each file, generated here,
+loads the source's numbers into the right tensors; a wrong file is refused
+by name."""
 import re
 
 import pytest

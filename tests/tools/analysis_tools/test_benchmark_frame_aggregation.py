@@ -1,6 +1,7 @@
-"""tools/analysis_tools/benchmark_frame_aggregation.py: its inputs, a real CPU run at tiny
-sizes (untimed: nothing is asserted about speed) and the memory it measures,
-which shows that the torch path builds no k*k-times copy of the input."""
+"""tools/analysis_tools/benchmark_frame_aggregation.py: its inputs, a real CPU
+run at tiny sizes (untimed: nothing is asserted about speed) and the memory
+it measures, which shows that the torch path builds no k*k-times copy of the
+input."""
 import pytest
 import torch
 

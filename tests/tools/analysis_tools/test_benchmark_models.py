@@ -1,5 +1,6 @@
-"""tools/analysis_tools/benchmark_models.py: the ratios and target checks it prints, and a
-real (untimed: nothing is asserted about speed) run at a tiny size."""
+"""tools/analysis_tools/benchmark_models.py: the ratios and target checks it
+prints, and a real (untimed: nothing is asserted about speed) run at a tiny
+size."""
 import pytest
 
 import helpers

@@ -1,5 +1,5 @@
-"""tools/analysis_tools/compare_dtf_variants.py: every variant row builds from the demo
-config (options a variant does not read are unset), and top-1 is
+"""tools/analysis_tools/compare_dtf_variants.py: every variant row builds from
+the demo config (options a variant does not read are unset), and top-1 is
 recomputed from a dump by hand."""
 import pickle
 
