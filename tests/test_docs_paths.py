@@ -1,15 +1,19 @@
 """Every path the README, the docs and the code's docstrings name exists:
 the tools (``tools/<group>/<tool>.py``, ``.sh``), the configs
-(``configs/<folder>/<config>.py``) and
-the docs' links. Moving a file without its mentions fails here."""
+(``configs/<folder>/<config>.py``), the package's modules and folders
+(``mmdtf/<...>``), the tests (``tests/<...>.py``), the docs
+(``docs/<...>.md``) and the docs' links.
+Moving a file without its mentions fails here."""
 import re
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: MMAction2's own tools, named as `mim train` / `mim test` run them
-MMACTION_TOOLS = {'tools/train.py', 'tools/test.py'}
+#: other projects' files, named as theirs: MMAction2's tools (what `mim
+#: train` / `mim test` run) and mmcv's test of its tin_shift
+OTHER_PROJECTS = {'tools/train.py', 'tools/test.py',
+                  'tests/test_ops/test_tin_shift.py'}
 #: the old names docs/changelog.md lists, on purpose
 CHANGELOG = REPO / 'docs' / 'changelog.md'
 TEXTS = sorted(
@@ -17,10 +21,14 @@ TEXTS = sorted(
      *(REPO / 'tools').rglob('*.py'), *(REPO / 'tools').rglob('*.sh'),
      *(REPO / 'mmdtf').rglob('*.py'), *(REPO / 'configs').rglob('*.py'),
      *(REPO / 'tests').rglob('*.py')])
-# not inside another path (tests/tools/..., .mim/configs/...), no pattern
-TOOL = re.compile(r'(?<![\w./-])tools/[\w./-]+?\.(?:py|sh)\b')
-CONFIG = re.compile(r'(?<![\w./:-])configs/[\w./-]+?\.py\b(?![*{])')
-CONFIG_FOLDER = re.compile(r'(?<![\w./:-])configs/[\w./-]*/(?![\w*{])')
+# Each a path that is not inside another (tests/tools/..., .mim/configs/...)
+# and no pattern (configs/dtf/dtf_swin-*, a{b,c}): files, and folders
+# (ending in /) of the package and of configs/.
+NAMED = re.compile(
+    r'(?<![\w./:-])(?:'
+    r'(?:tools|tests|configs|docs)/[\w./-]+?\.(?:py|sh|md|png)\b(?![*{])'
+    r'|configs/[\w./-]*/(?![\w*{])'
+    r'|mmdtf/(?!\.mim)[\w./-]*[\w/])')
 LINK = re.compile(r'\]\(([^)#\s]+)(?:#[^)]*)?\)')
 
 
@@ -34,11 +42,9 @@ def ids(path: Path) -> str:
 
 @pytest.mark.parametrize('text', [p for p in TEXTS if p != CHANGELOG],
                          ids=ids)
-def test_named_tools_and_configs_exist(text):
-    missing = sorted(p for p in (mentions(text, TOOL) - MMACTION_TOOLS)
-                     | mentions(text, CONFIG) if not (REPO / p).is_file())
-    missing += sorted(p for p in mentions(text, CONFIG_FOLDER)
-                      if not (REPO / p).is_dir())
+def test_named_paths_exist(text):
+    missing = sorted(p for p in mentions(text, NAMED) - OTHER_PROJECTS
+                     if not (REPO / p).exists())
     assert not missing, f'{ids(text)} names what does not exist: {missing}'
 
 

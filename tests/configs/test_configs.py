@@ -214,7 +214,7 @@ def test_readme_demo_checkpoint_paths():
     assert paths
     run_demo = helpers.load_tool('demo/run_demo')
     assert "'--work-dir', default='work_dirs/demo'" in (
-        REPO / 'tools' / 'run_demo.py').read_text()
+        REPO / 'tools' / 'demo' / 'run_demo.py').read_text()
     for name, epoch in paths:
         cfg = Config.fromfile(str(REPO / run_demo.MODELS[name][1]))
         assert int(epoch) == cfg.train_cfg.max_epochs

@@ -8,7 +8,7 @@ import pytest
 
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
-SCRIPT = helpers.REPO / 'tools' / 'mutation_check.py'
+SCRIPT = helpers.REPO / 'tools' / 'dev' / 'mutation_check.py'
 
 
 def test_every_mutant_applies():
