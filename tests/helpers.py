@@ -1,6 +1,6 @@
 """Shared test helpers: the tools loaded as modules, tiny demo data and
 configs, bad videos, subprocesses that cannot hang, and 2D ResNet
-checkpoints in every layout docs/user_guides/pretrained.md lists. Test
+checkpoints in every key format docs/user_guides/pretrained.md lists. Test
 modules ``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
 import contextlib
 import importlib.util
@@ -408,7 +408,7 @@ def make_charades_like(root: Path):
 
 
 def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
-    """A random 2D ResNet in torchvision's key layout (conv1, bn1,
+    """A random 2D ResNet in torchvision's key format (conv1, bn1,
     layerX.Y.convN / bnN, downsample.0 / .1, fc), with non-trivial BN."""
     # here, not at the top: importing MMAction2's models needs mmdtf first
     # (its compat patches), which conftest.py provides
@@ -439,8 +439,8 @@ def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
     return state
 
 
-def layout_files(tmp_path) -> dict:
-    """One random 2D ResNet-18 saved in each layout
+def key_format_files(tmp_path) -> dict:
+    """One random 2D ResNet-18 saved in each key format
     docs/user_guides/pretrained.md lists, written here by hand (no
     torchvision, timm or MMPretrain)."""
     state = torchvision_state_dict(18, seed=3)
@@ -458,7 +458,7 @@ def layout_files(tmp_path) -> dict:
                                       'head.fc.bias': state['fc.bias']}},
     }
     paths = {}
-    for layout, content in files.items():
-        paths[layout] = tmp_path / f'{layout}.pth'
-        torch.save(content, paths[layout])
+    for key_format, content in files.items():
+        paths[key_format] = tmp_path / f'{key_format}.pth'
+        torch.save(content, paths[key_format])
     return paths

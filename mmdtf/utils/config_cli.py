@@ -17,7 +17,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_shape_argument(parser: argparse.ArgumentParser) -> None:
     """``--shape``, completed from the config by
-    :func:`mmdtf.utils.benchmark.input_shape_from`."""
+    :func:`mmdtf.analysis.benchmark.input_shape_from`."""
     parser.add_argument(
         '--shape', type=int, nargs='+', default=None,
         help='input shape: H W (or one size) for the clip length (3D) or '

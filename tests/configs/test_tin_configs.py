@@ -90,7 +90,7 @@ def test_released_mmaction2_checkpoint_loads_strictly(zoo_name, tmp_path):
                     state_dict=state), path)
     ours = MODELS.build(
         Config.fromfile(str(REPO / 'configs' / 'tin' / ZOO[zoo_name])).model)
-    assert type(ours.backbone).__name__ == 'ResNetTINTorch'
+    assert type(ours.backbone).__name__ == 'ResNetTINShift'
     load_checkpoint(ours, str(path), strict=True)
     loaded = ours.state_dict()
     assert list(loaded) == list(state)

@@ -1,6 +1,6 @@
-"""mmdtf.utils.progress: MMEngine's log lines parsed, one progress line
-rewritten in place on a terminal and printed sparingly elsewhere, loops
-tracked, and the in-process Runner's progress hook."""
+"""mmdtf.utils.progress: MMEngine's log lines parsed and described; the
+line rewritten in place on a terminal, printed at most every `interval`
+seconds elsewhere; `track` over a loop."""
 import io
 
 from mmdtf.utils.progress import (ProgressLine, describe, parse_mmengine_line,
@@ -64,24 +64,3 @@ def test_track_with_label_names_the_item_being_processed():
     assert texts[0].startswith('measuring A (1/2, ')
     assert any(t.startswith('measuring B (2/2, ') for t in texts)
     assert texts[-1].startswith('measuring 2/2 (')
-
-
-def test_runner_progress_hook_shows_epoch_iteration_loss_and_test():
-    """The in-process Runner's progress line (compare_dtf_variants)."""
-    import io
-    from types import SimpleNamespace
-
-    import torch
-
-    from mmdtf.utils.progress import runner_progress_hook
-    stream = io.StringIO()
-    hook = runner_progress_hook('dtf', stream=stream, interval=0)
-    runner = SimpleNamespace(epoch=2, max_epochs=25,
-                             train_dataloader=[0] * 40,
-                             test_dataloader=[0] * 80)
-    hook.after_train_iter(runner, 9, outputs=dict(loss=torch.tensor(0.25)))
-    hook.after_test_iter(runner, 79)
-    hook.after_test_epoch(runner)
-    lines = stream.getvalue().splitlines()
-    assert lines[0] == 'dtf train epoch 3/25, iter 10/40, loss 0.2500'
-    assert lines[1] == 'dtf test 80/80'

@@ -39,9 +39,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from mmdtf.ops import frame_aggregation  # noqa: E402
 from mmdtf.testing import naive_frame_aggregation  # noqa: E402
-from mmdtf.utils.benchmark import (cuda_peak_extra_bytes,  # noqa: E402
-                                   median_seconds, peak_bandwidth_gbs,
-                                   reset_rss_peak, rss_peak_bytes)
+from mmdtf.analysis.benchmark import (cuda_peak_extra_bytes,  # noqa: E402
+                                      median_seconds, peak_bandwidth_gbs,
+                                      reset_rss_peak, rss_peak_bytes)
 from mmdtf.utils.progress import track  # noqa: E402
 
 STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))

@@ -86,7 +86,10 @@ def _dtf_fft(cfg, t, h, w):
 
 def _dtf_mixing(cfg, t, h, w):
     cfg.model.backbone.clip_len = t
-    # the authors' complex channel mixing (off by default; no norm)
+    # the default block plus the authors' complex channel mixing (no norm):
+    # no named variant (docs/models/dtf_blocks.md), the others' options as
+    # 'mmdtf'
+    cfg.model.backbone.dtf_cfg.variant = None
     cfg.model.backbone.dtf_cfg.channel_mixing = True
 
 
@@ -104,7 +107,7 @@ def _swin_dtf(cfg, t, h, w):
 def _tin(cfg, t, h, w):
     _segments(cfg, t, h, w)
     # MMAction2's TIN config on mmdtf's tin_shift (mmcv.ops needs no build)
-    cfg.model.backbone.type = 'ResNetTINTorch'
+    cfg.model.backbone.type = 'ResNetTINShift'
 
 
 class Preset(NamedTuple):
@@ -230,7 +233,7 @@ def run_worker(args: argparse.Namespace) -> dict:
     n, c, t, h, w = args.shape
     torch.manual_seed(0)
     model = build(key, args.shape, args.cfg_options).to(device)
-    from mmdtf.utils.benchmark import (  # on sys.path once built
+    from mmdtf.analysis.benchmark import (  # on sys.path once built
         median_seconds, reset_rss_peak, rss_peak_bytes)
     is_2d = PRESETS[key].is_2d
     # extract_feat input: (N, T, C, H, W) segments or (N, 1, C, T, H, W)

@@ -7,7 +7,7 @@ with MMEngine's ``FlopAnalyzer`` and prints its table, the FLOPs and the
 parameters. It also counts what ``FlopAnalyzer`` misses in DTF models (the
 FA op, the FFTs over time, the complex multiply) and prints two totals:
 the paper's convention (a complex multiply-add counted once) and all-real
-multiply-adds. ``mmdtf.utils.flops`` holds the rules; they are printed too.
+multiply-adds. ``mmdtf.analysis.flops`` holds the rules; they are printed too.
 With a ``TCPHead`` (or ``--with-head``) the head is traced too
 (``extract_feat(..., stage='head')``): TCP's covariance pooling and
 Newton-Schulz iterations are printed on their own lines.
@@ -34,12 +34,12 @@ from mmengine.analysis.print_helper import _format_size
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
 from mmaction.apis import init_recognizer  # noqa: E402
-from mmdtf.utils.benchmark import input_shape_from  # noqa: E402
+from mmdtf.analysis.benchmark import input_shape_from  # noqa: E402
+from mmdtf.analysis.flops import (COUNTING_RULES,  # noqa: E402
+                                  REAL_MACS_PER_PAPER_MAC,
+                                  get_dtf_complexity_info)
 from mmdtf.utils.config_cli import (add_config_arguments,  # noqa: E402
                                     add_shape_argument, load_config)
-from mmdtf.utils.flops import (COUNTING_RULES,  # noqa: E402
-                               REAL_MACS_PER_PAPER_MAC,
-                               get_dtf_complexity_info)
 
 DTF_CATEGORIES = ('frame_aggregation', 'spectral_dft', 'complex_mul',
                   'spectral_mixing')

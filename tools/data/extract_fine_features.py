@@ -8,7 +8,7 @@ of each whole video and writes ``<out>/<id>.npz`` with, per level
 (layer1..layer4, conv5), a float16 (C, Tf, s, s) array (space average-pooled
 to ``--spatial-size``), and ``stride``: feature j is frame j * stride.
 
-Shows a progress bar; a video whose file exists is skipped, and files are
+Shows a progress line; a video whose file exists is skipped, and files are
 written atomically, so an interrupted run resumes where it stopped.
 
 Example::
@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
-from mmengine.utils import ProgressBar
 
 from mmdtf.structures import write_fine_features
+from mmdtf.utils.progress import track
 
 # transforms of the test pipeline that do not apply to whole-video frames
 SKIPPED = ('SampleDetectionFrames', 'LoadFineFeatures', 'PackActionInputs')
@@ -107,17 +107,15 @@ def main(argv=None):
     args = parse_args(argv)
     dataset, pipeline, model = build(args)
     os.makedirs(args.out_dir, exist_ok=True)
-    bar = ProgressBar(len(dataset))
     done = 0
-    for i in range(len(dataset)):
+    for i in track(range(len(dataset)), desc='videos'):
         info = dataset.get_data_info(i)
         path = osp.join(args.out_dir, f"{info['video_id']}.npz")
         if not osp.exists(path):  # resume: finished videos are skipped
             write_fine_features(path, extract(info, pipeline, model, args),
                                 args.stride)
             done += 1
-        bar.update()
-    print(f'\n{done} extracted, {len(dataset) - done} already there '
+    print(f'{done} extracted, {len(dataset) - done} already there '
           f'-> {args.out_dir}', file=sys.stderr)
 
 

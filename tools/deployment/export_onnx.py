@@ -26,12 +26,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import mmdtf  # noqa: E402,F401  (MMAction2 compat patches, DTF models)
 from mmaction.apis import init_recognizer  # noqa: E402
-from mmdtf.utils.benchmark import input_shape_from  # noqa: E402
+from mmdtf.analysis.benchmark import input_shape_from  # noqa: E402
+from mmdtf.deployment.onnx_export import (  # noqa: E402
+    RecognizerForExport, check_onnx, export_onnx, onnx_operator_counts,
+    onnx_opset)
 from mmdtf.utils.config_cli import (add_config_arguments,  # noqa: E402
                                     add_shape_argument, load_config)
-from mmdtf.utils.onnx_export import (RecognizerForExport,  # noqa: E402
-                                     check_onnx, export_onnx,
-                                     onnx_operator_counts, onnx_opset)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

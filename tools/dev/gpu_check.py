@@ -74,7 +74,7 @@ def step_env(tmp: Path) -> List[list]:
     import torch
     from mmdtf.ops.frame_aggregation.cupy_kernel import (
         cupy_unavailable_reason, install_hint)
-    from mmdtf.utils.benchmark import peak_bandwidth_gbs
+    from mmdtf.analysis.benchmark import peak_bandwidth_gbs
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     rows = [row('PyTorch', f'torch {torch.__version__}, CUDA '
                 f'{torch.version.cuda}, Python {sys.version.split()[0]}')]
@@ -197,7 +197,7 @@ def step_fa_speed(tmp: Path) -> List[list]:
     import torch
 
     from mmdtf.ops import frame_aggregation
-    from mmdtf.utils.benchmark import median_seconds, peak_bandwidth_gbs
+    from mmdtf.analysis.benchmark import median_seconds, peak_bandwidth_gbs
     device = torch.device('cuda', 0)
     peak = peak_bandwidth_gbs(device)
     rows = []
@@ -392,7 +392,7 @@ def step_compiled(tmp: Path) -> List[list]:
     grad_diff = (sum(((g - r).double()**2).sum()
                      for g, r in zip(grads, grads_ref)).sqrt()
                  / sum((r.double()**2).sum() for r in grads_ref).sqrt()).item()
-    from mmdtf.utils.benchmark import median_seconds
+    from mmdtf.analysis.benchmark import median_seconds
     eager_ms = median_seconds(lambda: step(model.extract_feat), 2, 5)[0] * 1e3
     compiled_ms = median_seconds(lambda: step(compiled), 2, 5)[0] * 1e3
     # float32 reassociation by inductor's fusions and decompositions through

@@ -58,16 +58,18 @@ def pictures() -> list:
     global _PICTURES
     if _PICTURES is None:
         from matplotlib import cbook
-        hopper = cv2.imread(str(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)))
-        pack = cv2.imread(str(cbook.get_sample_data(
-            'Minduka_Present_Blue_Pack.png', asfileobj=False)))
-        photos = [img[..., ::-1].astype(np.float32) / 255
-                  for img in (hopper, pack)]
+
+        def sample(name):  # a file Matplotlib ships
+            return str(cbook.get_sample_data(name, asfileobj=False))
+
+        photos = [cv2.imread(sample(name))[..., ::-1].astype(np.float32) / 255
+                  for name in ('grace_hopper.jpg',
+                               'Minduka_Present_Blue_Pack.png')]
         terrain = [
-            _hillshade(np.load(cbook.get_sample_data('topobathy.npz', asfileobj=False))
-                       ['topo'], 'gist_earth'),
-            _hillshade(np.load(cbook.get_sample_data(
-                'jacksboro_fault_dem.npz', asfileobj=False))['elevation'], 'terrain'),
+            _hillshade(np.load(sample('topobathy.npz'))['topo'],
+                       'gist_earth'),
+            _hillshade(np.load(sample('jacksboro_fault_dem.npz'))
+                       ['elevation'], 'terrain'),
         ]
         _PICTURES = photos + terrain
     return _PICTURES

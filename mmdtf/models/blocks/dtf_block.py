@@ -65,7 +65,9 @@ class DTFBlock(BaseModule):
     reads; setting one of them to another value raises (a ``_base_``
     config's option would otherwise silently turn the named block into
     another). Without a variant (None) every option is free, at the
-    ``'mmdtf'`` default unless set: ablations.
+    ``'mmdtf'`` default unless set: ablations. The defaults below are the
+    ``'mmdtf'`` block's; an option left None takes that default, or the one
+    ``variant`` fixes.
 
     Args:
         in_channels: ``C``.
@@ -89,7 +91,8 @@ class DTFBlock(BaseModule):
         channel_mixing: complex channel mixing after the spectral
             modulation: False, True or a dict of
             :class:`SpectralChannelMixing` options (spectral filters only;
-            default True).
+            default False: the ``'mmdtf'`` and ``'paper'`` blocks have none,
+            docs/reports/channel_mixing.md; the ``'authors'`` block has one).
         estimator_norm: ``'rms'`` (default): the filter estimator sees its
             input divided by its root mean square per clip and location, so
             the filter does not grow with the feature; ``'none'``: the raw

@@ -1,4 +1,4 @@
-"""ResNetTINTorch: MMAction2's ResNetTIN on mmdtf's tin_shift. Its
+"""ResNetTINShift: MMAction2's ResNetTIN on mmdtf's tin_shift. Its
 state_dict and initialisation are MMAction2's, its output equals MMAction2's
 forward (run here with a loop tin_shift standing in for mmcv.ops), it reduces
 to ResNetTSM with integer offsets and unit weights, and MMAction2's own TIN
@@ -14,8 +14,8 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
-from mmdtf.models import ResNetTINTorch
-from mmdtf.models.backbones.resnet_tin import TemporalInterlaceTorch
+from mmdtf.models import ResNetTINShift
+from mmdtf.models.backbones.resnet_tin import TemporalInterlaceShift
 
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
@@ -57,16 +57,23 @@ def build_pair(depth=18, num_segments=4, shift_div=4, seed=0):
     torch.manual_seed(seed)
     stock = ResNetTIN(**kwargs)
     torch.manual_seed(seed)
-    ours = ResNetTINTorch(**kwargs)
+    ours = ResNetTINShift(**kwargs)
     return stock, ours
 
 
-def test_registered_under_its_own_name():
-    assert MODELS.get('ResNetTINTorch') is ResNetTINTorch
+def test_registered_under_its_own_name_and_its_old_one():
+    assert MODELS.get('ResNetTINShift') is ResNetTINShift
     assert MODELS.get('ResNetTIN') is ResNetTIN  # MMAction2's, untouched
+    # configs and users have the old name: the same class, the same model
+    assert MODELS.get('ResNetTINTorch') is ResNetTINShift
+    new, old = (MODELS.build(dict(type=name, depth=18, num_segments=4,
+                                  pretrained=None))
+                for name in ('ResNetTINShift', 'ResNetTINTorch'))
+    assert type(new) is type(old) is ResNetTINShift
+    assert new.state_dict().keys() == old.state_dict().keys()
     _, ours = build_pair()
     interlaces = [m for m in ours.modules()
-                  if isinstance(m, TemporalInterlaceTorch)]
+                  if isinstance(m, TemporalInterlaceShift)]
     assert len(interlaces) == 8  # before conv1 of every R18 block
 
 
@@ -116,7 +123,7 @@ def force_integer_interlace(model, offset):
     bias = math.log((offset + 2) / (2 - offset))
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, TemporalInterlaceTorch):
+            if isinstance(m, TemporalInterlaceShift):
                 m.offset_net.fc2.weight.zero_()
                 m.offset_net.fc2.bias.fill_(bias)
                 m.weight_net.conv.weight.zero_()
@@ -131,7 +138,7 @@ def test_integer_offsets_and_unit_weights_are_tsm():
     tsm = ResNetTSM(18, num_segments=4, shift_div=8, pretrained=None,
                     pretrained2d=False)
     tsm.init_weights()
-    ours = ResNetTINTorch(18, num_segments=4, shift_div=4, pretrained=None)
+    ours = ResNetTINShift(18, num_segments=4, shift_div=4, pretrained=None)
     state = {k.replace('conv1.conv.net.', 'conv1.conv.net2.'): v
              for k, v in tsm.state_dict().items()}
     missing, unexpected = ours.load_state_dict(state, strict=False)
@@ -187,25 +194,25 @@ def test_bad_shift_div_names_the_config_key():
 
 
 def mmaction_tin_config_on_ours(tmp_path, name):
-    """The two-line move of an MMAction2 TIN config onto ResNetTINTorch."""
+    """The two-line move of an MMAction2 TIN config onto ResNetTINShift."""
     child = tmp_path / f'my_{name}'
     child.write_text(
         f"_base_ = ['mmaction::recognition/tin/{name}']\n"
         "custom_imports = dict(imports=['mmdtf'], "
         "allow_failed_imports=False)\n"
-        "model = dict(backbone=dict(type='ResNetTINTorch'))\n")
+        "model = dict(backbone=dict(type='ResNetTINShift'))\n")
     return Config.fromfile(str(child))
 
 
 @pytest.mark.parametrize('name', TIN_CONFIGS)
 def test_mmaction2_tin_config_trains_and_tests(tmp_path, name):
     cfg = mmaction_tin_config_on_ours(tmp_path, name)
-    assert cfg.model.backbone.type == 'ResNetTINTorch'
+    assert cfg.model.backbone.type == 'ResNetTINShift'
     cfg.model.backbone.pretrained = None  # nothing to download here
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    assert isinstance(model.backbone, ResNetTINTorch)
+    assert isinstance(model.backbone, ResNetTINShift)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     frames = cfg.train_dataloader.dataset.pipeline[
         [s['type'] for s in cfg.train_dataloader.dataset.pipeline].index(

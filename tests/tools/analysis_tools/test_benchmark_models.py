@@ -120,7 +120,7 @@ def test_runs_dtf_and_c2d_at_a_tiny_size(capsys):
 
 def test_tin_is_measured_not_skipped(capsys):
     """TIN R50 runs on mmdtf's tin_shift (MMAction2's config, backbone type
-    ResNetTINTorch): figures, no skip."""
+    ResNetTINShift): figures, no skip."""
     results = bench.main([
         '--models', 'tin_r50', '--shape', '1', '3', '8', '32', '32',
         '--iters', '1', '--warmup', '0', '--threads', '1'
@@ -137,13 +137,26 @@ def test_tin_is_measured_not_skipped(capsys):
 
 def test_mixing_preset_turns_on_only_the_mixing():
     from mmengine.config import Config
+
+    from mmdtf.models.blocks import DTFBlock
     default = Config.fromfile(str(bench.REPO / 'configs/dtf_r50_k400.py'))
     mixing = Config.fromfile(str(bench.REPO / 'configs/dtf_r50_k400.py'))
     bench.PRESETS['dtf_r50'].adapt(default, 8, 32, 32)
     bench.PRESETS['dtf_r50_mix'].adapt(mixing, 8, 32, 32)
-    assert default.model.backbone.dtf_cfg.channel_mixing is False
+    assert default.model.backbone.dtf_cfg.variant == 'mmdtf'
     assert mixing.model.backbone.dtf_cfg.channel_mixing is True
-    mixing.model.backbone.dtf_cfg.channel_mixing = False
+    # the built blocks differ by the mixing alone
+    blocks = [DTFBlock(64, 4, **cfg.model.backbone.dtf_cfg)
+              for cfg in (default, mixing)]
+    assert blocks[0].filter.mixing is None
+    assert blocks[1].filter.mixing is not None
+    for name in ('estimator_norm', 'use_corr', 'aggregate', 'filter_type'):
+        assert getattr(blocks[0], name, None) == getattr(blocks[1], name,
+                                                         None), name
+    assert (blocks[0].filter.estimator_input.norm ==
+            blocks[1].filter.estimator_input.norm == 'rms')
+    mixing.model.backbone.dtf_cfg.pop('channel_mixing')
+    mixing.model.backbone.dtf_cfg.variant = 'mmdtf'
     assert mixing.to_dict() == default.to_dict()
 
 

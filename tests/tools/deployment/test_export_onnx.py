@@ -141,7 +141,8 @@ def test_dtf_block_with_dynamo_exporter(tmp_path):
     import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     from mmdtf.models.blocks import set_spectral_impl
     from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
-    from mmdtf.utils.onnx_export import check_onnx, export_onnx, onnx_opset
+    from mmdtf.deployment.onnx_export import (check_onnx, export_onnx,
+                                              onnx_opset)
     torch.manual_seed(0)
     block = DTFBlock(32, 6)
     with torch.no_grad():

@@ -1,12 +1,12 @@
 """FLOP counting of DTF models: every counted number is written out by hand
-here, from the rules of ``mmdtf.utils.flops``."""
+here, from the rules of ``mmdtf.analysis.flops``."""
 import pytest
 import torch
 from mmaction.registry import MODELS
 from mmengine.analysis import FlopAnalyzer
 
 from mmdtf.models import DTFBlock
-from mmdtf.utils.flops import DTFFlopAnalyzer
+from mmdtf.analysis.flops import DTFFlopAnalyzer
 
 import helpers
 
@@ -291,17 +291,17 @@ def test_get_flops_tool_counts_the_tcp_head(capsys):
 
 
 def test_tin_interlace_is_counted_per_shifted_element():
-    """ResNetTINTorch: each interlace's two shifted copies count 1 MAC per
+    """ResNetTINShift: each interlace's two shifted copies count 1 MAC per
     element (`tin_interlace`), from the moved channels' shapes seen here;
     the shift is not reported as an uncounted op."""
-    from mmdtf.models.backbones.resnet_tin import TemporalInterlaceTorch
+    from mmdtf.models.backbones.resnet_tin import TemporalInterlaceShift
     torch.manual_seed(0)
-    backbone = MODELS.build(dict(type='ResNetTINTorch', depth=18,
+    backbone = MODELS.build(dict(type='ResNetTINShift', depth=18,
                                  num_segments=4, shift_div=4,
                                  pretrained=None))
     moved = []
     for m in backbone.modules():
-        if isinstance(m, TemporalInterlaceTorch):
+        if isinstance(m, TemporalInterlaceShift):
             m.register_forward_hook(lambda mod, inp, out: moved.append(
                 inp[0].shape[0] * (inp[0].shape[1] // mod.shift_div) *
                 inp[0].shape[2] * inp[0].shape[3]))

@@ -1,26 +1,24 @@
-"""Reading the 2D checkpoint a backbone is initialised from, with errors
-that name the file, what was expected and the config key.
+"""Reading a checkpoint file (a backbone's ``pretrained``, a converter's
+input), with errors that name the file, what was expected and the config
+key.
 
-Offline use: every backbone takes a local file for ``pretrained``; the
-layouts each one reads are listed in docs/user_guides/pretrained.md. The
-helpers here are generic (any backbone can use them): :func:`read_pretrained`
-loads a file, :func:`unwrap_state_dict` takes the tensors out of the usual
-wrappers, :func:`resnet2d_state_dict` brings a 2D ResNet of any known layout
-to torchvision's names.
+Offline use: every backbone takes a local file for ``pretrained``; the key
+formats each one reads are listed in docs/user_guides/pretrained.md. The
+helpers here are generic (any backbone or converter can use them):
+:func:`read_pretrained` loads a file, :func:`unwrap_state_dict` takes the
+tensors out of the usual wrappers.
 """
 import importlib.util
 import pickle
 import re
-from typing import Dict, Tuple
+from typing import Dict, List
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import _load_checkpoint
 
 PRETRAINED_KEY = 'model.backbone.pretrained'
 StateDict = Dict[str, torch.Tensor]
-#: the 2D ResNet layouts :func:`resnet2d_state_dict` reads (timm's ResNets
-#: use torchvision's names)
-RESNET_LAYOUTS = ('torchvision/timm', 'mmpretrain')
 
 
 def torchvision_version_for(torch_version: str) -> str:
@@ -53,7 +51,7 @@ def missing_torchvision_message(filename: str) -> str:
         'which downloads the ImageNet weights on first use; or, offline, '
         f'copy the {name} weights file (e.g. from ~/.cache/torch/hub/'
         f'checkpoints/ of a machine with internet) and set `{PRETRAINED_KEY}'
-        "='/path/to/file.pth'`; torchvision, timm and MMPretrain layouts "
+        "='/path/to/file.pth'`; torchvision, timm and MMPretrain formats "
         'are read (docs/user_guides/pretrained.md). Or set it to None for '
         'random weights.')
 
@@ -64,7 +62,7 @@ def read_pretrained(filename: str, expected: str) -> Dict:
     Args:
         filename: the backbone's ``pretrained``.
         expected: what the file should hold, for the messages, e.g.
-            ``'a 2D ResNet checkpoint in torchvision layout'``.
+            ``'a 2D ResNet checkpoint in torchvision format'``.
 
     Raises:
         FileNotFoundError: no such file.
@@ -116,14 +114,18 @@ def unwrap_state_dict(checkpoint: Dict) -> StateDict:
             if isinstance(v, torch.Tensor)}
 
 
-def resnet2d_state_dict(checkpoint: Dict) -> Tuple[StateDict, str]:
-    """A 2D ResNet checkpoint in torchvision's names (``conv1``, ``bn1``,
-    ``layerX.Y.convN`` / ``bnN``, ``downsample.0`` / ``.1``), and the layout
-    it was in: torchvision and timm (the same names), or MMPretrain (the same
-    under ``backbone.``, classifier under ``head.``). Anything else is
-    returned as it is, for the caller's key check to report."""
-    state_dict = unwrap_state_dict(checkpoint)
-    if any(k.startswith('backbone.') for k in state_dict):
-        return ({k[len('backbone.'):]: v for k, v in state_dict.items()
-                 if k.startswith('backbone.')}, 'mmpretrain')
-    return state_dict, 'torchvision/timm'
+def log_loaded(model: str, count: int, filename: str, key_format: str,
+               not_used: List[str], logger: MMLogger) -> None:
+    """The one line a backbone logs after reading its ``pretrained``: how
+    many tensors it took, from which file in which key format, and the
+    file's tensors it did not use."""
+    logger.info(f'{model}: loaded {count} tensors from {filename} '
+                f'({key_format} format); not used: {not_used}')
+
+
+def some_keys(keys: List[str], limit: int = 8) -> str:
+    """The first ``limit`` keys for a message, with how many more there are
+    (``'none'`` for no key)."""
+    shown = ', '.join(f'`{k}`' for k in keys[:limit]) or 'none'
+    return shown + (f' and {len(keys) - limit} more'
+                    if len(keys) > limit else '')

@@ -1,11 +1,11 @@
-"""mmdtf.utils.benchmark, what the tools share: input shapes from a config,
-timing with torch.utils.benchmark, the resident-set peak."""
+"""mmdtf.analysis.benchmark, what the tools share: input shapes from a
+config, timing with torch.utils.benchmark, the resident-set peak."""
 import pytest
 import torch
 from mmengine.config import Config
 
-from mmdtf.utils.benchmark import (input_shape_from, median_seconds,
-                                   reset_rss_peak, rss_peak_bytes)
+from mmdtf.analysis.benchmark import (input_shape_from, median_seconds,
+                                      reset_rss_peak, rss_peak_bytes)
 
 
 def config(format_shape, clip_len=None):

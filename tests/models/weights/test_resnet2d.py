@@ -1,6 +1,6 @@
-"""The 2D ``pretrained`` of the peer models' ResNets (ResNetTINTorch; the
-TSN / TSM + TCP configs' ResNetMultiLayout / ResNetTSMMultiLayout) in every
-layout docs/user_guides/pretrained.md lists: each file, generated here,
+"""The 2D ``pretrained`` of the peer models' ResNets (ResNetTINShift; the
+TSN / TSM + TCP configs' ResNetMultiFormat / ResNetTSMMultiFormat) in every
+key format docs/user_guides/pretrained.md lists: each file, generated here,
 loads the source's numbers into the right tensors; a wrong file is refused
 by name."""
 import re
@@ -9,16 +9,16 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from helpers import layout_files, torchvision_state_dict
+from helpers import key_format_files, torchvision_state_dict
 
 #: backbone -> (its extra arguments, the names of every block's conv1 and
 #: bn1 in its state_dict: TSM's shift and TIN's interlace wrap the
 #: ConvModule's conv)
 BACKBONES = {
-    'ResNetMultiLayout': (dict(), 'conv1.conv', 'conv1.bn'),
-    'ResNetTSMMultiLayout': (dict(num_segments=8), 'conv1.conv.net',
+    'ResNetMultiFormat': (dict(), 'conv1.conv', 'conv1.bn'),
+    'ResNetTSMMultiFormat': (dict(num_segments=8), 'conv1.conv.net',
                              'conv1.bn'),
-    'ResNetTINTorch': (dict(num_segments=8), 'conv1.conv.net2', 'conv1.bn'),
+    'ResNetTINShift': (dict(num_segments=8), 'conv1.conv.net2', 'conv1.bn'),
 }
 
 
@@ -45,10 +45,10 @@ def build(backbone: str, **kwargs):
 
 
 @pytest.mark.parametrize('backbone', sorted(BACKBONES))
-def test_every_layout_loads_the_source_tensors(tmp_path, backbone):
-    source = torchvision_state_dict(18, seed=3)  # what layout_files saved
+def test_every_key_format_loads_the_source_tensors(tmp_path, backbone):
+    source = torchvision_state_dict(18, seed=3)  # what key_format_files saved
     _, block_conv1, block_bn1 = BACKBONES[backbone]
-    for layout, path in layout_files(tmp_path).items():
+    for key_format, path in key_format_files(tmp_path).items():
         model = build(backbone, pretrained=str(path))
         model.init_weights()
         state = model.state_dict()
@@ -57,7 +57,8 @@ def test_every_layout_loads_the_source_tensors(tmp_path, backbone):
                 continue
             key = backbone_key(tv_key, block_conv1, block_bn1)
             torch.testing.assert_close(state[key], value, rtol=0, atol=0,
-                                       msg=f'{backbone}, {layout}: {tv_key}')
+                                       msg=f'{backbone}, {key_format}: '
+                                       f'{tv_key}')
 
 
 @pytest.mark.parametrize('backbone', sorted(BACKBONES))
@@ -90,3 +91,21 @@ def test_pretrained_none_initialises(backbone):
     model = build(backbone, pretrained=None)
     model.init_weights()  # stock ResNetTSM would read 2D weights from None
     assert model.conv1.bn.weight.eq(1).all()
+
+
+def test_log_counts_the_loaded_tensors_and_names_the_unused(tmp_path,
+                                                            monkeypatch):
+    """One line: the tensors a 2D ResNet-18 has (every key of the file but
+    the classifier), the file, its key format, the classifier not used."""
+    from mmengine.logging import MMLogger
+    paths = key_format_files(tmp_path)
+    source = torchvision_state_dict(18, seed=3)
+    lines = []
+    monkeypatch.setattr(MMLogger.get_current_instance(), 'info',
+                        lines.append)
+    model = build('ResNetMultiFormat', pretrained=str(paths['torchvision']))
+    model.init_weights()
+    assert lines == [
+        f"ResNetMultiFormat: loaded {len(source) - 2} tensors from "
+        f"{paths['torchvision']} (torchvision/timm format); not used: "
+        "['fc.bias', 'fc.weight']"]

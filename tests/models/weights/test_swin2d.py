@@ -1,4 +1,4 @@
-"""mmdtf.models.backbones.swin_checkpoint against the key names and the
+"""mmdtf.models.weights.swin2d against the key names and the
 patch-merging order of the real libraries, written out here as they are in
 microsoft/Swin-Transformer, timm (timm/models/swin_transformer.py) and
 MMPretrain (mmpretrain/models/backbones/swin_transformer.py with MMCV's
@@ -12,10 +12,9 @@ from mmaction.models.backbones.swin import PatchMerging, SwinTransformer3D
 from mmcv.cnn.bricks.transformer import PatchMerging as MMCVPatchMerging
 
 from mmdtf.models import SwinDTF
-from mmdtf.models.backbones.swin_checkpoint import (convert_swin2d,
-                                                    detect_layout,
-                                                    load_swin2d_checkpoint,
-                                                    unfold_to_concat_order)
+from mmdtf.models.weights.swin2d import (convert_swin2d, detect_format,
+                                         load_swin2d_checkpoint,
+                                         unfold_to_concat_order)
 
 DEPTHS = {'tiny': (2, 2, 6, 2), 'base': (2, 2, 18, 2)}
 
@@ -143,22 +142,22 @@ def mmaction_2d_keys(depths):
 
 
 @pytest.mark.parametrize('arch', ['tiny', 'base'])
-@pytest.mark.parametrize('layout', ['official', 'timm', 'mmpretrain'])
-def test_real_key_names(layout, arch):
-    keys = KEYS[layout](DEPTHS[arch])
-    for key in RENAMED[layout]:
+@pytest.mark.parametrize('key_format', ['official', 'timm', 'mmpretrain'])
+def test_real_key_names(key_format, arch):
+    keys = KEYS[key_format](DEPTHS[arch])
+    for key in RENAMED[key_format]:
         assert key in keys  # (the tables above are consistent)
     # distinct values, so that a tensor can be followed to its new name
     state = {k: torch.full((4, ), float(i)) for i, k in enumerate(keys)}
-    assert detect_layout(state, 'swin.pth') == layout
-    converted = convert_swin2d(state, layout)
+    assert detect_format(state, 'swin.pth') == key_format
+    converted = convert_swin2d(state, key_format)
 
-    for old, new in RENAMED[layout].items():
+    for old, new in RENAMED[key_format].items():
         assert torch.equal(converted[new], state[old]), (old, new)
     # every tensor of the MMAction2 network, nothing else: heads, masks and
     # position indices dropped; the final norm `norm` (norm3 in MMPretrain)
     expected = mmaction_2d_keys(DEPTHS[arch])
-    if layout != 'mmpretrain':
+    if key_format != 'mmpretrain':
         expected = expected - {'norm3.weight', 'norm3.bias'} | {
             'norm.weight', 'norm.bias'}
     assert set(converted) == expected
@@ -259,7 +258,7 @@ def assert_names_path_and_key(message, path):
     assert repr(str(path)) in message
     assert 'model.backbone.pretrained' in message
     assert '2D Swin Transformer ImageNet checkpoint' in message
-    assert 'official, timm or MMPretrain layout' in message
+    assert 'official, timm or MMPretrain format' in message
 
 
 def test_missing_pretrained_path(tmp_path):

@@ -1,37 +1,55 @@
-"""Initialising a ResNet of MMAction2's ``ConvModule`` blocks (``ResNet``,
-``ResNetTSM``, ``ResNetTIN``, ``ResNetDTF``) from a 2D ResNet checkpoint in
-any layout :func:`~.pretrained.resnet2d_state_dict` reads (torchvision,
-timm, MMPretrain; docs/user_guides/pretrained.md).
+"""2D ResNet ImageNet weights for a ResNet of MMAction2's ``ConvModule``
+blocks (``ResNet``, ``ResNetTSM``, ``ResNetTIN``, ``ResNetDTF``): the key
+formats read (torchvision, timm, MMPretrain;
+docs/user_guides/pretrained.md) and the loader.
 
-MMAction2's own loaders read torchvision's layout only, and ``ResNetTSM``'s
+MMAction2's own loaders read torchvision's format only, and ``ResNetTSM``'s
 silently skips what it does not find (an MMPretrain file then loads nothing).
 :class:`ResNet2dInit` replaces both hooks (``ResNet._load_torchvision_
 checkpoint``, ``ResNetTSM.load_original_weights``) with one reader that
 requires every convolution and norm of the 2D ResNet and checks its shape.
 """
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.logging import MMLogger
 from torch import nn
 
-from .pretrained import PRETRAINED_KEY, read_pretrained, resnet2d_state_dict
+from .checkpoint_file import (PRETRAINED_KEY, StateDict, log_loaded,
+                              read_pretrained, unwrap_state_dict)
+from .inflation import inflate_2d_kernel
 
+#: the 2D ResNet key formats :func:`resnet2d_state_dict` reads (timm's
+#: ResNets use torchvision's names)
+RESNET_FORMATS = ('torchvision/timm', 'mmpretrain')
 #: torchvision's names of a 2D ResNet's ConvModules (the stem, the blocks'
 #: convolutions and shortcuts); others (e.g. TSM's non-local blocks) are new
 TORCHVISION_CONV = re.compile(r'conv1|layer\d+\.\d+\.(conv\d+|downsample)')
 
 
+def resnet2d_state_dict(checkpoint: Dict) -> Tuple[StateDict, str]:
+    """A 2D ResNet checkpoint in torchvision's names (``conv1``, ``bn1``,
+    ``layerX.Y.convN`` / ``bnN``, ``downsample.0`` / ``.1``), and the key
+    format it was in: torchvision and timm (the same names), or MMPretrain
+    (the same under ``backbone.``, classifier under ``head.``). Anything else
+    is returned as it is, for the caller's key check to report."""
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(k.startswith('backbone.') for k in state_dict):
+        return ({k[len('backbone.'):]: v for k, v in state_dict.items()
+                 if k.startswith('backbone.')}, 'mmpretrain')
+    return state_dict, 'torchvision/timm'
+
+
 class ResNet2dInit:
     """Mixin, before MMAction2's ``ResNet`` (or a subclass) in the bases:
-    ``pretrained`` may be a 2D ResNet checkpoint of any known layout.
+    ``pretrained`` may be a 2D ResNet checkpoint of any known key format.
 
-    Subclasses whose ``ConvModule.conv`` wraps the 2D convolution other than
-    by MMAction2's ``_get_wrap_prefix`` wrappers, or whose convolutions
-    differ from it in shape (an inflated stem), override :meth:`_plain_conv`
-    / :meth:`_load_2d_conv`.
+    A 3D convolution (a tubelet stem) takes the 2D kernel inflated over its
+    temporal taps (:func:`~.inflation.inflate_2d_kernel`). Subclasses whose
+    ``ConvModule.conv`` wraps the 2D convolution other than by MMAction2's
+    ``_get_wrap_prefix`` wrappers override :meth:`_plain_conv`.
     """
 
     def _load_torchvision_checkpoint(
@@ -65,8 +83,22 @@ class ResNet2dInit:
 
     def _load_2d_conv(self, conv: nn.Module, state_dict: Dict, name: str,
                       loaded: List[str]) -> None:
-        self._check_shape(conv.weight, state_dict, f'{name}.weight')
-        self._load_conv_params(conv, state_dict, name, loaded)
+        if conv.weight.dim() == 4:
+            self._check_shape(conv.weight, state_dict, f'{name}.weight')
+            self._load_conv_params(conv, state_dict, name, loaded)
+            return
+        # (C, C', t, kh, kw): the 2D kernel spread over the t taps, divided
+        # by t, so a clip of identical frames gives the 2D network's features
+        self._check_shape(conv.weight[:, :, 0], state_dict, f'{name}.weight')
+        with torch.no_grad():
+            conv.weight.copy_(inflate_2d_kernel(state_dict[f'{name}.weight'],
+                                                conv.weight.shape[2]))
+        loaded.append(f'{name}.weight')
+        if conv.bias is not None:
+            self._check_shape(conv.bias, state_dict, f'{name}.bias')
+            with torch.no_grad():
+                conv.bias.copy_(state_dict[f'{name}.bias'])
+            loaded.append(f'{name}.bias')
 
     def _torchvision_name(self, name: str) -> str:
         for wrapper in self._wrappers():
@@ -75,21 +107,21 @@ class ResNet2dInit:
 
     def load_resnet2d(self, logger: Optional[MMLogger] = None) -> None:
         """Load ``self.pretrained``, a 2D ResNet of this depth in
-        torchvision, timm or MMPretrain layout, into every ConvModule that
+        torchvision, timm or MMPretrain format, into every ConvModule that
         a 2D ResNet has; raise naming the file and the key when one is
         missing or of another shape."""
         logger = logger or MMLogger.get_current_instance()
         model = type(self).__name__
-        state_dict, layout = resnet2d_state_dict(read_pretrained(
+        state_dict, key_format = resnet2d_state_dict(read_pretrained(
             self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
-            'torchvision layout, or timm\'s or MMPretrain\'s (a path, a URL '
+            'torchvision format, or timm\'s or MMPretrain\'s (a path, a URL '
             f'or `torchvision://resnet{self.depth}`; '
             'docs/user_guides/pretrained.md)'))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
             raise ValueError(
                 f'{self.pretrained} is not a 2D ResNet checkpoint in '
-                'torchvision layout, nor timm or MMPretrain (no 4-D '
+                'torchvision format, nor timm or MMPretrain (no 4-D '
                 '`conv1.weight` or `backbone.conv1.weight`); set '
                 f'`{PRETRAINED_KEY}` to one, or to None.')
         loaded: List[str] = []
@@ -108,10 +140,8 @@ class ResNet2dInit:
             self._check_shape(module.bn.weight, state_dict,
                               f'{bn_name}.weight')
             self._load_bn_params(module.bn, state_dict, bn_name, loaded)
-        skipped = sorted(set(state_dict) - set(loaded))
-        logger.info(f'{model}: loaded {len(loaded)} tensors from '
-                    f'{self.pretrained} ({layout} layout); not used: '
-                    f'{skipped}')
+        log_loaded(model, len(loaded), self.pretrained, key_format,
+                   sorted(set(state_dict) - set(loaded)), logger)
 
     def _check_shape(self, param: torch.Tensor, state_dict: Dict,
                      key: str) -> None:
@@ -120,7 +150,7 @@ class ResNet2dInit:
             raise KeyError(
                 f'{self.pretrained} has no `{key}`: not a 2D ResNet-'
                 f'{self.depth} checkpoint (torchvision, timm or MMPretrain '
-                f'layout); set `{PRETRAINED_KEY}` to one, or to None.')
+                f'format); set `{PRETRAINED_KEY}` to one, or to None.')
         if state_dict[key].shape != param.shape:
             raise ValueError(
                 f'{self.pretrained}: `{key}` has shape '

@@ -53,7 +53,7 @@ Real arithmetic: the same in both conventions.
 Everything else (convolutions, the estimator, norms, linear layers) counts
 as MMEngine counts it, the same in both conventions.
 
-TIN (``ResNetTINTorch``): ``prim::PythonOp.TINShiftFunction``, the shift of
+TIN (``ResNetTINShift``): ``prim::PythonOp.TINShiftFunction``, the shift of
 a channel group by whole frames, is data movement; the linear sampler
 multiplies each of its two shifted copies by its interpolation weight and
 sums them: counted as ``tin_interlace``, 1 MAC per element of each
