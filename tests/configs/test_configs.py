@@ -58,11 +58,11 @@ DEMO_BATCH = {'demo': (1, 8), 'coarse_fine/demo': (1, 4)}
 #: the paper's lr at a total batch of 256, per backbone
 PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
                    # TIN: lr 0.02 for 8 GPUs x 6 clips (authors' code)
-                   'ResNetTINTorch': 0.02 * 256 / 48,
+                   'ResNetTINShift': 0.02 * 256 / 48,
                    # Coarse-Fine: 0.02 at a batch of 6
                    'X3DCoarseFine': 0.02 * 256 / 6,
-                   'ResNetMultiLayout': 0.04,
-                   'ResNetTSMMultiLayout': 0.04}  # TCPNet: 0.015 at 96
+                   'ResNetMultiFormat': 0.04,
+                   'ResNetTSMMultiFormat': 0.04}  # TCPNet: 0.015 at 96
 
 
 @pytest.mark.parametrize('path', CONFIGS,

@@ -40,9 +40,19 @@ DROPPED = {
 }
 
 
+#: Registry names docs/changelog.md renames whose old name stays registered
+#: for the same class (checked below): either name builds the same model.
+SAME_CLASS = {'ResNetTINTorch': 'ResNetTINShift',
+              'ResNetMultiLayout': 'ResNetMultiFormat',
+              'ResNetTSMMultiLayout': 'ResNetTSMMultiFormat'}
+
+
 def canonical(value) -> str:
     """A text of ``value`` that is equal exactly when the values are:
-    dict keys sorted, lists and tuples told apart, floats by repr."""
+    dict keys sorted, lists and tuples told apart, floats by repr, a
+    registry name by its current name (:data:`SAME_CLASS`)."""
+    if isinstance(value, str):
+        return repr(SAME_CLASS.get(value, value))
     if isinstance(value, dict):
         return '{' + ', '.join(f'{k!r}: {canonical(v)}'
                                for k, v in sorted(value.items())) + '}'
@@ -97,6 +107,12 @@ def test_resolved_config_is_unchanged(path):
                          if expected.get(key) != got.get(key))
         assert not changed, (f'configs/{rel(path)} (was configs/{old}) '
                              f'resolves differently at: {changed}')
+
+
+def test_renamed_registry_names_build_the_same_class():
+    from mmaction.registry import MODELS
+    for old, new in SAME_CLASS.items():
+        assert MODELS.get(old) is MODELS.get(new) is not None, (old, new)
 
 
 def test_every_recorded_config_still_exists():
