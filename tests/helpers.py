@@ -1,7 +1,7 @@
 """Shared test helpers: the tools loaded as modules, tiny demo data and
 configs, bad videos, subprocesses that cannot hang, and 2D ResNet
-checkpoints in every key format docs/pretrained.md lists. Test modules
-``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
+checkpoints in every key format docs/user_guides/pretrained.md lists. Test
+modules ``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
 import contextlib
 import importlib.util
 import json
@@ -51,7 +51,8 @@ def write_pinned_demo_config(path: Path, extra: str = '') -> Path:
 
 
 def load_tool(name: str):
-    """``tools/<name>.py`` as a module (tools/ is no package)."""
+    """``tools/<name>.py`` as a module (tools/ is no package), ``name``
+    with its group, e.g. ``'analysis_tools/get_flops'``."""
     spec = importlib.util.spec_from_file_location(
         name, REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
@@ -61,23 +62,24 @@ def load_tool(name: str):
 
 def make_demo_data(root: Path, train_per_class=2, val_per_class=1) -> dict:
     """The demo's synthetic dataset, small: 8 classes x ``*_per_class``."""
-    return load_tool('make_demo_dataset').make_demo_dataset(
-        str(root), train_per_class=train_per_class,
-        val_per_class=val_per_class)
+    from mmdtf.datasets.synthetic import make_demo_dataset
+    return make_demo_dataset(str(root), train_per_class=train_per_class,
+                             val_per_class=val_per_class)
 
 
 def add_bad_videos(root: Path, ann_file: Path, short_frames=10) -> Dict:
     """Append bad videos to ``ann_file`` (paths relative to
     ``root/videos``): missing, zero-byte, truncated, and shorter than the
     16-frame clip. Returns ``{kind: (relative path, annotation line)}``."""
-    demo = load_tool('make_demo_dataset')
+    from mmdtf.datasets.synthetic.shape_order import generate_clip
+    from mmdtf.datasets.synthetic.video_files import write_video
     videos = root / 'videos'
     (videos / 'bad').mkdir(exist_ok=True)
     good = sorted(videos.glob('train/*/*.mp4'))[0].read_bytes()
     (videos / 'bad' / 'empty.mp4').write_bytes(b'')
     (videos / 'bad' / 'truncated.mp4').write_bytes(good[:len(good) // 2])
-    clip = demo.generate_clip(0, 0, num_frames=short_frames, size=64)
-    demo.write_video(str(videos / 'bad' / 'short.mp4'), clip)
+    clip = generate_clip(0, 0, num_frames=short_frames, size=64)
+    write_video(str(videos / 'bad' / 'short.mp4'), clip)
     lines = [line for line in ann_file.read_text().splitlines() if line]
     bad = {}
     for kind in ('missing', 'empty', 'truncated', 'short'):
@@ -537,8 +539,9 @@ def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
 
 
 def key_format_files(tmp_path) -> dict:
-    """One random 2D ResNet-18 saved in each key format docs/pretrained.md
-    lists, written here by hand (no torchvision, timm or MMPretrain)."""
+    """One random 2D ResNet-18 saved in each key format
+    docs/user_guides/pretrained.md lists, written here by hand (no
+    torchvision, timm or MMPretrain)."""
     state = torchvision_state_dict(18, seed=3)
     body = {k: v for k, v in state.items() if not k.startswith('fc.')}
     files = {

@@ -1,8 +1,10 @@
 """What the tools share: the input shape of a config, timing and peak memory.
 
-Used by ``tools/get_flops.py``, ``tools/export_onnx.py``,
-``tools/benchmark_models.py``, ``tools/benchmark_frame_aggregation.py`` and
-``tools/gpu_check.py``.
+Used by ``tools/analysis_tools/get_flops.py``,
+``tools/deployment/export_onnx.py``,
+``tools/analysis_tools/benchmark_models.py``,
+``tools/analysis_tools/benchmark_frame_aggregation.py`` and
+``tools/dev/gpu_check.py``.
 """
 import statistics
 from typing import Callable, Optional, Sequence, Tuple

@@ -4,8 +4,8 @@ On a terminal the line is rewritten in place (``\\r``); in a log file or a
 pipe (CI) it is printed at most every ``interval`` seconds, so a long run
 leaves a few dozen lines, not thousands. Used by every tool in ``tools/``
 that runs for more than a few seconds: :func:`track` wraps a loop,
-:class:`ProgressLine` takes any text (``tools/run_demo.py`` feeds it
-MMEngine's log lines via :func:`parse_mmengine_line`), and a Runner in the
+:class:`ProgressLine` takes any text (:mod:`mmdtf.utils.logged_run` feeds
+it MMEngine's log lines via :func:`parse_mmengine_line`), and a Runner in the
 tool's own process registers :class:`~mmdtf.engine.hooks.ProgressHook`
 (``custom_hooks=[dict(type='ProgressHook', desc=...)]``, or
 :func:`runner_progress_hook`). All of them say it in :func:`describe`'s

@@ -229,7 +229,7 @@ def test_resnet_dtf_adds_its_blocks_to_c2d():
 
 
 def test_get_flops_tool_prints_both_conventions(tmp_path, capsys):
-    tool = helpers.load_tool('get_flops')
+    tool = helpers.load_tool('analysis_tools/get_flops')
     config = tmp_path / 'demo.py'
     helpers.write_pinned_demo_config(config)
     info = tool.main([str(config), '--shape', '1', '3', '16', '32', '32',
@@ -251,7 +251,7 @@ def test_get_flops_tool_prints_both_conventions(tmp_path, capsys):
 
 
 def test_get_flops_tool_completes_shape_from_config(tmp_path):
-    tool = helpers.load_tool('get_flops')
+    tool = helpers.load_tool('analysis_tools/get_flops')
     from mmengine.config import Config
     config = tmp_path / 'demo.py'
     helpers.write_pinned_demo_config(config)
@@ -279,7 +279,7 @@ def test_tcp_head_covariance_and_isqrt_by_hand(iterations):
 
 
 def test_get_flops_tool_counts_the_tcp_head(capsys):
-    tool = helpers.load_tool('get_flops')
+    tool = helpers.load_tool('analysis_tools/get_flops')
     config = helpers.REPO / 'configs' / 'demo' / 'tsn_tcp_r18_demo.py'
     info = tool.main([str(config), '--shape', '32', '--no-table'])
     out = capsys.readouterr().out
@@ -315,7 +315,7 @@ def test_tin_interlace_is_counted_per_shifted_element():
 
 
 def test_get_flops_completes_2d_shape_with_segments():
-    tool = helpers.load_tool('get_flops')
+    tool = helpers.load_tool('analysis_tools/get_flops')
     from mmengine.config import Config
     cfg = Config.fromfile(str(
         helpers.REPO / 'configs' / 'tin' /

@@ -1,7 +1,7 @@
 """The demo's TSN baseline cannot see temporal order, as a property of the
 model: permuting the frames of a clip changes neither its scores nor its
 training loss and gradients. The demo's classes come in time-reversed pairs
-(tools/make_demo_dataset.py), so TSN can at best tell which pair a video is
+(tools/data/make_demo_dataset.py), so TSN can at best tell which pair a video is
 from: 50% top-1 (README). The C2D baseline, with the same check, does see
 the order."""
 import copy

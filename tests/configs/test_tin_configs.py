@@ -25,7 +25,7 @@ def test_tin_recipe(path):
     segments = int(re.search(r'1x1x(\d+)-', path.name).group(1))
     epochs = int(re.search(r'-(\d+)e_', path.name).group(1))
     backbone, head = cfg.model.backbone, cfg.model.cls_head
-    assert backbone.type == 'ResNetTINTorch' and backbone.depth == 50
+    assert backbone.type == 'ResNetTINShift' and backbone.depth == 50
     assert backbone.shift_div == 4
     assert backbone.num_segments == head.num_segments == segments
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -1,8 +1,31 @@
-"""mmdtf.utils.progress: the line rewritten in place on a terminal, printed
-at most every `interval` seconds elsewhere; `track` over a loop."""
+"""mmdtf.utils.progress: MMEngine's log lines parsed and described; the
+line rewritten in place on a terminal, printed at most every `interval`
+seconds elsewhere; `track` over a loop."""
 import io
 
-from mmdtf.utils.progress import ProgressLine, track
+from mmdtf.utils.progress import (ProgressLine, describe, parse_mmengine_line,
+                                  track)
+
+TRAIN = ('2026/11/30 10:27:46 - mmengine - INFO - Epoch(train)  [1][30/40]  '
+         'lr: 2.3077e-03  eta: 4:14:57  time: 20.4985  data_time: 0.0515  '
+         'grad_norm: 13.8030  loss: 1.7196  top1_acc: 0.5000  loss_cls: 1.7')
+TEST = ('2026/11/30 11:02:01 - mmengine - INFO - Epoch(test) [ 40/240]    '
+        'eta: 0:01:12  time: 0.3617  data_time: 0.0101  memory: 0')
+VAL = 'x - mmengine - INFO - Epoch(val)  [25][ 5/10]    eta: 0:00:03'
+
+
+def test_parse_mmengine_lines():
+    assert parse_mmengine_line(TRAIN) == dict(
+        mode='train', epoch=1, iter=30, total=40, eta='4:14:57',
+        loss='1.7196')
+    assert parse_mmengine_line(TEST) == dict(mode='test', epoch=None,
+                                             iter=40, total=240,
+                                             eta='0:01:12')
+    assert parse_mmengine_line(VAL)['epoch'] == 25
+    assert parse_mmengine_line('Checkpoints will be saved to x.') is None
+    assert describe(parse_mmengine_line(TRAIN)) == (
+        'train epoch 1, iter 30/40, loss 1.7196, eta 4:14:57')
+    assert describe(parse_mmengine_line(TEST), 5) == 'test 40/240, eta 0:01:12'
 
 
 class Tty(io.StringIO):

@@ -7,7 +7,7 @@ Reads a TCPNet video model (new or old-style keys) or the GCP ImageNet
 ResNet-50, writes ``{'state_dict', 'meta'}`` in MMAction2's Recognizer2D +
 TCPHead names for ``load_from`` / ``mim test --checkpoint`` with the
 configs in configs/tcp/ (which also read the original file directly, through
-``TCPNetCheckpointHook``; docs/tcp.md).
+``TCPNetCheckpointHook``; docs/models/tcp.md).
 """
 import argparse
 from pathlib import Path

@@ -69,11 +69,12 @@ class ResNetDTF(DTFBackbone, ResNet2dInit, ResNet):
         dtf_stages: per stage, whether its blocks get DTF (paper table 1c).
         dtf_cfg: keyword arguments of :class:`DTFBlock`: ``variant``
             (the block: ``'mmdtf'``, ``'paper'``, ``'authors'``;
-            docs/dtf_blocks.md), ``kernel_size``, ``group_factor``,
+            docs/models/dtf_blocks.md), ``kernel_size``, ``group_factor``,
             ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a 2D ResNet checkpoint (path, URL or
             ``torchvision://resnet50``) in torchvision, timm or MMPretrain
-            key format (docs/pretrained.md), inflated at ``init_weights``.
+            key format (docs/user_guides/pretrained.md), inflated at
+            ``init_weights``.
         with_cp: activation checkpointing of every residual block (any
             depth; MMAction2's ResNet has it for Bottleneck blocks only),
             with batch-norm statistics counted once per step.

@@ -99,7 +99,7 @@ class SwinDTF(DTFBackbone, Swin2dInit, SwinTransformer3D):
             blocks get DTF.
         dtf_cfg: keyword arguments of :class:`DTFBlock`: ``variant``
             (the block: ``'mmdtf'``, ``'paper'``, ``'authors'``;
-            docs/dtf_blocks.md), ``kernel_size``, ``group_factor``,
+            docs/models/dtf_blocks.md), ``kernel_size``, ``group_factor``,
             ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a checkpoint path or URL. With ``pretrained2d`` a 2D
             ImageNet Swin in official, timm or MMPretrain key format,

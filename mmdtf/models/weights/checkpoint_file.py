@@ -3,10 +3,10 @@ input), with errors that name the file, what was expected and the config
 key.
 
 Offline use: every backbone takes a local file for ``pretrained``; the key
-formats each one reads are listed in docs/pretrained.md. The helpers here
-are generic (any backbone or converter can use them): :func:`read_pretrained`
-loads a file, :func:`unwrap_state_dict` takes the tensors out of the usual
-wrappers.
+formats each one reads are listed in docs/user_guides/pretrained.md. The
+helpers here are generic (any backbone or converter can use them):
+:func:`read_pretrained` loads a file, :func:`unwrap_state_dict` takes the
+tensors out of the usual wrappers.
 """
 import importlib.util
 import pickle
@@ -52,8 +52,8 @@ def missing_torchvision_message(filename: str) -> str:
         f'copy the {name} weights file (e.g. from ~/.cache/torch/hub/'
         f'checkpoints/ of a machine with internet) and set `{PRETRAINED_KEY}'
         "='/path/to/file.pth'`; torchvision, timm and MMPretrain formats "
-        'are read (docs/pretrained.md). Or set it to None for random '
-        'weights.')
+        'are read (docs/user_guides/pretrained.md). Or set it to None for '
+        'random weights.')
 
 
 def read_pretrained(filename: str, expected: str) -> Dict:

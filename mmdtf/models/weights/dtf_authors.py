@@ -5,7 +5,7 @@ DTF-Transformer (``model_dtf/c2d_dtf_swin.py``) save state dicts in their own
 names; :func:`convert_dtf_authors` renames one into the state dict of an
 MMAction2 ``Recognizer3D`` with :class:`ResNetDTF` or :class:`SwinDTF` and
 ``dtf_cfg.variant='authors'`` (the block their code computes:
-docs/dtf_blocks.md). Their DTF block's names map as::
+docs/models/dtf_blocks.md). Their DTF block's names map as::
 
     filter_g.weight                 -> filter.estimator.weight  (no bias)
     linear1.complex_weight[..., 0]  -> filter.mixing.weight_real

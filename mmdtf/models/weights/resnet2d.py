@@ -1,7 +1,7 @@
 """2D ResNet ImageNet weights for a ResNet of MMAction2's ``ConvModule``
 blocks (``ResNet``, ``ResNetTSM``, ``ResNetTIN``, ``ResNetDTF``): the key
-formats read (torchvision, timm, MMPretrain; docs/pretrained.md) and the
-loader.
+formats read (torchvision, timm, MMPretrain;
+docs/user_guides/pretrained.md) and the loader.
 
 MMAction2's own loaders read torchvision's format only, and ``ResNetTSM``'s
 silently skips what it does not find (an MMPretrain file then loads nothing).
@@ -115,7 +115,8 @@ class ResNet2dInit:
         state_dict, key_format = resnet2d_state_dict(read_pretrained(
             self.pretrained, f'a 2D ResNet-{self.depth} checkpoint in '
             'torchvision format, or timm\'s or MMPretrain\'s (a path, a URL '
-            f'or `torchvision://resnet{self.depth}`; docs/pretrained.md)'))
+            f'or `torchvision://resnet{self.depth}`; '
+            'docs/user_guides/pretrained.md)'))
         stem = state_dict.get('conv1.weight')
         if stem is None or stem.dim() != 4:
             raise ValueError(

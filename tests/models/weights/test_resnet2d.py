@@ -1,7 +1,8 @@
 """The 2D ``pretrained`` of the peer models' ResNets (ResNetTINShift; the
 TSN / TSM + TCP configs' ResNetMultiFormat / ResNetTSMMultiFormat) in every
-key format docs/pretrained.md lists: each file, generated here, loads the
-source's numbers into the right tensors; a wrong file is refused by name."""
+key format docs/user_guides/pretrained.md lists: each file, generated here,
+loads the source's numbers into the right tensors; a wrong file is refused
+by name."""
 import re
 
 import pytest

@@ -1,7 +1,7 @@
 """TCPNet's checkpoints in mmdtf: scores against numbers TCPNet's own code
 produced (tests/fixtures/tcpnet_head.pt), and the key layouts of its
 released files (tests/fixtures/tcpnet_keys.json) loading into the TCP
-configs. How both fixtures were made: docs/tcp.md."""
+configs. How both fixtures were made: docs/models/tcp.md."""
 import json
 import types
 from pathlib import Path
