@@ -99,14 +99,15 @@ try:
         extras_require={
             # CuPy for FA's CUDA kernels: the wheel of the CUDA major version
             # PyTorch was built with (`torch.version.cuda`), whose NVRTC it
-            # finds; `cuda` is the current CUDA, 13 (docs/ops.md).
+            # finds; `cuda` is the current CUDA, 13 (docs/internals/ops.md).
             'cuda12': [CUPY['12']],
             'cuda13': [CUPY['13']],
             'cuda': [CUPY['13']],
             # Only for `torchvision://` pretrained names. Unpinned it may
             # pull a different (CUDA) torch: install with your torch pinned,
             # `pip install ".[torchvision]" torch==<installed version>`, or
-            # `pip install --no-deps torchvision==<match>` (docs/pretrained.md).
+            # `pip install --no-deps torchvision==<match>`
+            # (docs/user_guides/pretrained.md).
             'torchvision': ['torchvision'],
             'tests': ['pytest>=7', 'onnx', 'onnxruntime', 'onnxscript',
                       'scikit-learn'],

@@ -1,5 +1,5 @@
 """The fixtures made with the authors' DTF code (tests/fixtures/dtf_authors/,
-docs/dtf_blocks.md says how) and the random weights of their networks.
+docs/models/dtf_blocks.md says how) and the random weights of their networks.
 
 A whole network's weights would not fit a small fixture, so the network
 fixtures hold the authors' key list (names, shapes, dtypes, from their model

@@ -1,7 +1,7 @@
 """Shared test helpers: the tools loaded as modules, tiny demo data and
 configs, bad videos, subprocesses that cannot hang, and 2D ResNet
-checkpoints in every layout docs/pretrained.md lists. Test modules
-``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
+checkpoints in every key format docs/user_guides/pretrained.md lists. Test
+modules ``import helpers`` (conftest.py puts tests/ on ``sys.path``)."""
 import contextlib
 import importlib.util
 import json
@@ -18,6 +18,7 @@ import torch
 from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / 'tests'
 DEMO_CONFIG = REPO / 'configs' / 'demo' / 'dtf_r18_demo.py'
 #: what `mim train mmaction2` / `mim test mmaction2` run
 MMACTION_TOOLS = Path(
@@ -50,7 +51,8 @@ def write_pinned_demo_config(path: Path, extra: str = '') -> Path:
 
 
 def load_tool(name: str):
-    """``tools/<name>.py`` as a module (tools/ is no package)."""
+    """``tools/<name>.py`` as a module (tools/ is no package), ``name``
+    with its group, e.g. ``'analysis_tools/get_flops'``."""
     spec = importlib.util.spec_from_file_location(
         name, REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
@@ -60,23 +62,24 @@ def load_tool(name: str):
 
 def make_demo_data(root: Path, train_per_class=2, val_per_class=1) -> dict:
     """The demo's synthetic dataset, small: 8 classes x ``*_per_class``."""
-    return load_tool('make_demo_dataset').make_demo_dataset(
-        str(root), train_per_class=train_per_class,
-        val_per_class=val_per_class)
+    from mmdtf.datasets.synthetic import make_demo_dataset
+    return make_demo_dataset(str(root), train_per_class=train_per_class,
+                             val_per_class=val_per_class)
 
 
 def add_bad_videos(root: Path, ann_file: Path, short_frames=10) -> Dict:
     """Append bad videos to ``ann_file`` (paths relative to
     ``root/videos``): missing, zero-byte, truncated, and shorter than the
     16-frame clip. Returns ``{kind: (relative path, annotation line)}``."""
-    demo = load_tool('make_demo_dataset')
+    from mmdtf.datasets.synthetic.shape_order import generate_clip
+    from mmdtf.datasets.synthetic.video_files import write_video
     videos = root / 'videos'
     (videos / 'bad').mkdir(exist_ok=True)
     good = sorted(videos.glob('train/*/*.mp4'))[0].read_bytes()
     (videos / 'bad' / 'empty.mp4').write_bytes(b'')
     (videos / 'bad' / 'truncated.mp4').write_bytes(good[:len(good) // 2])
-    clip = demo.generate_clip(0, 0, num_frames=short_frames, size=64)
-    demo.write_video(str(videos / 'bad' / 'short.mp4'), clip)
+    clip = generate_clip(0, 0, num_frames=short_frames, size=64)
+    write_video(str(videos / 'bad' / 'short.mp4'), clip)
     lines = [line for line in ann_file.read_text().splitlines() if line]
     bad = {}
     for kind in ('missing', 'empty', 'truncated', 'short'):
@@ -154,18 +157,22 @@ def subprocess_env() -> dict:
     env = dict(os.environ)
     env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)  # torch's default
     env.pop('TORCH_FORCE_WEIGHTS_ONLY_LOAD', None)
+    # tests/ too: test-only modules a config may import (halt_hook)
     env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(REPO), env.get('PYTHONPATH')) if p)
+        p for p in (str(REPO), str(TESTS), env.get('PYTHONPATH')) if p)
     env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = '1'
     env['PYTHONWARNINGS'] = 'ignore'
     return env
 
 
-def start(cmd: List[str], log: Path) -> subprocess.Popen:
-    """Start ``cmd`` in its own process group, output to ``log``."""
+def start(cmd: List[str], log: Path,
+          env: Optional[dict] = None) -> subprocess.Popen:
+    """Start ``cmd`` in its own process group, output to ``log``, with
+    ``env`` (default: :func:`subprocess_env`)."""
     with open(log, 'w') as out:
         return subprocess.Popen(
-            [str(c) for c in cmd], cwd=REPO, env=subprocess_env(),
+            [str(c) for c in cmd], cwd=REPO,
+            env=subprocess_env() if env is None else env,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -205,10 +212,36 @@ def python_cmd(script: Path, *args) -> List[str]:
     return [sys.executable, str(script), *map(str, args)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def ephemeral_ports() -> range:
+    """The ports the kernel hands out for ``bind(port=0)`` and outgoing
+    connections (Linux: ``ip_local_port_range``)."""
+    try:
+        low, high = map(int, Path('/proc/sys/net/ipv4/ip_local_port_range')
+                        .read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
+def free_port(seed: Optional[int] = None) -> int:
+    """A port for a launcher to listen on: free now, and below the
+    ephemeral range, so that no other process's ``bind(port=0)`` or
+    outgoing connection takes it between this check and the launcher's
+    bind (a port from ``bind(port=0)`` would be one the kernel hands out
+    again). Random, so that concurrent test runs hardly ever pick the same."""
+    import random
+    rng = random.Random(seed)
+    low = 10000
+    high = max(min(ephemeral_ports().start, 32768) - 1, low + 1)
+    for _ in range(100):
+        port = rng.randint(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:
+                continue  # in use: another
+            return port
+    raise RuntimeError(f'no free port in {low}..{high} after 100 tries')
 
 
 def run_dirs(work_dir: Path) -> List[Path]:
@@ -244,6 +277,51 @@ def wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float,
         time.sleep(poll)
     kill(proc)
     raise AssertionError(f'no {what} within {timeout} s:\n{tail(log)}')
+
+
+def global_flags() -> dict:
+    """PyTorch's process-wide settings a test may change and every later
+    test would inherit: what MMEngine's Runner sets (deterministic
+    algorithms, cuDNN's flags), the default dtype, the thread count, grad
+    and anomaly mode, OpenCV's thread count, and the environment."""
+    import cv2
+    return {
+        'deterministic_algorithms': (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled()),
+        'cudnn': (torch.backends.cudnn.enabled,
+                  torch.backends.cudnn.deterministic,
+                  torch.backends.cudnn.benchmark),
+        'default_dtype': torch.get_default_dtype(),
+        'num_threads': torch.get_num_threads(),
+        'grad_enabled': torch.is_grad_enabled(),
+        'anomaly': (torch.is_anomaly_enabled(),
+                    torch.is_anomaly_check_nan_enabled()),
+        'cv2_threads': cv2.getNumThreads(),
+        'environ': dict(os.environ),
+    }
+
+
+def restore_global_flags(flags: dict) -> None:
+    """Set back what :func:`global_flags` returned (only what changed:
+    setting the thread count is not free)."""
+    import cv2
+    now = global_flags()
+    if now['deterministic_algorithms'] != flags['deterministic_algorithms']:
+        enabled, warn_only = flags['deterministic_algorithms']
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    (torch.backends.cudnn.enabled, torch.backends.cudnn.deterministic,
+     torch.backends.cudnn.benchmark) = flags['cudnn']
+    torch.set_default_dtype(flags['default_dtype'])
+    if now['num_threads'] != flags['num_threads']:
+        torch.set_num_threads(flags['num_threads'])
+    torch.set_grad_enabled(flags['grad_enabled'])
+    torch.set_anomaly_enabled(*flags['anomaly'])
+    if now['cv2_threads'] != flags['cv2_threads']:
+        cv2.setNumThreads(flags['cv2_threads'])
+    if now['environ'] != flags['environ']:
+        os.environ.clear()
+        os.environ.update(flags['environ'])
 
 
 @contextlib.contextmanager
@@ -365,6 +443,29 @@ def record_accuracy_inputs(monkeypatch) -> List[list]:
     return evaluated
 
 
+def record_head_inputs(model) -> List[tuple]:
+    """Record what ``model.cls_head`` computes its training loss from:
+    one ``(class scores, labels)`` per training step, to recompute the loss
+    from."""
+    head = model.cls_head
+    recorded = []
+    loss_by_feat = head.loss_by_feat
+
+    def recording(cls_scores, data_samples):
+        labels = torch.stack([s.gt_label.reshape(()) for s in data_samples])
+        recorded.append((cls_scores.detach().clone(), labels))
+        return loss_by_feat(cls_scores, data_samples)
+
+    head.loss_by_feat = recording
+    return recorded
+
+
+def cross_entropy_of(recorded: tuple) -> float:
+    """The mean cross entropy of ``(class scores, labels)``, recomputed."""
+    scores, labels = recorded
+    return torch.nn.functional.cross_entropy(scores.double(), labels).item()
+
+
 def top1_of(scored: list) -> float:
     """Top-1 accuracy of ``[(scores, label), ...]``, recomputed."""
     return sum(int(scores.argmax()) == label
@@ -406,7 +507,7 @@ def make_charades_like(root: Path):
 
 
 def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
-    """A random 2D ResNet in torchvision's key layout (conv1, bn1,
+    """A random 2D ResNet in torchvision's key format (conv1, bn1,
     layerX.Y.convN / bnN, downsample.0 / .1, fc), with non-trivial BN."""
     # here, not at the top: importing MMAction2's models needs mmdtf first
     # (its compat patches), which conftest.py provides
@@ -437,9 +538,10 @@ def torchvision_state_dict(depth: int, seed: int = 0) -> dict:
     return state
 
 
-def layout_files(tmp_path) -> dict:
-    """One random 2D ResNet-18 saved in each layout docs/pretrained.md
-    lists, written here by hand (no torchvision, timm or MMPretrain)."""
+def key_format_files(tmp_path) -> dict:
+    """One random 2D ResNet-18 saved in each key format
+    docs/user_guides/pretrained.md lists, written here by hand (no
+    torchvision, timm or MMPretrain)."""
     state = torchvision_state_dict(18, seed=3)
     body = {k: v for k, v in state.items() if not k.startswith('fc.')}
     files = {
@@ -455,7 +557,7 @@ def layout_files(tmp_path) -> dict:
                                       'head.fc.bias': state['fc.bias']}},
     }
     paths = {}
-    for layout, content in files.items():
-        paths[layout] = tmp_path / f'{layout}.pth'
-        torch.save(content, paths[layout])
+    for key_format, content in files.items():
+        paths[key_format] = tmp_path / f'{key_format}.pth'
+        torch.save(content, paths[key_format])
     return paths

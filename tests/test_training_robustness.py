@@ -24,6 +24,8 @@ import torch
 
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
+# every test here runs MMAction2's train.py / test.py in a subprocess
+pytestmark = pytest.mark.slow
 
 ITERS_PER_EPOCH = 8  # 16 training videos, batch 2
 TOP1 = re.compile(r'Epoch\(\w+\) \[[\d/\]\[]+\s+acc/top1: ([0-9.]+)')
@@ -128,26 +130,30 @@ def test_resume_after_sigkill_matches_uninterrupted_run(
         train_config, reference, tmp_path):
     work_dir = tmp_path / 'work'
     log = tmp_path / 'killed.log'
+    # the same run, halted after iteration 10 (the 2nd of epoch 2) by a
+    # test-only hook that then writes a sentinel and waits to be killed
+    sentinel = tmp_path / 'halted'
+    halting = tmp_path / 'halting.py'
+    halting.write_text(
+        f"_base_ = [{str(train_config)!r}]\n"
+        "custom_imports = dict(imports=['mmdtf', 'halt_hook'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='EpochSeedHook'), "
+        f"dict(type='HaltAfterIterHook', iteration={ITERS_PER_EPOCH + 2}, "
+        f"sentinel={str(sentinel)!r})]\n")
     proc = helpers.start(
-        helpers.python_cmd(helpers.TRAIN_PY, train_config, '--no-validate',
+        helpers.python_cmd(helpers.TRAIN_PY, halting, '--no-validate',
                            '--work-dir', work_dir), log)
-
-    def in_epoch_2():
-        if not (work_dir / 'last_checkpoint').is_file():
-            return False  # epoch_1.pth is complete once this exists
-        runs = helpers.run_dirs(work_dir)
-        return runs and max(helpers.train_scalars(runs[0]),
-                            default=0) > ITERS_PER_EPOCH
-
     try:
-        helpers.wait_for(in_epoch_2, proc, log, timeout=120,
-                         what='an iteration of epoch 2')
+        helpers.wait_for(sentinel.is_file, proc, log, timeout=300,
+                         what='the sentinel of iteration 10', poll=0.5)
     finally:
         helpers.kill(proc)  # SIGKILL, no chance to clean up
     assert proc.returncode == -9
     assert (work_dir / 'epoch_1.pth').is_file()
     assert not (work_dir / 'epoch_2.pth').exists(), 'killed too late'
     killed = helpers.train_scalars(helpers.run_dirs(work_dir)[0])
+    assert list(killed) == list(range(1, ITERS_PER_EPOCH + 3))
     expected = only_run(reference)
     for it, scalars in killed.items():  # same seed, same numbers
         assert scalars['loss'] == expected[it]['loss']

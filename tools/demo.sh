@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash tools/setup_env.sh
 # shellcheck disable=SC1091
 . "${MMDTF_VENV:-.venv}/bin/activate"
-python tools/run_demo.py "$@"
+python tools/demo/run_demo.py "$@"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The GPU check: one command on a GPU host, one table (docs/testing.md).
+# The GPU check: one command on a GPU host, one table
+# (docs/internals/testing.md).
 #
 #   bash tools/gpu_check.sh [--dry-run] [--wheels DIR] [OUT_DIR]
 #   bash tools/gpu_check.sh --fetch-wheels DIR      # on a machine with network
 #
 # Installs mmdtf (editable) with `.[tests,cudaNN]`, the CuPy extra of the CUDA
 # major version PyTorch was built with (torch.version.cuda; torch itself is
-# kept), then runs tools/gpu_check.py: the CUDA tests with MMDTF_REQUIRE_CUDA,
-# FA's CuPy kernels against the PyTorch path and the naive reference, FA and
+# kept), then runs tools/dev/gpu_check.py: the CUDA tests with
+# MMDTF_REQUIRE_CUDA, FA's CuPy kernels against the PyTorch path and the
+# naive reference, FA and
 # DTF-Net R50 timings, a demo epoch through `mim train --amp`, a compiled
 # DTF-Net R50 step; within 8 minutes of the start on one H100 (each step is
 # killed at its limit). Logs and the table go to OUT_DIR (default: $OUT, else
@@ -79,7 +81,7 @@ if [ "$dry_run" = 1 ]; then
   printf 'would run: %s\n' "${commands[@]}"
   [ -z "$wheels" ] || ls "$wheels"/*.whl >/dev/null 2>&1 \
     || echo "no wheels in $wheels"
-  exec "$python_bin" tools/gpu_check.py --dry-run --out "$out"
+  exec "$python_bin" tools/dev/gpu_check.py --dry-run --out "$out"
 fi
 mkdir -p "$out"
 echo "torch==$torch_version" > "$constraint"
@@ -92,5 +94,5 @@ for command in "${commands[@]}"; do
     exit 1
   fi
 done
-PYTHONUNBUFFERED=1 exec "$python_bin" tools/gpu_check.py --out "$out" \
+PYTHONUNBUFFERED=1 exec "$python_bin" tools/dev/gpu_check.py --out "$out" \
   --started-at "$started"

@@ -3,7 +3,8 @@
 # X3D-M coarse stream on 64 frames 10 apart (a 640-frame window at 24 fps),
 # Grid Pool after layer1 to K + 1 = 17 frames, fine features of the whole
 # video (every 10th frame) from a frozen Charades-trained X3D-M
-# (configs/coarse_fine/x3d-m_fine-stream_..., tools/extract_fine_features.py),
+# (configs/coarse_fine/x3d-m_fine-stream_...,
+# tools/data/extract_fine_features.py),
 # SGD lr 0.02 (x10 on the fusion layers), momentum 0.9, wd 1e-5, batch 6,
 # lr / 10 at epochs 15, 25, 35. Testing, as the public code: every video
 # whole at the training frame rate (every 10th frame), one per batch, with
@@ -15,7 +16,8 @@ num_classes = 157
 clip_len = 64
 frame_interval = 10
 data_root = 'data/charades/Charades_v1_rgb'
-fine_root = 'data/charades/fine_features'  # tools/extract_fine_features.py
+# written by tools/data/extract_fine_features.py
+fine_root = 'data/charades/fine_features'
 ann_file_train = 'data/charades/Charades_v1_train.csv'
 ann_file_test = 'data/charades/Charades_v1_test.csv'
 

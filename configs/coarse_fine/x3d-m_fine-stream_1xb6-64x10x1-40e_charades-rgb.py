@@ -1,6 +1,6 @@
 # The fine stream of Coarse-Fine Networks (public train_fine.py): X3D-M
 # scoring every frame (no temporal pooling, no fusion), trained on Charades;
-# tools/extract_fine_features.py then runs its frozen backbone over whole
+# tools/data/extract_fine_features.py then runs its frozen backbone over whole
 # videos to make the features the coarse stream fuses.
 _base_ = ['./coarse-fine_x3d-m_1xb6-64x10x1-40e_charades-rgb.py']
 

@@ -1,5 +1,5 @@
 # Embedded demo: a small DTF-Net (R18, 32 px, 16 frames, DTF in every stage)
-# on the synthetic temporal-order dataset of tools/make_demo_dataset.py.
+# on the synthetic temporal-order dataset of tools/data/make_demo_dataset.py.
 # CPU friendly: a few minutes on 2 cores.
 _base_ = ['mmaction::_base_/default_runtime.py']
 
@@ -15,7 +15,7 @@ model = dict(
         clip_len=clip_len,
         temporal_stride=4,
         dtf_stages=(True, True, True, True),
-        # the paper configs' block (docs/channel_mixing.md)
+        # the paper configs' block (docs/reports/channel_mixing.md)
         dtf_cfg=dict(kernel_size=3, group_factor=16, channel_mixing=False,
                      estimator_norm='rms'),
         pretrained=None),

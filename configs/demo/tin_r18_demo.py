@@ -1,5 +1,5 @@
 # Demo peer: TIN R18 (MMAction2's ResNetTIN on mmdtf's tin_shift,
-# `ResNetTINTorch`): a 2D R18 with a temporal interlace before conv1 of every
+# `ResNetTINShift`): a 2D R18 with a temporal interlace before conv1 of every
 # block, on the same 16 frames at 32 px, the same optimizer and 25 epochs as
 # the other demo models. TIN samples one frame per segment (TSN sampling);
 # with 16 segments of a 16-frame demo video that is every frame, i.e. the
@@ -11,7 +11,7 @@ model = dict(
     _delete_=True,
     type='Recognizer2D',
     backbone=dict(
-        type='ResNetTINTorch',
+        type='ResNetTINShift',
         depth=18,
         num_segments=num_segments,
         shift_div=4,

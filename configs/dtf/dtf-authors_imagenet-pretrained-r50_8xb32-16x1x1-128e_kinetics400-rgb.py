@@ -1,5 +1,5 @@
 # DTF-Net R50, K400, 16 frames, with the block the authors' code computes
-# (docs/dtf_blocks.md); loads checkpoints of their code converted by
+# (docs/models/dtf_blocks.md); loads checkpoints of their code converted by
 # tools/model_converters/convert_dtf_authors.py.
-_base_ = ['../dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py']
+_base_ = ['./dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py']
 model = dict(backbone=dict(dtf_cfg=dict(variant='authors')))

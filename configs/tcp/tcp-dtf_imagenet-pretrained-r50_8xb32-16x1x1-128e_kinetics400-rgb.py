@@ -2,7 +2,9 @@
 # DTF-Net recipe with TCPHead in place of I3DHead and the head at 5x lr
 # (TCPNet's lr_x_factor). The backbone output has 16 / 4 = 4 frames (the
 # stem's temporal stride), hence num_segments=4.
-_base_ = ['../dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py']
+_base_ = [
+    '../dtf/dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py'
+]
 
 model = dict(
     cls_head=dict(

@@ -3,4 +3,4 @@
 _base_ = ['tcp-tsn_imagenet-pretrained-r50_8xb6-1x1x16-50e_kinetics400-rgb.py']
 
 model = dict(
-    backbone=dict(type='ResNetTSMMultiLayout', num_segments=16, shift_div=8))
+    backbone=dict(type='ResNetTSMMultiFormat', num_segments=16, shift_div=8))

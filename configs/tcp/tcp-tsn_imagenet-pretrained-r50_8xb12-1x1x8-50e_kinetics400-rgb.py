@@ -7,9 +7,9 @@
 # TCP reduction layers included); here the backbone is torchvision's
 # ResNet-50 and the head starts from scratch unless that file is given:
 # --cfg-options model.backbone.pretrained=None
-# load_from=/path/ImgeNet1K_GCP_R50.pth.tar (docs/tcp.md). Test: 10 clips of
-# 8 segments (TCPNet's ten_clips_sample) x 3 crops of 256 px. Data, train
-# and val pipelines: MMAction2's own TSM R50 Kinetics-400 config.
+# load_from=/path/ImgeNet1K_GCP_R50.pth.tar (docs/models/tcp.md). Test: 10
+# clips of 8 segments (TCPNet's ten_clips_sample) x 3 crops of 256 px. Data,
+# train and val pipelines: MMAction2's own TSM R50 Kinetics-400 config.
 _base_ = [
     'mmaction::recognition/tsm/'
     'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py'
@@ -17,7 +17,8 @@ _base_ = [
 
 custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
 # TCPNet's own checkpoints (its Kinetics-400 models, the GCP ImageNet
-# ResNet-50) load as they are through load_from / --checkpoint (docs/tcp.md)
+# ResNet-50) load as they are through load_from / --checkpoint
+# (docs/models/tcp.md)
 custom_hooks = [dict(type='TCPNetCheckpointHook')]
 
 num_segments = 8
@@ -25,7 +26,7 @@ model = dict(
     _delete_=True,
     type='Recognizer2D',
     backbone=dict(
-        type='ResNetMultiLayout',  # stock ResNet + timm/MMPretrain files
+        type='ResNetMultiFormat',  # stock ResNet + timm/MMPretrain files
         pretrained='torchvision://resnet50',
         depth=50,
         strides=(1, 2, 2, 1),

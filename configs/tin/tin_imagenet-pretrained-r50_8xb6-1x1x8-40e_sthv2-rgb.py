@@ -1,5 +1,6 @@
 # TIN R50 (AAAI 2020) on Something-Something V2 videos, 8 segments, on
-# `ResNetTINTorch` (MMAction2's ResNetTIN on mmdtf's tin_shift; docs/tin.md).
+# `ResNetTINShift` (MMAction2's ResNetTIN on mmdtf's tin_shift;
+# docs/models/tin.md).
 # The TIN recipe, from the authors' Something-Something training command
 # (github.com/deepcs233/TIN): SGD, lr 0.02 for a total batch of 48 (8 GPUs
 # x 6), momentum 0.9, weight decay 5e-4, 1 epoch of linear warm-up, then
@@ -17,7 +18,7 @@ custom_imports = dict(imports=['mmdtf'], allow_failed_imports=False)
 num_segments = 8
 model = dict(
     backbone=dict(
-        type='ResNetTINTorch',
+        type='ResNetTINShift',
         pretrained='torchvision://resnet50',
         num_segments=num_segments,
         shift_div=4),

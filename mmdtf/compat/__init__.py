@@ -5,7 +5,7 @@ affects (``AFFECTS``), checks whether the defect is present in what is
 installed (``defect_present()``) and patches only then (``apply()``), so an
 upstream release that fixes it needs no change here. ``import mmdtf``
 applies them all; :func:`applied` lists what was patched. The table is in
-docs/compat.md.
+docs/internals/compat.md.
 """
 from typing import Tuple
 

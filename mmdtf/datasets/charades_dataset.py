@@ -46,7 +46,7 @@ class CharadesDataset(BaseActionDataset):
 
     Args:
         fine_feature_prefix (str | None): Folder of ``<id>.npz`` fine-stream
-            features (``tools/extract_fine_features.py``), read by
+            features (``tools/data/extract_fine_features.py``), read by
             :class:`LoadFineFeatures`; None for the coarse stream alone.
     """
 

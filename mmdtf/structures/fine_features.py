@@ -1,6 +1,6 @@
 """The fine-feature file of Coarse-Fine Networks: ``<id>.npz`` with one
 float16 (C, Tf, h, w) array per level of the fine stream and ``stride``
-(feature j is frame j * stride). ``tools/extract_fine_features.py`` writes
+(feature j is frame j * stride). ``tools/data/extract_fine_features.py`` writes
 it, ``LoadFineFeatures`` reads it."""
 import os
 from typing import List, Sequence, Tuple
@@ -33,6 +33,6 @@ def read_fine_features(path: str) -> Tuple[List[np.ndarray], float]:
         missing = [k for k in FINE_LEVELS + ('stride', ) if k not in f]
         if missing:
             raise KeyError(f'{path} lacks {missing} (written by '
-                           'tools/extract_fine_features.py?)')
+                           'tools/data/extract_fine_features.py?)')
         return ([f[k].astype(np.float32) for k in FINE_LEVELS],
                 float(f['stride']))

@@ -4,8 +4,12 @@ On a terminal the line is rewritten in place (``\\r``); in a log file or a
 pipe (CI) it is printed at most every ``interval`` seconds, so a long run
 leaves a few dozen lines, not thousands. Used by every tool in ``tools/``
 that runs for more than a few seconds: :func:`track` wraps a loop,
-:class:`ProgressLine` takes any text (``tools/run_demo.py`` feeds it
-MMEngine's log lines via :func:`parse_mmengine_line`).
+:class:`ProgressLine` takes any text (:mod:`mmdtf.utils.logged_run` feeds
+it MMEngine's log lines via :func:`parse_mmengine_line`), and a Runner in the
+tool's own process registers :class:`~mmdtf.engine.hooks.ProgressHook`
+(``custom_hooks=[dict(type='ProgressHook', desc=...)]``, or
+:func:`runner_progress_hook`). All of them say it in :func:`describe`'s
+words where they show an MMEngine run.
 """
 import re
 import shutil
@@ -146,34 +150,10 @@ def track(items: Iterable[T], total: Optional[int] = None,
 
 def runner_progress_hook(desc: str = '', stream: Optional[TextIO] = None,
                          interval: float = 30.):
-    """An MMEngine hook showing one progress line for a Runner run in the
-    tool's own process (``tools/compare_dtf_variants.py``): ``desc train
-    epoch e/E, iter i/I, loss x`` while training, ``desc test i/N`` while
-    testing."""
-    from mmengine.hooks import Hook
-
-    class RunnerProgress(Hook):
-        priority = 'VERY_LOW'
-
-        def __init__(self):
-            self.line = ProgressLine(stream, interval)
-
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
-                             outputs=None):
-            loss = (outputs or {}).get('loss')
-            text = (f'{desc} train epoch {runner.epoch + 1}/'
-                    f'{runner.max_epochs}, iter {batch_idx + 1}/'
-                    f'{len(runner.train_dataloader)}')
-            if loss is not None:
-                text += f', loss {float(loss):.4f}'
-            self.line.update(text)
-
-        def after_test_iter(self, runner, batch_idx, data_batch=None,
-                            outputs=None):
-            self.line.update(f'{desc} test {batch_idx + 1}/'
-                             f'{len(runner.test_dataloader)}')
-
-        def after_test_epoch(self, runner, metrics=None):
-            self.line.close()
-
-    return RunnerProgress()
+    """:class:`~mmdtf.engine.hooks.ProgressHook` for a Runner run in a
+    tool's own process, built through MMAction2's ``HOOKS`` registry as a
+    config's ``custom_hooks`` entry would be (this module stays below the
+    engine: it imports none of it)."""
+    from mmaction.registry import HOOKS
+    return HOOKS.build(dict(type='ProgressHook', desc=desc, stream=stream,
+                            interval=interval))

@@ -14,7 +14,7 @@ those packages (and every warning of ours) is still shown.
   installed packages; the warning is about their code, and a user can do
   nothing about it. The ``mim`` command's own process and MMEngine's config
   parsing run before ``import mmdtf`` and still print it there; set
-  ``PYTHONWARNINGS`` as :data:`PKG_RESOURCES_ENV` (``tools/run_demo.py``
+  ``PYTHONWARNINGS`` as :data:`PKG_RESOURCES_ENV` (``tools/demo/run_demo.py``
   does) to silence those too.
 """
 import warnings

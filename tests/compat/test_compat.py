@@ -9,7 +9,8 @@ from cuda_marker import DEVICE_COUNT  # tests/cuda_marker.py
 import mmdtf
 from mmdtf import compat
 
-DOC = Path(__file__).resolve().parents[2] / 'docs' / 'compat.md'
+DOC = (Path(__file__).resolve().parents[2] / 'docs' / 'internals' /
+       'compat.md')
 
 
 def test_applied_on_this_install():

@@ -17,21 +17,20 @@ from mmengine.fileio import load
 from mmengine.runner import Runner
 
 import helpers
+from mmdtf.datasets.synthetic import make_detection_demo_dataset
 from naive_charades_map import charades_map
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = (REPO / 'configs/coarse_fine/demo/'
-          'x3d-tiny_grid-pool_1xb4-32x1x1-30e_detection-demo.py')
+CONFIG = REPO / 'configs/coarse_fine/demo/grid_pool_x3d-tiny_demo.py'
 
 
 @pytest.mark.slow
 def test_grid_pool_demo_trains_and_scores(tmp_path):
-    gen = helpers.load_tool('make_detection_demo_dataset')
     # Events of 8-12 of the 32 frames: with 5 coarse frames 8 apart, the
     # demo's 2-4-frame events take far longer than a test can train. Scored
     # on the training videos: whether the pipeline learns and scores the
     # right frames, not whether it generalises.
-    gen.make_detection_demo_dataset(tmp_path, num_train=8, num_val=4,
+    make_detection_demo_dataset(tmp_path, num_train=8, num_val=4,
                                     event_frames=(8, 13))
     cfg = Config.fromfile(str(CONFIG))
     cfg.work_dir = str(tmp_path / 'work')

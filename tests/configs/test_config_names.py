@@ -1,6 +1,7 @@
-"""One naming scheme: every config under its MMAction2-style name, the short
-names only as one-line aliases; the frame count set once per config and
-used by the backbone and every `SampleFrames`."""
+"""One naming scheme: every recipe under its MMAction2-style name, the
+demo configs (`demo/` folders) as `<model>_<backbone>_demo.py`, and one
+short alias, `configs/dtf_r50_k400.py` (the README's); the frame count set
+once per config and used by the backbone and every `SampleFrames`."""
 import re
 from pathlib import Path
 
@@ -12,15 +13,10 @@ CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
                  if '_base_' not in p.parts)
 NAME = re.compile(r'_\d+xb\d+-(\d+)x\d+x\d+-\d+e_[a-z0-9]+-rgb$')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+DEMO_NAME = re.compile(r'^[a-z0-9_]+_(r18|x3d-tiny)_demo$')
 ALIASES = {
     'dtf_r50_k400.py':
-    'dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py',
-    'dtf_swin-b_k400.py':
-    'dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
-    'dtf_swin-s_k400.py':
-    'dtf_swin-s-p4-w7-in1k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
-    'dtf_swin-t_k400.py':
-    'dtf_swin-t-p4-w7-in1k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
+    'dtf/dtf_imagenet-pretrained-r50_8xb32-16x1x1-128e_kinetics400-rgb.py',
 }
 
 
@@ -32,13 +28,23 @@ def test_short_names_are_aliases(short):
             Config.fromfile(str(REPO / 'configs' / ALIASES[short])).to_dict())
 
 
+def test_only_the_readme_alias_is_at_the_top():
+    """configs/ holds folders (one per model family, _base_) and the alias."""
+    top = {p.name for p in (REPO / 'configs').glob('*.py')}
+    assert top == set(ALIASES)
+
+
 def test_every_other_config_has_a_full_name():
     """`<model>_<pretrain/backbone>_<gpus>xb<batch>-<frames>x<interval>x<clips>
-    -<epochs>e_<dataset>-<modality>.py`, as MMAction2 names its configs."""
+    -<epochs>e_<dataset>-<modality>.py`, as MMAction2 names its configs; a
+    demo config `<model>_<backbone>_demo.py`."""
     for path in CONFIGS:
-        if path.name in ALIASES or path.parent.name == 'demo':
+        if path.name in ALIASES:
             continue
-        assert NAME.search(path.stem), path.name
+        if path.parent.name == 'demo':
+            assert DEMO_NAME.match(path.stem), path.name
+        else:
+            assert NAME.search(path.stem), path.name
 
 
 @pytest.mark.parametrize('path', CONFIGS,
@@ -50,7 +56,7 @@ def test_backbone_and_sampler_take_the_same_frame_count(path):
         assert clip_len is not None  # the blocks are built for it
     else:
         return  # a 2D model (TSN): frames are segments, not a clip
-    if path.parent == REPO / 'configs':  # set once, in the config itself
+    if path.parent == REPO / 'configs' / 'dtf':  # set once, in the config
         assert cfg.clip_len == clip_len
     name = NAME.search(path.stem)
     if name:  # `<frames>x<interval>x<clips>` of the name

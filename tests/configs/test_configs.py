@@ -4,8 +4,6 @@ import glob
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = (REPO / 'README.md').read_text(encoding='utf-8')
 # README plus docs/*.md: commands that moved from the README to the docs
 DOCS = README + ''.join(p.read_text(encoding='utf-8')
-                        for p in sorted((REPO / 'docs').glob('*.md')))
+                        for p in sorted((REPO / 'docs').rglob('*.md')))
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
                  if '_base_' not in p.parts)
 
@@ -50,17 +48,19 @@ def test_config_loads_and_builds(path):
 
 
 #: (GPUs, clips per GPU) of the configs whose name has no `<gpus>xb<batch>`
-#: (their headers say it; each has a conventionally named alias)
-BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32), 'dtf_swin-b_k400.py': (8, 8),
-                     'dtf_swin-s_k400.py': (8, 8), 'dtf_swin-t_k400.py': (8, 8)}
+#: (the README's alias of a conventionally named config)
+BATCH_NOT_IN_NAME = {'dtf_r50_k400.py': (8, 32)}
+#: (processes, clips per process) of the demo configs: one CPU process
+#: (tools/demo/run_demo.py, tools/demo/run_coarse_fine_demo.py)
+DEMO_BATCH = {'demo': (1, 8), 'coarse_fine/demo': (1, 4)}
 #: the paper's lr at a total batch of 256, per backbone
 PAPER_LR_AT_256 = {'ResNetDTF': 0.04, 'SwinDTF': 0.01,
                    # TIN: lr 0.02 for 8 GPUs x 6 clips (authors' code)
-                   'ResNetTINTorch': 0.02 * 256 / 48,
+                   'ResNetTINShift': 0.02 * 256 / 48,
                    # Coarse-Fine: 0.02 at a batch of 6
                    'X3DCoarseFine': 0.02 * 256 / 6,
-                   'ResNetMultiLayout': 0.04,
-                   'ResNetTSMMultiLayout': 0.04}  # TCPNet: 0.015 at 96
+                   'ResNetMultiFormat': 0.04,
+                   'ResNetTSMMultiFormat': 0.04}  # TCPNet: 0.015 at 96
 
 
 @pytest.mark.parametrize('path', CONFIGS,
@@ -74,7 +74,8 @@ def test_lr_is_for_the_batch_in_the_name(path):
     if match:
         gpus, per_gpu = map(int, match.groups())
     elif path.parent.name == 'demo':
-        gpus, per_gpu = 1, 8  # one CPU process (tools/run_demo.py)
+        gpus, per_gpu = DEMO_BATCH[
+            path.parent.relative_to(REPO / 'configs').as_posix()]
     else:
         gpus, per_gpu = BATCH_NOT_IN_NAME[path.name]
     assert cfg.train_dataloader.batch_size == per_gpu
@@ -100,7 +101,7 @@ def test_k400_recipe():
 
 @pytest.mark.parametrize('name', ['sthv1', 'sthv2'])
 def test_something_something_has_no_flip(name):
-    path, = (REPO / 'configs').glob(f'dtf_*r50*_{name}-rgb.py')
+    path, = (REPO / 'configs' / 'dtf').glob(f'dtf_*r50*_{name}-rgb.py')
     cfg = Config.fromfile(str(path))
     for loader in ('train_dataloader', 'test_dataloader'):
         types = [s['type'] for s in cfg[loader].dataset.pipeline]
@@ -204,23 +205,29 @@ def test_readme_best_checkpoint_is_the_file_mmengine_writes(tmp_path,
 
 
 def test_readme_demo_checkpoint_paths():
-    """`work_dirs/demo/<model>/epoch_N.pth` in the docs: tools/run_demo.py
+    """`work_dirs/demo/<model>/epoch_N.pth` in the docs: tools/demo/run_demo.py
     writes to work_dirs/demo/<model>, and the demo configs save epoch_N.pth
     for their last epoch N."""
     paths = set(re.findall(r'work_dirs/demo/(\w+)/epoch_(\d+)\.pth', DOCS))
     assert paths
-    run_demo = helpers.load_tool('run_demo')
+    run_demo = helpers.load_tool('demo/run_demo')
     assert "'--work-dir', default='work_dirs/demo'" in (
-        REPO / 'tools' / 'run_demo.py').read_text()
+        REPO / 'tools' / 'demo' / 'run_demo.py').read_text()
     for name, epoch in paths:
         cfg = Config.fromfile(str(REPO / run_demo.MODELS[name][1]))
         assert int(epoch) == cfg.train_cfg.max_epochs
         assert int(epoch) % cfg.default_hooks.checkpoint.interval == 0
 
 
-def test_config_dir_command_prints_the_directory():
-    out = subprocess.run(
-        [sys.executable, '-c', 'from mmdtf.utils.resources import main; main()'],
-        capture_output=True, text=True, check=True, env=dict(os.environ))
-    assert Path(out.stdout.strip()) == config_dir()
+def test_config_dir_command_prints_the_directory(capsys):
+    """`mmdtf-config-dir`, the console script setup.py installs."""
+    from importlib.metadata import entry_points
+
+    from mmdtf.utils.resources import main
+    script, = entry_points(group='console_scripts', name='mmdtf-config-dir')
+    assert script.value == 'mmdtf.utils.resources:main'
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 0
+    assert Path(capsys.readouterr().out.strip()) == config_dir()
     assert (config_dir() / 'dtf_r50_k400.py').is_file()

@@ -28,14 +28,16 @@ def readme_rows():
     """(config paths, block) of every row of the model table."""
     table = README.split('| config (`configs/`) |', 1)[1].split('\n\n', 1)[0]
     header, _, *rows = table.splitlines()
-    assert 'DTF block' in header
+    # the header's first cell, `config`, is cut off by the split above
+    block = 1 + [c.strip() for c in header.strip('|').split('|')].index(
+        'DTF block')
     out = []
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
         pattern = re.match(r'`([^`]+)`', cells[0]).group(1)
         paths = _expand(pattern)
         assert paths, f'README names no config: {pattern}'
-        out.append((pattern, paths, cells[3]))
+        out.append((pattern, paths, cells[block]))
     return out
 
 

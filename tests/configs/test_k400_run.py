@@ -60,17 +60,24 @@ def test_train_iteration_test_step_and_checkpoint(k400_like, tmp_path,
     evaluated = helpers.record_accuracy_inputs(monkeypatch)
     cfg = make_cfg(k400_like, tmp_path)
     runner = Runner.from_cfg(cfg)
+    head_inputs = helpers.record_head_inputs(runner.model)
     runner.train()
     assert runner.iter == 1
+    # the logged loss is the cross entropy of what the head computed
     loss = runner.message_hub.get_scalar('train/loss').current()
-    assert np.isfinite(loss) and loss > 0
+    assert len(head_inputs) == 1
+    assert sorted(head_inputs[0][1].tolist()) == [0, 1]  # both videos
+    assert loss == pytest.approx(helpers.cross_entropy_of(head_inputs[0]),
+                                 rel=1e-5)
     metrics = runner.test()
     # Both videos of list.txt (labels 0, 1), each scored once: the 30 views
     # averaged into one 2-class score vector.
     assert len(evaluated) == 1
     assert [label for _, label in evaluated[0]] == [0, 1]
     scores = np.stack([pred for pred, _ in evaluated[0]])
-    assert scores.shape == (2, 2) and np.isfinite(scores).all()
+    assert scores.shape == (2, 2)
+    # average_clips='prob': each view's softmax, averaged: probabilities
+    np.testing.assert_allclose(scores.sum(1), 1, rtol=1e-5)
     # AccMetric's defaults (topk 1 and 5, mean class accuracy); with 2
     # classes both are in the top 5; with one video per class the mean
     # class accuracy is the top-1 accuracy, here recomputed from the scores.

@@ -1,10 +1,9 @@
 """The DTF-Transformer (SwinDTF) configs: models build and agree with their
-pipelines, the recipes are the paper's, and dtf_swin-t_k400.py runs one
+pipelines, the recipes are the paper's, and the Swin-T K400 config runs one
 training iteration and one 4 clips x 3 crops test step at reduced size."""
 import copy
 from pathlib import Path
 
-import numpy as np
 import pytest
 from mmaction.registry import DATASETS, MODELS
 from mmengine.config import Config
@@ -13,7 +12,12 @@ from mmengine.runner import Runner
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((REPO / 'configs').glob('dtf_swin*.py'))
+DTF = REPO / 'configs' / 'dtf'
+CONFIGS = sorted(DTF.glob('dtf_swin*.py'))
+SWIN_B_K400 = DTF / ('dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_'
+                     'kinetics400-rgb.py')
+SWIN_T_K400 = DTF / ('dtf_swin-t-p4-w7-in1k-pre_8xb8-64x2x1-128e_'
+                     'kinetics400-rgb.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -23,8 +27,9 @@ def steps_of(cfg, loader):
 
 def test_all_variants_are_there():
     names = {p.name for p in CONFIGS}
-    assert {'dtf_swin-b_k400.py', 'dtf_swin-t_k400.py', 'dtf_swin-s_k400.py',
-            'dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
+    assert {'dtf_swin-b-p4-w7-in22k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
+            'dtf_swin-s-p4-w7-in1k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
+            'dtf_swin-t-p4-w7-in1k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py',
             'dtf_swin-b-p4-w7-in22k-pre_8xb8-32x1x1-64e_sthv2-rgb.py',
             'dtf_swin-b-p4-w7-in22k-pre_8xb8-32x1x1-64e_sthv1-rgb.py'
             } <= names
@@ -54,7 +59,7 @@ def test_model_builds_and_matches_pipelines(path):
 
 
 def test_k400_recipe():
-    cfg = Config.fromfile(str(REPO / 'configs' / 'dtf_swin-b_k400.py'))
+    cfg = Config.fromfile(str(SWIN_B_K400))
     backbone = cfg.model.backbone
     assert (backbone.arch, backbone.clip_len, backbone.temporal_stride,
             backbone.window_size, backbone.drop_path_rate) == \
@@ -85,7 +90,7 @@ def test_k400_recipe():
 
 @pytest.mark.parametrize('name', ['sthv1', 'sthv2'])
 def test_something_something(name):
-    path, = (REPO / 'configs').glob(f'dtf_swin-b*_{name}-rgb.py')
+    path, = DTF.glob(f'dtf_swin-b*_{name}-rgb.py')
     cfg = Config.fromfile(str(path))
     assert cfg.model.cls_head.num_classes == 174
     assert cfg.train_cfg.max_epochs == 64
@@ -99,7 +104,7 @@ def test_something_something(name):
 
 
 # --------------------------------------------------------------------------
-# dtf_swin-t_k400.py end to end, every size divided by 3.5 (224 -> 64).
+# the Swin-T K400 config end to end, every size divided by 3.5 (224 -> 64).
 # --------------------------------------------------------------------------
 
 CLIP_LEN = 8
@@ -111,7 +116,7 @@ def videos(tmp_path_factory):
 
 
 def tiny_cfg(root: Path, work_dir: Path) -> Config:
-    cfg = Config.fromfile(str(REPO / 'configs' / 'dtf_swin-t_k400.py'))
+    cfg = Config.fromfile(str(SWIN_T_K400))
     cfg.work_dir = str(work_dir)
     cfg.model.backbone.update(pretrained=None, clip_len=CLIP_LEN, img_size=64)
     cfg.model.cls_head.num_classes = 2
@@ -148,10 +153,15 @@ def test_train_iteration_and_test_step(videos, tmp_path, monkeypatch):
     assert cfg.model.backbone.with_cp  # the K400 recipe checkpoints
     cfg.auto_scale_lr.enable = True  # what `--auto-scale-lr` does
     runner = Runner.from_cfg(cfg)
+    head_inputs = helpers.record_head_inputs(runner.model)
     runner.train()
     assert runner.iter == 1
+    # the logged loss is the cross entropy of what the head computed
     loss = runner.message_hub.get_scalar('train/loss').current()
-    assert np.isfinite(loss) and loss > 0
+    assert len(head_inputs) == 1
+    assert sorted(head_inputs[0][1].tolist()) == [0, 1]  # both videos
+    assert loss == pytest.approx(helpers.cross_entropy_of(head_inputs[0]),
+                                 rel=1e-5)
     # --auto-scale-lr: 0.0025 at batch 64 (the paper's 0.01 at 256) ->
     # batch 2 on one process
     lr = runner.optim_wrapper.optimizer.param_groups[0]['initial_lr']

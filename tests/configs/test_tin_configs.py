@@ -25,7 +25,7 @@ def test_tin_recipe(path):
     segments = int(re.search(r'1x1x(\d+)-', path.name).group(1))
     epochs = int(re.search(r'-(\d+)e_', path.name).group(1))
     backbone, head = cfg.model.backbone, cfg.model.cls_head
-    assert backbone.type == 'ResNetTINTorch' and backbone.depth == 50
+    assert backbone.type == 'ResNetTINShift' and backbone.depth == 50
     assert backbone.shift_div == 4
     assert backbone.num_segments == head.num_segments == segments
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -90,7 +90,7 @@ def test_released_mmaction2_checkpoint_loads_strictly(zoo_name, tmp_path):
                     state_dict=state), path)
     ours = MODELS.build(
         Config.fromfile(str(REPO / 'configs' / 'tin' / ZOO[zoo_name])).model)
-    assert type(ours.backbone).__name__ == 'ResNetTINTorch'
+    assert type(ours.backbone).__name__ == 'ResNetTINShift'
     load_checkpoint(ours, str(path), strict=True)
     loaded = ours.state_dict()
     assert list(loaded) == list(state)

@@ -28,6 +28,7 @@ def test_every_video_config_uses_checked_dataset(config):
             f'{config.name} {split}_dataloader')
 
 
+@pytest.mark.slow  # `mim train` in a subprocess
 def test_mim_train_on_demo_config_names_truncated_video(tmp_path):
     root = tmp_path / 'data'
     helpers.make_demo_data(root, train_per_class=1, val_per_class=1)

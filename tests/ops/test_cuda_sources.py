@@ -89,6 +89,7 @@ def test_reason_without_cupy():
         assert 'CUDA' in fac.cupy_unavailable_reason(torch.device('cpu'))
 
 
+@pytest.mark.slow  # nvcc in a subprocess: a minute per file
 @pytest.mark.skipif(NVCC is None, reason='nvcc is not on PATH')
 @pytest.mark.parametrize('cu', CU_FILES, ids=lambda p: p.name)
 def test_nvcc_compiles(cu, tmp_path):

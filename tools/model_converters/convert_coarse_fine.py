@@ -10,7 +10,7 @@ fine stream's ``fine_charades_*.pt``) into an mmdtf checkpoint for
 
 The layout and what is computed rather than renamed (sub-batch-norm
 statistics, Grid Pool's conv biases) are in
-mmdtf/models/weights/coarse_fine.py; docs/coarse_fine.md lists what the
+mmdtf/models/weights/coarse_fine.py; docs/models/coarse_fine.md lists what the
 converted model still computes differently.
 """
 import argparse

@@ -7,7 +7,8 @@ DTF-Transformer) into an mmdtf Recognizer3D checkpoint.
 The model must be built with ``dtf_cfg.variant='authors'`` (e.g. for their
 R50 at 16 frames, configs/dtf/dtf-authors_imagenet-pretrained-r50_8xb32-
 16x1x1-128e_kinetics400-rgb.py); the keys it needs are printed. Then
-``mim test mmaction2 CONFIG --checkpoint ours.pth`` (docs/dtf_blocks.md).
+``mim test mmaction2 CONFIG --checkpoint ours.pth``
+(docs/models/dtf_blocks.md).
 """
 import argparse
 import pprint

@@ -7,7 +7,7 @@ Reads a TCPNet video model (new or old-style keys) or the GCP ImageNet
 ResNet-50, writes ``{'state_dict', 'meta'}`` in MMAction2's Recognizer2D +
 TCPHead names for ``load_from`` / ``mim test --checkpoint`` with the
 configs in configs/tcp/ (which also read the original file directly, through
-``TCPNetCheckpointHook``; docs/tcp.md).
+``TCPNetCheckpointHook``; docs/models/tcp.md).
 """
 import argparse
 from pathlib import Path
@@ -25,9 +25,9 @@ def main(argv=None) -> None:
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
     conversion = convert_tcpnet(checkpoint)
     torch.save(dict(state_dict=conversion.state_dict,
-                    meta=dict(converted_from=conversion.layout,
+                    meta=dict(converted_from=conversion.kind,
                               source=Path(args.src).name)), args.dst)
-    print(f'{args.src} ({conversion.layout}): {len(conversion.state_dict)} '
+    print(f'{args.src} ({conversion.kind}): {len(conversion.state_dict)} '
           f'tensors -> {args.dst}; not used: {conversion.unused or "none"}')
 
 

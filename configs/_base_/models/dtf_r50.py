@@ -13,9 +13,9 @@ model = dict(
             filter_type='dynamic',
             aggregate=True,
             use_corr=True,
-            # the block (docs/dtf_blocks.md): 'mmdtf' (no complex channel
-            # mixing, a scale-free filter estimator input:
-            # docs/channel_mixing.md), 'paper' or 'authors'
+            # the block (docs/models/dtf_blocks.md): 'mmdtf' (no complex
+            # channel mixing, a scale-free filter estimator input:
+            # docs/reports/channel_mixing.md), 'paper' or 'authors'
             variant='mmdtf',
             backend='auto'),
         pretrained='torchvision://resnet50',

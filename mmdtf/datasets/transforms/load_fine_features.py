@@ -11,7 +11,7 @@ from mmdtf.structures import read_fine_features
 
 @TRANSFORMS.register_module()
 class LoadFineFeatures(BaseTransform):
-    """Reads ``fine_feature_file`` (``tools/extract_fine_features.py``):
+    """Reads ``fine_feature_file`` (``tools/data/extract_fine_features.py``):
     ``fine_feats`` (one (C, Tf, h, w) array per level of FINE_LEVELS) and
     ``clip_span`` (the clip's first frame and first-to-last span, in
     fine-feature frames, for the Gaussian alignment)."""
@@ -24,8 +24,8 @@ class LoadFineFeatures(BaseTransform):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'fine features {path} not found for video '
-                f'{results.get("video_id")}; run '
-                'tools/extract_fine_features.py or fix fine_feature_prefix')
+                f'{results.get("video_id")}; run tools/data/'
+                'extract_fine_features.py or fix fine_feature_prefix')
         feats, stride = read_fine_features(path)
         inds = results['sampled_frames']
         results['fine_feats'] = feats

@@ -22,7 +22,8 @@ class SampleDetectionFrames(BaseTransform):
       test with ``batch_size=1``.
     * ``'spread'``: ``clip_len`` frames evenly spread over the whole video
       (one clip shape for every video, but a long video is seen at a lower
-      frame rate than training used; docs/coarse_fine.md measures the cost).
+      frame rate than training used; docs/models/coarse_fine.md measures
+      the cost).
     """
     TEST_SAMPLINGS = ('interval', 'spread')
 

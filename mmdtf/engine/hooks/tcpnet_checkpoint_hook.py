@@ -3,9 +3,9 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ...models.backbones.pretrained import unwrap_state_dict
+from ...models.weights.checkpoint_file import unwrap_state_dict
 from ...models.weights.tcpnet import (convert_tcpnet, fit_tcpnet_to_model,
-                                      tcpnet_layout)
+                                      tcpnet_kind)
 
 
 @HOOKS.register_module()
@@ -22,15 +22,15 @@ class TCPNetCheckpointHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if tcpnet_layout(unwrap_state_dict(checkpoint)) is None:
+        if tcpnet_kind(unwrap_state_dict(checkpoint)) is None:
             return
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         conversion = convert_tcpnet(checkpoint)
         state_dict, left_out = fit_tcpnet_to_model(conversion, model)
         runner.logger.info(
-            f'{conversion.layout}: {len(state_dict)} tensors renamed into '
+            f'{conversion.kind}: {len(state_dict)} tensors renamed into '
             f'this model; left out: {left_out or "nothing"}')
         checkpoint.clear()
         checkpoint.update(state_dict=state_dict,
-                          meta=dict(converted_from=conversion.layout))
+                          meta=dict(converted_from=conversion.kind))

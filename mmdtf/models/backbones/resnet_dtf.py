@@ -5,19 +5,18 @@ convolutions of its blocks. The body runs frames as a batch of ``N * T`` images
 (2D convolutions are faster than (1, 3, 3) 3D ones); only the stem and the DTF
 blocks see the time axis.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
-from mmaction.models.backbones.resnet3d import ResNet3d
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from torch import nn
 
 from ..blocks import DTFBlock
-from .checkpointing import checkpoint_once
-from .resnet2d_init import ResNet2dInit
-from .tubelet_stem import CLIP_LEN_KEY, check_clip_len
+from ..weights.resnet2d import ResNet2dInit
+from .activation_checkpointing import checkpoint_once
+from .dtf_backbone import CLIP_LEN_KEY, DTFBackbone
 
 
 class ConvWithDTF(nn.Module):
@@ -55,7 +54,7 @@ def _norm_cfg_3d(norm_cfg: Dict) -> Dict:
 
 
 @MODELS.register_module()
-class ResNetDTF(ResNet2dInit, ResNet):
+class ResNetDTF(DTFBackbone, ResNet2dInit, ResNet):
     """ResNet with Dynamic Temporal Filtering (DTF-Net).
 
     Input ``(N, 3, clip_len, H, W)``; output ``(N, C, T, H/32, W/32)`` with
@@ -70,11 +69,12 @@ class ResNetDTF(ResNet2dInit, ResNet):
         dtf_stages: per stage, whether its blocks get DTF (paper table 1c).
         dtf_cfg: keyword arguments of :class:`DTFBlock`: ``variant``
             (the block: ``'mmdtf'``, ``'paper'``, ``'authors'``;
-            docs/dtf_blocks.md), ``kernel_size``, ``group_factor``,
+            docs/models/dtf_blocks.md), ``kernel_size``, ``group_factor``,
             ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a 2D ResNet checkpoint (path, URL or
             ``torchvision://resnet50``) in torchvision, timm or MMPretrain
-            layout (docs/pretrained.md), inflated at ``init_weights``.
+            key format (docs/user_guides/pretrained.md), inflated at
+            ``init_weights``.
         with_cp: activation checkpointing of every residual block (any
             depth; MMAction2's ResNet has it for Bottleneck blocks only),
             with batch-norm statistics counted once per step.
@@ -99,10 +99,7 @@ class ResNetDTF(ResNet2dInit, ResNet):
                 f'ResNetDTF: invalid depth {depth!r}; set '
                 '`model.backbone.depth` to one of '
                 f'{sorted(self.arch_settings)}.')
-        self.num_frames = check_clip_len('ResNetDTF', clip_len,
-                                         temporal_stride)
-        self.clip_len = clip_len
-        self.temporal_stride = temporal_stride
+        self.set_clip(clip_len, temporal_stride, dtf_cfg)
         if isinstance(init_cfg, tuple):  # the default: MMEngine wants a list
             init_cfg = list(init_cfg)
         # The blocks' own checkpointing would count batch norms twice (and
@@ -115,7 +112,6 @@ class ResNetDTF(ResNet2dInit, ResNet):
                 f'ResNetDTF: dtf_stages has {len(dtf_stages)} entries for '
                 f'{self.num_stages} stages; set `model.backbone.dtf_stages`.')
         self.dtf_stages = tuple(bool(s) for s in dtf_stages)
-        self.dtf_cfg = dict(dtf_cfg or {})
         self._add_dtf_blocks()
 
     def _make_stem_layer(self) -> None:
@@ -146,34 +142,20 @@ class ResNetDTF(ResNet2dInit, ResNet):
                 else:
                     raise TypeError(f'ResNetDTF cannot place DTF in a '
                                     f'{type(block).__name__}.')
-                dtf = DTFBlock(conv_module.conv.out_channels, self.num_frames,
-                               frames_key=CLIP_LEN_KEY, **self.dtf_cfg)
-                conv_module.conv = ConvWithDTF(conv_module.conv, dtf)
+                conv_module.conv = ConvWithDTF(
+                    conv_module.conv,
+                    self.dtf_block(conv_module.conv.out_channels))
 
     def _plain_conv(self, module: ConvModule) -> nn.Module:
         conv = module.conv
         return conv.conv if isinstance(conv, ConvWithDTF) else conv
 
-    def _load_2d_conv(self, conv: nn.Module, state_dict: Dict, name: str,
-                      loaded: List[str]) -> None:
-        """Inflate a 2D ResNet: (kh, kw) kernels act per frame; the stem's
-        7x7 kernel is spread over its s taps (divided by s, so a clip of
-        identical frames gives the 2D network's features)."""
-        if conv.weight.dim() != 5:
-            return super()._load_2d_conv(conv, state_dict, name, loaded)
-        # the stem, (C, 3, s, 7, 7)
-        self._check_shape(conv.weight[:, :, 0], state_dict, f'{name}.weight')
-        # MMAction2's inflation: spread over the s taps, divided by s
-        ResNet3d._inflate_conv_params(conv, state_dict, name, loaded)
-
     def init_weights(self) -> None:
+        """Kaiming init, or a 2D ResNet's weights (its (kh, kw) kernels act
+        per frame, its 7x7 stem is inflated over the s taps of the tubelet
+        stem); then every DTF block the identity."""
         super().init_weights()
-        # Neither the 2D loading nor MMEngine's init (it recurses into direct
-        # children only) reaches blocks nested in the stages: start every
-        # DTF block as the identity here.
-        for module in self.modules():
-            if isinstance(module, DTFBlock):
-                module.reset_to_identity()
+        self.reset_dtf_blocks()
 
     def _run_layer(self, layer: nn.Sequential,
                    x: torch.Tensor) -> torch.Tensor:
@@ -183,19 +165,8 @@ class ResNetDTF(ResNet2dInit, ResNet):
             x = checkpoint_once(block, x, module=block)
         return x
 
-    def train(self, mode: bool = True) -> 'ResNetDTF':
-        # MMAction2's ResNet keeps frozen stages in eval mode but returns
-        # None; `model.eval()` should return the model, as any nn.Module.
-        super().train(mode)
-        return self
-
     def forward(self, x: torch.Tensor):
-        if x.dim() != 5 or x.shape[2] != self.clip_len:
-            raise ValueError(
-                f'ResNetDTF expects clips of shape (N, C, T={self.clip_len}, '
-                f'H, W) (format_shape NCTHW), got {tuple(x.shape)}; set '
-                f'`{CLIP_LEN_KEY}` to the `clip_len` of SampleFrames in the '
-                'pipeline.')
+        self.check_clip(x)
         x = self.conv1(x)
         n, c, t, h, w = x.shape
         x = x.transpose(1, 2).reshape(n * t, c, h, w)

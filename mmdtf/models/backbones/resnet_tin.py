@@ -3,9 +3,10 @@
 MMAction2's ``ResNetTIN`` is the model, but its ``linear_sampler`` imports
 ``mmcv.ops.tin_shift`` at call time: a compiled CUDA-only op that
 ``mmcv-lite`` lacks, with a wrong backward (see ``mmdtf.ops.tin_shift``).
-:class:`ResNetTINTorch` is ``ResNetTIN`` with only the interlace's forward
-replaced, so its parameters, their names and their initialisation are
-MMAction2's: TIN checkpoints of MMAction2 load unchanged.
+:class:`ResNetTINShift` is ``ResNetTIN`` with only the interlace's forward
+replaced (it shifts with ``tin_shift``), so its parameters, their names and
+their initialisation are MMAction2's: TIN checkpoints of MMAction2 load
+unchanged. ``ResNetTINTorch``, its old name, stays registered.
 
 TIN paper, section 3: before ``conv1`` of every residual block, the first
 ``C / shift_div`` channels (``folds``) form 4 groups; OffsetNet gives two
@@ -20,7 +21,7 @@ from mmaction.models.backbones.resnet_tin import (CombineNet, ResNetTIN,
 from mmaction.registry import MODELS
 
 from ...ops import tin_shift
-from .resnet2d_init import ResNet2dInit
+from ..weights.resnet2d import ResNet2dInit
 
 #: TemporalInterlace: 2 offsets (OffsetNet) and their negatives
 INTERLACE_GROUPS = 4
@@ -47,7 +48,7 @@ def temporal_linear_sampler(x: torch.Tensor,
     return below * (1 - frac) + above * frac
 
 
-class TemporalInterlaceTorch(TemporalInterlace):
+class TemporalInterlaceShift(TemporalInterlace):
     """MMAction2's ``TemporalInterlace`` (same OffsetNet and WeightNet) with a
     forward on :func:`temporal_linear_sampler`.
 
@@ -84,14 +85,15 @@ class TemporalInterlaceTorch(TemporalInterlace):
 
 
 @MODELS.register_module()
-class ResNetTINTorch(ResNet2dInit, ResNetTIN):
+@MODELS.register_module(name='ResNetTINTorch')  # the old name
+class ResNetTINShift(ResNet2dInit, ResNetTIN):
     """MMAction2's ``ResNetTIN`` on ``mmdtf.ops.tin_shift``: CPU and GPU, any
     floating dtype, the true gradient of the shift.
 
     Same arguments and ``state_dict`` as ``ResNetTIN``: an MMAction2 TIN
-    config runs on it with ``model.backbone.type='ResNetTINTorch'`` (and
+    config runs on it with ``model.backbone.type='ResNetTINShift'`` (and
     ``custom_imports`` of ``mmdtf``). Its 2D ``pretrained`` may be in
-    torchvision, timm or MMPretrain layout (:class:`ResNet2dInit`).
+    torchvision, timm or MMPretrain key format (:class:`ResNet2dInit`).
     """
 
     def make_temporal_interlace(self) -> None:
@@ -100,8 +102,11 @@ class ResNetTINTorch(ResNet2dInit, ResNetTIN):
             if isinstance(module, CombineNet):
                 # Swap the class only: the module keeps its parameters, their
                 # initialisation and state_dict keys; the forward is ours.
-                module.net1.__class__ = TemporalInterlaceTorch
+                module.net1.__class__ = TemporalInterlaceShift
 
 
-__all__ = ['ResNetTINTorch', 'TemporalInterlaceTorch',
+#: the old name, for code that imports it
+ResNetTINTorch = ResNetTINShift
+
+__all__ = ['ResNetTINShift', 'ResNetTINTorch', 'TemporalInterlaceShift',
            'temporal_linear_sampler']

@@ -8,11 +8,9 @@ with a DTF block after W-MSA's residual add in every block whose window is
 regular (unshifted) at the configured input size.
 """
 import logging
-import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmaction.models.backbones.swin import (SwinTransformer3D,
                                             SwinTransformerBlock3D,
                                             get_window_size)
@@ -22,12 +20,13 @@ from mmengine.runner.checkpoint import load_checkpoint
 from mmengine.utils import to_2tuple
 
 from ..blocks import DTFBlock
-from .checkpointing import checkpoint_once
-from .swin_checkpoint import load_swin2d_checkpoint
-from .tubelet_stem import CLIP_LEN_KEY, check_clip_len, inflate_2d_kernel
+from ..weights.swin2d import Swin2dInit
+from .activation_checkpointing import checkpoint_once
+from .dtf_backbone import DTFBackbone
 
 IMG_SIZE_KEY = 'model.backbone.img_size'
-DTFLayout = Tuple[Tuple[bool, ...], ...]
+#: per stage, per block: whether the block has a DTF block
+DTFPlacement = Tuple[Tuple[bool, ...], ...]
 
 
 class SwinDTFBlock3D(SwinTransformerBlock3D):
@@ -71,7 +70,7 @@ class SwinDTFBlock3D(SwinTransformerBlock3D):
 
 
 @MODELS.register_module()
-class SwinDTF(SwinTransformer3D):
+class SwinDTF(DTFBackbone, Swin2dInit, SwinTransformer3D):
     """Swin Transformer with Dynamic Temporal Filtering (DTF-Transformer).
 
     Input ``(N, 3, clip_len, H, W)``; output ``(N, C, T, H/32, W/32)`` (after
@@ -100,10 +99,11 @@ class SwinDTF(SwinTransformer3D):
             blocks get DTF.
         dtf_cfg: keyword arguments of :class:`DTFBlock`: ``variant``
             (the block: ``'mmdtf'``, ``'paper'``, ``'authors'``;
-            docs/dtf_blocks.md), ``kernel_size``, ``group_factor``,
+            docs/models/dtf_blocks.md), ``kernel_size``, ``group_factor``,
             ``filter_type``, ``aggregate``, ``use_corr``, ``backend``, ...
         pretrained: a checkpoint path or URL. With ``pretrained2d`` a 2D
-            ImageNet Swin in official, timm or MMPretrain layout, inflated;
+            ImageNet Swin in official, timm or MMPretrain key format,
+            inflated (:class:`~mmdtf.models.weights.swin2d.Swin2dInit`);
             otherwise a SwinDTF checkpoint (a recognizer's ``backbone.`` keys
             are taken).
         pretrained2d: whether ``pretrained`` is a 2D Swin checkpoint.
@@ -138,7 +138,7 @@ class SwinDTF(SwinTransformer3D):
                  norm_cfg: Dict = dict(type='LN'),
                  with_cp: bool = False,
                  **kwargs) -> None:
-        num_frames = check_clip_len('SwinDTF', clip_len, temporal_stride)
+        self.set_clip(clip_len, temporal_stride, dtf_cfg)
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(
                 f'SwinDTF: unknown arch {arch!r}; set `model.backbone.arch` '
@@ -151,9 +151,6 @@ class SwinDTF(SwinTransformer3D):
                     f'SwinDTF: {name} is the spatial size (an int), got '
                     f'{value!r}; set `model.backbone.{name}` (time is fixed: '
                     'tubelets of temporal_stride frames, one-frame windows).')
-        self.clip_len = clip_len
-        self.temporal_stride = temporal_stride
-        self.num_frames = num_frames
         self.img_size = _pair(img_size)
         self.arch_name = arch.lower() if isinstance(arch, str) else 'custom'
         super().__init__(
@@ -172,8 +169,7 @@ class SwinDTF(SwinTransformer3D):
             norm_cfg=norm_cfg,
             with_cp=with_cp,
             **kwargs)
-        self.dtf_cfg = dict(dtf_cfg or {})
-        self.dtf_layout = self.unshifted_blocks(self.img_size)
+        self.dtf_placement = self.unshifted_blocks(self.img_size)
         self._checked_sizes = {self.img_size}
         self._add_dtf_blocks(
             dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
@@ -181,7 +177,7 @@ class SwinDTF(SwinTransformer3D):
                  norm_cfg=norm_cfg, with_cp=with_cp))
         self._freeze_stages()  # again: the blocks are new
 
-    def unshifted_blocks(self, img_size: Sequence[int]) -> DTFLayout:
+    def unshifted_blocks(self, img_size: Sequence[int]) -> DTFPlacement:
         """Per stage and block, whether the block's window is regular (not
         shifted) for an input of ``img_size``, as MMAction2 decides it:
         ``get_window_size`` drops the shift along an axis whose token map is
@@ -189,30 +185,27 @@ class SwinDTF(SwinTransformer3D):
         patch = self.patch_size
         h = -(-img_size[0] // patch[1])  # the patch embedding pads
         w = -(-img_size[1] // patch[2])
-        layout = []
+        unshifted = []
         for layer in self.layers:
             stage = []
             for block in layer.blocks:
                 _, shift = get_window_size((self.num_frames, h, w),
                                            block.window_size, block.shift_size)
                 stage.append(not any(shift))
-            layout.append(tuple(stage))
+            unshifted.append(tuple(stage))
             h, w = -(-h // 2), -(-w // 2)  # patch merging pads odd sizes
-        return tuple(layout)
+        return tuple(unshifted)
 
     def _add_dtf_blocks(self, block_cfg: Dict) -> None:
         """Rebuild each stage's blocks as :class:`SwinDTFBlock3D` with the
-        same settings, with a DTF block where ``dtf_layout`` says.
+        same settings, with a DTF block where ``dtf_placement`` says.
 
         (MMAction2's ``BasicLayer`` builds its blocks inline, with no way to
         choose their class.)
         """
-        for layer, with_dtf in zip(self.layers, self.dtf_layout):
+        for layer, with_dtf in zip(self.layers, self.dtf_placement):
             for j, block in enumerate(layer.blocks):
-                dtf = None
-                if with_dtf[j]:
-                    dtf = DTFBlock(layer.embed_dims, self.num_frames,
-                                   frames_key=CLIP_LEN_KEY, **self.dtf_cfg)
+                dtf = self.dtf_block(layer.embed_dims) if with_dtf[j] else None
                 layer.blocks[j] = SwinDTFBlock3D(
                     embed_dims=block.embed_dims,
                     num_heads=block.num_heads,
@@ -222,11 +215,11 @@ class SwinDTF(SwinTransformer3D):
                     dtf=dtf,
                     **block_cfg)
 
-    def _check_layout(self, size: Tuple[int, int]) -> None:
+    def _check_placement(self, size: Tuple[int, int]) -> None:
         if size in self._checked_sizes:
             return
         self._checked_sizes.add(size)
-        if self.unshifted_blocks(size) != self.dtf_layout:
+        if self.unshifted_blocks(size) != self.dtf_placement:
             print_log(
                 f'SwinDTF was built for {self.img_size[0]}x{self.img_size[1]}'
                 f' inputs and got {size[0]}x{size[1]}: at this size another '
@@ -242,129 +235,26 @@ class SwinDTF(SwinTransformer3D):
         # Not SwinTransformer3D.init_weights: it loads a 2D checkpoint even
         # when none is given.
         super(SwinTransformer3D, self).init_weights()
-        for module in self.modules():
-            if isinstance(module, DTFBlock):
-                module.reset_to_identity()
+        self.reset_dtf_blocks()
         if not self.pretrained:
             return
         logger = MMLogger.get_current_instance()
         if self.pretrained2d:
-            self._load_2d_checkpoint(logger)
+            self.load_swin2d(logger)
         else:
             load_checkpoint(self, self.pretrained, map_location='cpu',
                             strict=False, logger=logger,
                             revise_keys=[(r'^module\.', ''),
                                          (r'^backbone\.', '')])
 
-    def _load_2d_checkpoint(self, logger: MMLogger) -> None:
-        """Inflate a 2D ImageNet Swin: the (4, 4) patch kernel is spread over
-        the s tubelet frames (divided by s, so a clip of identical frames
-        gives the 2D features); everything else acts per frame as it is."""
-        state_dict, layout = load_swin2d_checkpoint(self.pretrained)
-        own = self.state_dict()
-        skipped = []
-
-        patch = state_dict.get('patch_embed.proj.weight')
-        if patch is None or patch.dim() != 4:
-            shape = None if patch is None else tuple(patch.shape)
-            raise ValueError(
-                f'{self.pretrained} is not a 2D Swin checkpoint: its '
-                f'`patch_embed.proj.weight` has shape {shape}, expected '
-                '(C, 3, kh, kw). For a SwinDTF checkpoint set '
-                '`model.backbone.pretrained2d=False`.')
-        state_dict['patch_embed.proj.weight'] = inflate_2d_kernel(
-            patch, self.temporal_stride)
-
-        # `norm`: the 2D network's final norm, our last stage's output norm.
-        last_norm = f'norm{self.num_layers - 1}'
-        for name in ('weight', 'bias'):
-            value = state_dict.pop(f'norm.{name}', None)
-            if value is None:
-                continue
-            if f'{last_norm}.{name}' in own:
-                state_dict.setdefault(f'{last_norm}.{name}', value)
-            else:  # the last stage is not an output
-                skipped.append(f'norm.{name}')
-
-        for key in [k for k in state_dict
-                    if k.endswith('relative_position_bias_table')]:
-            if key in own:
-                state_dict[key] = self._resize_bias_table(
-                    key, state_dict[key], own[key], logger)
-
-        unexpected = []
-        for key, value in state_dict.items():
-            if key not in own:
-                # Norms this configuration does not have: the patch norm
-                # (patch_norm=False) or output norms of other stages.
-                optional = re.match(r'(patch_embed\.)?norm\d*\.', key)
-                (skipped if optional else unexpected).append(key)
-            elif value.shape != own[key].shape:
-                raise ValueError(
-                    f'{self.pretrained}: `{key}` has shape '
-                    f'{tuple(value.shape)}, SwinDTF-{self.arch_name} expects '
-                    f'{tuple(own[key].shape)}; is it a Swin-{self.arch_name}'
-                    ' checkpoint? Set `model.backbone.arch` to match it.')
-        missing = [k for k in own
-                   if k not in state_dict and not self._not_in_2d_swin(k)]
-        if unexpected or missing:
-            raise ValueError(
-                f'{self.pretrained} ({layout} layout) does not match '
-                f'SwinDTF-{self.arch_name}: missing {_some(missing)}, '
-                f'unexpected {_some(unexpected)}. Set `model.backbone.arch` '
-                'to the checkpoint\'s, or `model.backbone.pretrained` to '
-                'another checkpoint.')
-        for key in skipped:
-            state_dict.pop(key, None)
-        self.load_state_dict(state_dict, strict=False)
-        logger.info(f'SwinDTF: loaded {len(state_dict)} tensors from '
-                    f'{self.pretrained} ({layout} layout); not used: '
-                    f'{skipped}')
-
-    def _not_in_2d_swin(self, key: str) -> bool:
-        """Parameters a 2D Swin checkpoint does not have."""
-        return ('.dtf.' in key or key.endswith('relative_position_index')
-                or (key.startswith('norm')
-                    and not key.startswith(f'norm{self.num_layers - 1}.')))
-
-    def _resize_bias_table(self, key: str, table: torch.Tensor,
-                           own: torch.Tensor,
-                           logger: MMLogger) -> torch.Tensor:
-        """A table of another window size, resized bicubically (as
-        MMAction2's ``inflate_weights``); one of the same size as it is."""
-        if table.dim() != 2 or table.shape[1] != own.shape[1] or \
-                table.shape[0] == own.shape[0]:
-            return table  # same size, or a mismatch the shape check reports
-        old = int(round(table.shape[0]**0.5))
-        new = 2 * self.window_size[1] - 1
-        if old * old != table.shape[0]:
-            return table
-        logger.info(f'SwinDTF: resizing `{key}` from a {old}x{old} to a '
-                    f'{new}x{new} relative position table.')
-        grid = table.T.reshape(1, -1, old, old).float()
-        grid = F.interpolate(grid, size=(new, new), mode='bicubic',
-                             align_corners=False)
-        return grid.reshape(-1, new * new).T.to(table.dtype)
-
-    def train(self, mode: bool = True) -> 'SwinDTF':
-        # MMAction2's keeps frozen stages in eval mode but returns None;
-        # `model.eval()` should return the model, as for any nn.Module.
-        super().train(mode)
-        return self
-
     def forward(self, x: torch.Tensor) -> \
             Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-        if x.dim() != 5 or x.shape[2] != self.clip_len:
-            raise ValueError(
-                f'SwinDTF expects clips of shape (N, C, T={self.clip_len}, '
-                f'H, W) (format_shape NCTHW), got {tuple(x.shape)}; set '
-                f'`{CLIP_LEN_KEY}` to the `clip_len` of SampleFrames in the '
-                'pipeline.')
+        self.check_clip(x)
         # A log call cannot be traced (it would break a torch.compile
         # graph): compiled steps leave the message to the eager ones (with
         # MMEngine's `compile` key, validation and testing).
         if not torch.compiler.is_compiling():
-            self._check_layout(tuple(x.shape[-2:]))
+            self._check_placement(tuple(x.shape[-2:]))
         return super().forward(x)
 
 
@@ -374,9 +264,3 @@ def _pair(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
         raise ValueError(f'SwinDTF: img_size must be an int or (H, W), got '
                          f'{size!r}; set `{IMG_SIZE_KEY}`.')
     return int(size[0]), int(size[1])
-
-
-def _some(keys: List[str], limit: int = 8) -> str:
-    shown = ', '.join(f'`{k}`' for k in keys[:limit]) or 'none'
-    return shown + (f' and {len(keys) - limit} more'
-                    if len(keys) > limit else '')

@@ -17,9 +17,9 @@ FILTER_TYPES = ('dynamic', 'static', 'conv1d', 'conv1d_channelwise',
                 'dynamic_conv1d')
 # The named blocks (``dtf_cfg.variant``, spec section 2b): the options each
 # one fixes. 'mmdtf' is every option's default (no channel mixing, a
-# scale-free estimator input: docs/channel_mixing.md); 'paper' the paper's
-# equations as written; 'authors' what FuchenUSTC/DTF's DTFBlock computes
-# (docs/dtf_blocks.md).
+# scale-free estimator input: docs/reports/channel_mixing.md); 'paper' the
+# paper's equations as written; 'authors' what FuchenUSTC/DTF's DTFBlock
+# computes (docs/models/dtf_blocks.md).
 BLOCK_VARIANTS = {
     'mmdtf': dict(estimator_norm='rms', channel_mixing=False,
                   estimator_bias=True, estimator_init='default',
@@ -57,14 +57,17 @@ class DTFBlock(BaseModule):
     beta`` with ``gamma`` and ``beta`` zero-initialised per channel, so a
     freshly built block is the identity.
 
-    ``variant`` names a whole block (spec section 2b, docs/dtf_blocks.md):
-    ``'mmdtf'`` (every option's default), ``'paper'`` (the paper's equations:
-    the estimator fed the raw feature) or ``'authors'`` (what the authors'
-    public code computes). A variant fixes the options it lists in
-    :data:`BLOCK_VARIANTS` that the filter reads; setting one of them to
-    another value raises (a ``_base_`` config's option would otherwise
-    silently turn the named block into another). Without a variant (None)
-    every option is free, at the ``'mmdtf'`` default unless set: ablations.
+    ``variant`` names a whole block (spec section 2b,
+    docs/models/dtf_blocks.md): ``'mmdtf'`` (every option's default),
+    ``'paper'`` (the paper's equations: the estimator fed the raw feature)
+    or ``'authors'`` (what the authors' public code computes). A variant
+    fixes the options it lists in :data:`BLOCK_VARIANTS` that the filter
+    reads; setting one of them to another value raises (a ``_base_``
+    config's option would otherwise silently turn the named block into
+    another). Without a variant (None) every option is free, at the
+    ``'mmdtf'`` default unless set: ablations. The defaults below are the
+    ``'mmdtf'`` block's; an option left None takes that default, or the one
+    ``variant`` fixes.
 
     Args:
         in_channels: ``C``.
@@ -88,7 +91,8 @@ class DTFBlock(BaseModule):
         channel_mixing: complex channel mixing after the spectral
             modulation: False, True or a dict of
             :class:`SpectralChannelMixing` options (spectral filters only;
-            default True).
+            default False: the ``'mmdtf'`` and ``'paper'`` blocks have none,
+            docs/reports/channel_mixing.md; the ``'authors'`` block has one).
         estimator_norm: ``'rms'`` (default): the filter estimator sees its
             input divided by its root mean square per clip and location, so
             the filter does not grow with the feature; ``'none'``: the raw
@@ -216,7 +220,8 @@ class DTFBlock(BaseModule):
                                             Optional[torch.Tensor]]:
         """What the filter sees: ``y`` (FA's aggregated feature, or ``x``
         without aggregation) and FA's correlation (None unless
-        ``use_corr``). Also used by tools/visualize_filters.py."""
+        ``use_corr``). Also used by
+        tools/visualizations/visualize_filters.py."""
         if not (self.aggregate or self.use_corr):
             return x, None
         if self.use_corr and self.corr_alignment == 'previous':

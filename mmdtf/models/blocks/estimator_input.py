@@ -5,7 +5,8 @@ location, ``z = concat(y, corr)`` (N, (C + k*k) * T, H, W). Fed raw, the
 estimated filter is linear in ``y`` (and ``corr``, a product of two frames,
 is quadratic), so the filtered feature ``S * S_c`` grows with the square of
 the block's input or faster, every DTF stage compounds it, and short runs
-at small batches overflowed to NaN in eval mode (docs/channel_mixing.md).
+at small batches overflowed to NaN in eval mode
+(docs/reports/channel_mixing.md).
 
 ``norm='rms'`` divides ``y`` by its root mean square over channels and
 frames at each location, and ``corr`` by its square: the estimator then

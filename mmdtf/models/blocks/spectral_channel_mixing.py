@@ -3,7 +3,7 @@
 It comes from the authors' code, not the paper (spec section 2.4): a learned
 complex C x C matrix applied to the modulated spectrum at every bin and
 location, optionally followed by a non-affine batch norm. See
-``docs/channel_mixing.md`` for what its norm does to learning.
+``docs/reports/channel_mixing.md`` for what its norm does to learning.
 """
 from typing import Optional
 
@@ -36,10 +36,10 @@ class SpectralChannelMixing(nn.Module):
 
     Args:
         channels: ``C``.
-        norm: ``'none'`` (the default: docs/channel_mixing.md measures that
-            a batch norm here starves the DTF path), ``'batch'`` (a
-            non-affine batch norm with separate statistics for the real and
-            imaginary parts) or ``'batch_shared'`` (one
+        norm: ``'none'`` (the default: docs/reports/channel_mixing.md
+            measures that a batch norm here starves the DTF path),
+            ``'batch'`` (a non-affine batch norm with separate statistics for
+            the real and imaginary parts) or ``'batch_shared'`` (one
             mean and variance per channel over both parts and every bin,
             imaginary zeros included: the reference's ``FFTBatchNorm``).
         init: ``'identity'`` (``W = I``: a new mixing passes the spectrum

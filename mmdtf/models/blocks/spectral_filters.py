@@ -42,7 +42,9 @@ class DynamicSpectralFilter(nn.Module):
             consecutive channels.
         corr_channels: channels of the correlation feature (``k*k``), 0 when
             the correlation is not used.
-        channel_mixing: apply :class:`SpectralChannelMixing` after modulation.
+        channel_mixing: :class:`SpectralChannelMixing` after the
+            modulation: False, True or a dict of its options
+            (:func:`.spectral_channel_mixing.build_channel_mixing`).
         spectral_impl: ``'matmul'`` (the DFT as a matrix product, faster
             and ONNX-exportable) or ``'fft'``; the attribute may be changed
             later.

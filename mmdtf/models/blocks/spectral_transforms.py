@@ -78,7 +78,7 @@ def dft_matrices(num_frames: int, inverse: bool, dtype: torch.dtype,
     key = (num_frames, inverse, dtype, device)
     # torch.compile builds the matrices into its graph as constants; a
     # lookup would make it guard on the cache and recompile when the cache
-    # changes (docs/compile.md)
+    # changes (docs/user_guides/compile.md)
     compiling = torch.compiler.is_compiling()
     if not compiling and key in _DFT_CACHE:
         return _DFT_CACHE[key]

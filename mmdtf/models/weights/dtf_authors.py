@@ -5,7 +5,7 @@ DTF-Transformer (``model_dtf/c2d_dtf_swin.py``) save state dicts in their own
 names; :func:`convert_dtf_authors` renames one into the state dict of an
 MMAction2 ``Recognizer3D`` with :class:`ResNetDTF` or :class:`SwinDTF` and
 ``dtf_cfg.variant='authors'`` (the block their code computes:
-docs/dtf_blocks.md). Their DTF block's names map as::
+docs/models/dtf_blocks.md). Their DTF block's names map as::
 
     filter_g.weight                 -> filter.estimator.weight  (no bias)
     linear1.complex_weight[..., 0]  -> filter.mixing.weight_real
@@ -15,7 +15,7 @@ docs/dtf_blocks.md). Their DTF block's names map as::
     bias                            -> beta
     weights_cor                     -> (dropped: frozen at 1 / C, checked)
 
-The rest of the network keeps its layout. ResNet: their 3D convolutions
+The rest of the network keeps its structure. ResNet: their 3D convolutions
 carry a time axis of 1 (``transfer_weights`` inflates a 2D ResNet that way;
 the stem keeps its ``(s, 7, 7)`` kernel) and become 2D ones; ``bnN``,
 ``downsample.0/1`` and ``fc`` become MMAction2's ``convN.bn``,
@@ -29,13 +29,11 @@ it only where the window is regular; the shifted blocks are those with an
 ``attn_mask`` buffer); and the ``attn_mask`` buffers, rebuilt by MMAction2.
 """
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import torch
 
-from ..backbones.pretrained import unwrap_state_dict
-
-StateDict = Dict[str, torch.Tensor]
+from .checkpoint_file import StateDict, some_keys, unwrap_state_dict
 
 #: the authors' DTFBlock parameters and buffers, ours for each (None: dropped)
 BLOCK_KEYS = {
@@ -219,7 +217,7 @@ def _convert_resnet(state_dict: StateDict) -> Tuple[StateDict, Dict]:
         out[new] = value
     if unexpected:
         raise AuthorsCheckpointError(
-            f'keys of no DTF-Net part: {_some(unexpected)}.')
+            f'keys of no DTF-Net part: {some_keys(unexpected)}.')
     stages = []
     for stage in range(1, 5):
         ids = {int(m.group(1)) for k in state_dict
@@ -304,7 +302,7 @@ def _convert_swin(state_dict: StateDict) -> Tuple[StateDict, Dict]:
             unexpected.append(key)
     if unexpected:
         raise AuthorsCheckpointError(
-            f'keys of no DTF-Transformer part: {_some(unexpected)}.')
+            f'keys of no DTF-Transformer part: {some_keys(unexpected)}.')
     depths, heads = [], []
     for stage in range(num_stages):
         ids = {int(m.group(1)) for k in state_dict for m in
@@ -327,9 +325,3 @@ def _convert_swin(state_dict: StateDict) -> Tuple[StateDict, Dict]:
         patch_norm='patch_embed.norm.weight' in state_dict,
         dtf_cfg=_dtf_cfg_hint(blocks))
     return out, hints
-
-
-def _some(keys: List[str], limit: int = 8) -> str:
-    shown = ', '.join(f'`{k}`' for k in keys[:limit])
-    return shown + (f' and {len(keys) - limit} more'
-                    if len(keys) > limit else '')

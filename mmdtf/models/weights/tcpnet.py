@@ -31,13 +31,11 @@ converted file.
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-import torch
 from torch import nn
 
-from ..backbones.pretrained import unwrap_state_dict
+from .checkpoint_file import StateDict, unwrap_state_dict
 
-StateDict = Dict[str, torch.Tensor]
-#: the two layouts :func:`convert_tcpnet` reads
+#: the two kinds of file :func:`convert_tcpnet` reads
 VIDEO, GCP_IMAGENET = 'TCPNet video model', 'TCPNet GCP ImageNet model'
 
 Rules = Sequence[Tuple[str, str]]
@@ -96,11 +94,11 @@ CLASSIFIER = re.compile(r'(?:new_fc|base_model\.(?:fc|classifier))\.'
 class TCPNetConversion(NamedTuple):
     """A TCPNet checkpoint in mmdtf's names."""
     state_dict: StateDict  # ``backbone.`` / ``cls_head.`` keys
-    layout: str  # VIDEO or GCP_IMAGENET
+    kind: str  # VIDEO or GCP_IMAGENET
     unused: List[str]  # source keys with no counterpart (the GCP's fc)
 
 
-def tcpnet_layout(state_dict: StateDict) -> Optional[str]:
+def tcpnet_kind(state_dict: StateDict) -> Optional[str]:
     """``VIDEO``, ``GCP_IMAGENET`` or None for an unwrapped state dict (no
     ``module.``, see :func:`unwrap_state_dict`)."""
     if any(k.startswith(('base_model.', 'new_fc.')) for k in state_dict):
@@ -156,18 +154,18 @@ def convert_tcpnet(checkpoint: Dict) -> TCPNetConversion:
             ResNet-152 models).
     """
     state_dict = unwrap_state_dict(checkpoint)
-    layout = tcpnet_layout(state_dict)
-    if layout is None:
+    kind = tcpnet_kind(state_dict)
+    if kind is None:
         raise ValueError(
             'not a TCPNet checkpoint: no `base_model.` / `new_fc.` keys (a '
             'video model) nor top-level `layer_reduce` keys (the GCP '
             f'ImageNet model); first keys: {sorted(state_dict)[:5]}')
-    rename = _video_key if layout == VIDEO else _gcp_key
+    rename = _video_key if kind == VIDEO else _gcp_key
     converted: StateDict = {}
     unused: List[str] = []
     unknown: List[str] = []
     for key, value in state_dict.items():
-        if layout == GCP_IMAGENET and re.fullmatch(r'fc\.(weight|bias)', key):
+        if kind == GCP_IMAGENET and re.fullmatch(r'fc\.(weight|bias)', key):
             unused.append(key)  # the ImageNet classifier
             continue
         new_key = rename(key)
@@ -179,11 +177,11 @@ def convert_tcpnet(checkpoint: Dict) -> TCPNetConversion:
         hint = (' (`bn_data`: a pre-activation ResNet-152)'
                 if any('bn_data' in k for k in unknown) else '')
         raise ValueError(
-            f'{layout}: {len(unknown)} keys have no counterpart in mmdtf\'s '
+            f'{kind}: {len(unknown)} keys have no counterpart in mmdtf\'s '
             f'ResNet / ResNetTSM + TCPHead{hint}, e.g. {unknown[:5]}. Only '
             'TCPNet\'s TSN / TSM ResNet models convert; its TEA (Res2Net-50) '
             'and ResNet-152 backbones are not in mmdtf.')
-    return TCPNetConversion(converted, layout, unused)
+    return TCPNetConversion(converted, kind, unused)
 
 
 def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
@@ -205,10 +203,10 @@ def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
     missing = sorted(k for k in renamed if k not in own)
     if missing:
         raise ValueError(
-            f'{conversion.layout}: the model has no {missing[:5]} '
+            f'{conversion.kind}: the model has no {missing[:5]} '
             f'({len(missing)} keys). TCPNet checkpoints fit a '
             'Recognizer2D with a ResNet / ResNetTSM backbone of the same '
-            'depth (ResNetMultiLayout, ResNetTSMMultiLayout) and a TCPHead '
+            'depth (ResNetMultiFormat, ResNetTSMMultiFormat) and a TCPHead '
             'with all three attention parts on, e.g. configs/tcp/tcp-tsn_*; '
             'check model.backbone.type / depth and model.cls_head.')
     kept: StateDict = {}
@@ -219,7 +217,7 @@ def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
         elif key.startswith('cls_head.fc_cls.'):
             left_out.append(f'{key} ({value.shape[0]} classes, the model '
                             f'has {own[key].shape[0]}: fine-tuning)')
-        elif (conversion.layout == GCP_IMAGENET
+        elif (conversion.kind == GCP_IMAGENET
               and key.startswith(SECOND_REDUCTION)):
             left_out.append(f'{key} (the GCP model reduces to '
                             f'{value.shape[0]} channels, '
@@ -227,7 +225,7 @@ def fit_tcpnet_to_model(conversion: TCPNetConversion, model: nn.Module
                             f'{own[key].shape[0]})')
         else:
             raise ValueError(
-                f'{conversion.layout}: `{key}` has shape {tuple(value.shape)}'
+                f'{conversion.kind}: `{key}` has shape {tuple(value.shape)}'
                 f', the model expects {tuple(own[key].shape)}. '
                 + _config_key_for(key))
     return kept, left_out

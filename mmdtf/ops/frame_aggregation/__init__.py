@@ -24,7 +24,7 @@ and the last frame gets ``corr = 0`` and ``agg = 0``. The op returns
 - ``export.py``: the forward in standard operators, for ONNX export.
 
 The deliberately naive reference is
-``mmdtf/testing/naive_frame_aggregation.py``; docs/ops.md.
+``mmdtf/testing/naive_frame_aggregation.py``; docs/internals/ops.md.
 """
 from .custom_op import frame_aggregation_backward_op, frame_aggregation_op
 from .dispatch import (BACKENDS, FrameAggregation, check_backend,

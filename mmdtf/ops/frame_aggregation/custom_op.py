@@ -9,7 +9,7 @@ with one FA node per DTF block; it neither traces the kernels (the PyTorch
 kernel's k*k-offset loops with their ``out=`` buffers, which inductor made
 slower than eager and took minutes to compile; the CuPy launches, which it
 cannot trace) nor reads Python-side state (the mask cache) through guards.
-docs/compile.md, docs/ops.md.
+docs/user_guides/compile.md, docs/internals/ops.md.
 
 The backend reaches the op as a ``str`` argument of its schema, already
 resolved by the public API (``'torch'`` or ``'cupy'``, never ``'auto'``):

@@ -34,6 +34,7 @@ def train_one_epoch(data, work_dir, optim_wrapper, deterministic=True):
     cfg.val_cfg = dict(type='ValLoop', fp16=True)  # autocast validation
     cfg.default_hooks.checkpoint = None
     runner = Runner.from_cfg(cfg)
+    runner.head_inputs = helpers.record_head_inputs(runner.model)
     dtypes = []
     head = runner.model.cls_head.fc_cls
     handle = head.register_forward_hook(
@@ -53,7 +54,13 @@ def test_bfloat16_autocast_trains_the_demo_on_cpu(data, tmp_path,
     assert isinstance(runner.optim_wrapper, AutocastOptimWrapper)
     assert runner.iter == 2  # 4 videos, batch 2
     losses = runner.message_hub.get_scalar('train/loss').data[0]
-    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    # each logged loss is the cross entropy of the (bfloat16) class scores
+    # the head computed, recomputed in float64
+    assert len(losses) == len(runner.head_inputs) == 2
+    for loss, head_inputs in zip(losses, runner.head_inputs):
+        assert head_inputs[0].dtype == torch.bfloat16
+        assert loss == pytest.approx(helpers.cross_entropy_of(head_inputs),
+                                     rel=1e-5)
     assert 1.0 < losses[0] < 4.0  # about ln(8) at the start
     assert losses[1] != losses[0]
     # the forward passes ran in bfloat16, training and validation alike

@@ -3,7 +3,8 @@ training mode (torch._dynamo.explain), every FA call one node of the graph,
 and the compiled backbone (aot_eager: dynamo and AOT autograd, what inductor
 builds on, without C++ compilation) gives eager mode's features and
 gradients. Inductor itself runs in tests/engine/test_compiled_training.py
-and in tools/benchmark_models.py --compile (docs/compile.md)."""
+and in tools/analysis_tools/benchmark_models.py --compile
+(docs/user_guides/compile.md)."""
 import pytest
 import torch
 
@@ -59,6 +60,7 @@ def test_no_graph_break(build, training):
     assert fa_nodes(explained) == blocks > 0
 
 
+@pytest.mark.slow  # a cold AOT-autograd compile, forward and backward
 @pytest.mark.parametrize('build', [resnet_dtf, swin_dtf])
 def test_compiled_matches_eager(build):
     model, x = build()

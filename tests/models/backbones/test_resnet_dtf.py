@@ -1,5 +1,5 @@
 """ResNetDTF: shapes, DTF placement, ImageNet inflation from a torchvision-
-layout checkpoint made here, clip-length errors."""
+checkpoint of every key format made here, clip-length errors."""
 import warnings
 
 import pytest
@@ -10,7 +10,7 @@ from mmaction.registry import MODELS
 from mmdtf.models import DTFBlock, ResNetDTF
 
 import helpers  # tests/helpers.py (tests/ is on sys.path: conftest.py)
-from helpers import layout_files, torchvision_state_dict
+from helpers import key_format_files, torchvision_state_dict
 
 
 @pytest.mark.parametrize('depth,channels', [(18, 512), (34, 512), (50, 2048)])
@@ -93,7 +93,7 @@ def test_not_a_torchvision_checkpoint(tmp_path):
     torch.save({'backbone.conv1.conv.weight': torch.zeros(1)}, ckpt)
     model = ResNetDTF(18, clip_len=8, pretrained=str(ckpt))
     with pytest.raises(ValueError, match='not a 2D ResNet checkpoint in '
-                       'torchvision layout.*model.backbone.pretrained'):
+                       'torchvision format.*model.backbone.pretrained'):
         model.init_weights()
 
 
@@ -118,13 +118,41 @@ def test_dtf_stages_length():
 
 
 def test_backward_and_gradients_reach_dtf():
+    """Each DTF block computes y = x + gamma * f + beta: through the whole
+    backbone, gamma's gradient is sum(dL/dy * f) and beta's sum(dL/dy) over
+    (N, T, H, W), with dL/dy and f recorded at the block (float64)."""
     torch.manual_seed(0)
     model = ResNetDTF(18, clip_len=8, dtf_cfg=dict(group_factor=8))
     model.init_weights()
-    model(torch.randn(2, 3, 8, 32, 32)).mean().backward()
-    gammas = [m.gamma.grad for m in model.modules() if isinstance(m, DTFBlock)]
-    assert all(g is not None and torch.isfinite(g).all() for g in gammas)
-    assert sum(g.abs().sum() for g in gammas) > 0
+    model.double()
+    blocks = [m for m in model.modules() if isinstance(m, DTFBlock)]
+    filtered, grad_y = {}, {}
+
+    def record(i):
+        def filter_hook(module, args, out):
+            filtered[i] = out.detach()
+
+        def block_hook(module, args, out):
+            out.register_hook(lambda grad: grad_y.__setitem__(i, grad))
+        return filter_hook, block_hook
+
+    for i, block in enumerate(blocks):
+        filter_hook, block_hook = record(i)
+        block.filter.register_forward_hook(filter_hook)
+        block.register_forward_hook(block_hook)
+    x = torch.randn(2, 3, 8, 32, 32, dtype=torch.float64)
+    out = model(x)
+    (out * torch.randn_like(out)).sum().backward()
+    assert len(blocks) == 8 and len(filtered) == len(grad_y) == 8
+    dims = (0, 2, 3, 4)
+    for i, block in enumerate(blocks):
+        expected_gamma = (grad_y[i] * filtered[i]).sum(dims, keepdim=True)
+        expected_beta = grad_y[i].sum(dims, keepdim=True)
+        torch.testing.assert_close(block.gamma.grad, expected_gamma,
+                                   rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(block.beta.grad, expected_beta,
+                                   rtol=1e-10, atol=1e-12)
+        assert expected_gamma.abs().min() > 0  # every channel reached
 
 
 def randomize_dtf(model):
@@ -203,7 +231,7 @@ def test_missing_pretrained_names_path_and_key(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         model.init_weights()
     msg = str(info.value)
-    assert 'r18.pth' in msg and 'torchvision layout' in msg
+    assert 'r18.pth' in msg and 'torchvision format' in msg
     assert '`model.backbone.pretrained`' in msg
 
 
@@ -225,21 +253,22 @@ def test_invalid_depth_lists_valid_ones_and_key():
         ResNetDTF(depth=42, pretrained=None)
 
 
-def test_every_resnet_layout_loads_the_same_weights(tmp_path):
-    paths = layout_files(tmp_path)
+def test_every_resnet_key_format_loads_the_same_weights(tmp_path):
+    paths = key_format_files(tmp_path)
     loaded = {}
-    for layout, path in paths.items():
+    for key_format, path in paths.items():
         torch.manual_seed(0)  # the same random DTF estimators
         model = ResNetDTF(18, clip_len=8, pretrained=str(path))
         model.init_weights()
-        loaded[layout] = model.state_dict()
+        loaded[key_format] = model.state_dict()
     stem_2d = torchvision_state_dict(18, seed=3)['conv1.weight']
     torch.testing.assert_close(
         loaded['torchvision']['conv1.conv.weight'].sum(2), stem_2d)
-    for layout in paths:
+    for key_format in paths:
         for key, value in loaded['torchvision'].items():
-            torch.testing.assert_close(loaded[layout][key], value, rtol=0,
-                                       atol=0, msg=f'{layout}: {key}')
+            torch.testing.assert_close(loaded[key_format][key], value,
+                                       rtol=0, atol=0,
+                                       msg=f'{key_format}: {key}')
 
 
 def test_torchvision_scheme_without_torchvision(monkeypatch):
@@ -247,7 +276,7 @@ def test_torchvision_scheme_without_torchvision(monkeypatch):
     torch, and how to use a local file, naming the key."""
     import importlib.util
 
-    from mmdtf.models.backbones import pretrained
+    from mmdtf.models.weights import checkpoint_file
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a:
                         None if name == 'torchvision' else find_spec(name, *a))
@@ -260,6 +289,6 @@ def test_torchvision_scheme_without_torchvision(monkeypatch):
     assert ('pip install --no-deps torchvision==0.20.1 --index-url '
             'https://download.pytorch.org/whl/cpu') in message
     assert '/path/to/file.pth' in message and 'resnet18' in message
-    assert [pretrained.torchvision_version_for(v) for v in
+    assert [checkpoint_file.torchvision_version_for(v) for v in
             ('2.1.2', '2.4.0', '2.13.0+cpu')] == ['0.16.2', '0.19.0',
                                                   '0.28.0']

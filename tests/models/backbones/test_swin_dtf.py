@@ -1,8 +1,8 @@
 """SwinDTF: DTF placement, shapes, padding, ImageNet inflation from 2D Swin
-checkpoints in the official, timm and MMPretrain layouts (made here from a
-2D reference: round trips; the real libraries' key names and merging order
-are pinned in test_swin_checkpoint.py), clip-length errors, gradient
-checkpointing."""
+checkpoints in the official, timm and MMPretrain key formats (made here
+from a 2D reference: round trips; the real libraries' key names and merging
+order are pinned in tests/models/weights/test_swin2d.py), clip-length
+errors, gradient checkpointing."""
 import re
 
 import pytest
@@ -42,7 +42,7 @@ def randomize_dtf(model, seed=0):
 
 
 # --------------------------------------------------------------------------
-# A 2D Swin reference and its weights in the three checkpoint layouts.
+# A 2D Swin reference and its weights in the three checkpoint key formats.
 # --------------------------------------------------------------------------
 
 
@@ -128,16 +128,16 @@ def mmpretrain_state_dict(official):
     return state
 
 
-def save_checkpoint(tmp_path, layout, net):
+def save_checkpoint(tmp_path, key_format, net):
     official = official_state_dict(net)
-    if layout == 'official':
+    if key_format == 'official':
         checkpoint = dict(model=official)
-    elif layout == 'timm':
+    elif key_format == 'timm':
         checkpoint = timm_state_dict(official)
     else:
         checkpoint = dict(meta=dict(), state_dict=mmpretrain_state_dict(
             official))
-    path = tmp_path / f'swin2d_{layout}.pth'
+    path = tmp_path / f'swin2d_{key_format}.pth'
     torch.save(checkpoint, path)
     return path
 
@@ -165,10 +165,10 @@ def test_mmpretrain_merging_order_is_unfold_order():
     torch.testing.assert_close(unfold_out, expected, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize('layout', ['official', 'timm', 'mmpretrain'])
-def test_imagenet_init_matches_2d_swin(tmp_path, layout):
+@pytest.mark.parametrize('key_format', ['official', 'timm', 'mmpretrain'])
+def test_imagenet_init_matches_2d_swin(tmp_path, key_format):
     reference = swin2d_reference()
-    ckpt = save_checkpoint(tmp_path, layout, reference)
+    ckpt = save_checkpoint(tmp_path, key_format, reference)
     # 56 px: 14 x 14 tokens (two shifted windows), then 7, 4, 2
     model = MODELS.build(dict(type='SwinDTF', arch=ARCH, clip_len=8,
                               temporal_stride=4, img_size=56,
@@ -196,14 +196,14 @@ def test_imagenet_init_matches_2d_swin(tmp_path, layout):
         reference.patch_embed.proj.weight[:, :, 0])
 
 
-def test_layouts_are_detected(tmp_path):
-    from mmdtf.models.backbones.swin_checkpoint import load_swin2d_checkpoint
+def test_key_formats_are_detected(tmp_path):
+    from mmdtf.models.weights.swin2d import load_swin2d_checkpoint
     reference = swin2d_reference()
-    for layout in ('official', 'timm', 'mmpretrain'):
+    for key_format in ('official', 'timm', 'mmpretrain'):
         state, found = load_swin2d_checkpoint(
-            str(save_checkpoint(tmp_path, layout, reference)))
-        assert found == layout
-        # the same tensors under the same names, whatever the layout
+            str(save_checkpoint(tmp_path, key_format, reference)))
+        assert found == key_format
+        # the same tensors under the same names, whatever the key format
         assert 'layers.0.downsample.reduction.weight' in state
         assert 'layers.3.downsample.reduction.weight' not in state
         assert not any(k.startswith('head') or 'attn_mask' in k
@@ -286,12 +286,13 @@ def test_frozen_stages_stay_frozen():
 def test_placement_follows_img_size():
     # 160 px: 40, 20, 10, 5 tokens; only the 5 x 5 stage is unshifted
     # 64 px: 16, 8, 4, 2 tokens; stages 2 and 3 fit one window
-    assert small_swin_dtf(img_size=160).dtf_layout == (
+    assert small_swin_dtf(img_size=160).dtf_placement == (
         (True, False), (True, False), (True, False), (True, True))
-    assert small_swin_dtf(img_size=64).dtf_layout == (
+    assert small_swin_dtf(img_size=64).dtf_placement == (
         (True, False), (True, False), (True, True), (True, True))
     # a non-square size keeps the shift along the long side
-    assert small_swin_dtf(img_size=(64, 256)).dtf_layout[2] == (True, False)
+    wide = small_swin_dtf(img_size=(64, 256))
+    assert wide.dtf_placement[2] == (True, False)
 
 
 def test_dtf_sits_after_the_attention_residual():
@@ -321,10 +322,25 @@ def test_dtf_sits_after_the_attention_residual():
 # --------------------------------------------------------------------------
 
 
-def test_output_shape_tiny():
+def test_tiny_at_init_is_mmaction2_swin():
+    """Swin-T with DTF at its initial identity: MMAction2's
+    SwinTransformer3D Swin-T with (4, 4, 4) tubelets and (1, 7, 7)
+    windows, loaded with the same weights (every key but DTF's)."""
+    torch.manual_seed(0)
     model = SwinDTF('tiny', clip_len=8, img_size=64)
-    out = model(torch.randn(1, 3, 8, 64, 64))
+    model.init_weights()
+    reference = SwinTransformer3D('tiny', pretrained2d=False,
+                                  patch_size=(4, 4, 4), window_size=(1, 7, 7))
+    state = {k: v for k, v in model.state_dict().items() if '.dtf.' not in k}
+    reference.load_state_dict(state, strict=True)
+    model.double().eval()
+    reference.double().eval()
+    x = torch.randn(1, 3, 8, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(x)
+        expected = reference(x)
     assert out.shape == (1, 768, 2, 2, 2)
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-10)
 
 
 # 60 px: 15, 8, 4, 2 tokens (padded windows, odd map merged);
@@ -454,7 +470,7 @@ def test_checkpoint_of_another_arch(tmp_path):
 
     deep = dict(ARCH, depths=[2, 2, 4, 2])
     ckpt = save_checkpoint(tmp_path, 'mmpretrain', swin2d_reference(deep))
-    with pytest.raises(ValueError, match=r'mmpretrain layout\) does not match'
+    with pytest.raises(ValueError, match=r'mmpretrain format\) does not match'
                        r'.*unexpected `layers\.2\.blocks\.2\.'):
         small_swin_dtf(pretrained=str(ckpt)).init_weights()
 

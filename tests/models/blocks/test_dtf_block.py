@@ -91,7 +91,7 @@ def test_option_without_effect_is_refused(filter_type, option, value):
 def test_variant_defaults():
     """Unset options take the variant's defaults."""
     dtf = DTFBlock(32, 4)
-    # no mixing, a scale-free estimator input (docs/channel_mixing.md)
+    # no mixing, a scale-free estimator input (docs/reports/channel_mixing.md)
     assert dtf.use_corr and dtf.filter.mixing is None
     assert dtf.filter.estimator_input.norm == 'rms'
     assert dtf.filter.group_factor == 16

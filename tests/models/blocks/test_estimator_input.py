@@ -1,7 +1,7 @@
 """The estimator's scale-free input (``dtf_cfg.estimator_norm``): with
 ``'rms'`` the dynamic filters' update is linear in the block's input, as a
 convolution's; fed the raw feature it grows with the input's square (the
-overflow docs/channel_mixing.md describes)."""
+overflow docs/reports/channel_mixing.md describes)."""
 import pytest
 import torch
 

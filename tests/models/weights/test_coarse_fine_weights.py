@@ -7,7 +7,7 @@ tests/fixtures/coarse_fine_public_x3d.pt was produced by the public code
 random weights: its state dict in the public key names (saved before the
 sub-batch-norm statistics were aggregated, as a checkpoint written during
 training), the inputs, and the outputs of its evaluation in float32 and in
-float64. docs/coarse_fine.md says how it was made.
+float64. docs/models/coarse_fine.md says how it was made.
 """
 from pathlib import Path
 

@@ -2,7 +2,8 @@
 
 The numbers under tests/fixtures/dtf_authors/ were produced by the authors'
 own ``DTFBlock``, DTF-Net R50 and a small DTF-Transformer, run out of tree
-on CPU with their two CuPy ops emulated (docs/dtf_blocks.md says how). Here
+on CPU with their two CuPy ops emulated (docs/models/dtf_blocks.md says
+how). Here
 their state dicts go through the converter into ``DTFBlock(variant=
 'authors')``, ``ResNetDTF`` and ``SwinDTF``, loaded strictly, and must give
 their outputs and input gradients up to rounding.

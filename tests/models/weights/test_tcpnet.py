@@ -1,7 +1,7 @@
 """TCPNet's checkpoints in mmdtf: scores against numbers TCPNet's own code
 produced (tests/fixtures/tcpnet_head.pt), and the key layouts of its
 released files (tests/fixtures/tcpnet_keys.json) loading into the TCP
-configs. How both fixtures were made: docs/tcp.md."""
+configs. How both fixtures were made: docs/models/tcp.md."""
 import json
 import types
 from pathlib import Path
@@ -35,7 +35,7 @@ def head_fixture():
 def converted_head(fixture, num_segments):
     """A TCPHead of the fixture's widths holding its converted weights."""
     conversion = convert_tcpnet({'state_dict': fixture['state_dict']})
-    assert conversion.layout == VIDEO and not conversion.unused
+    assert conversion.kind == VIDEO and not conversion.unused
     state = {k[len('cls_head.'):]: v
              for k, v in conversion.state_dict.items()}
     mid, in_channels = state['reduce.0.weight'].shape[:2]
@@ -196,7 +196,7 @@ def test_k400_checkpoint_fills_the_tsn_config(tcpnet_keys, tsn_models,
     model = tsn_models[16 if '16f' in name else 8]
     checkpoint = random_checkpoint(tcpnet_keys[name])
     conversion = convert_tcpnet(checkpoint)
-    assert conversion.layout == VIDEO
+    assert conversion.kind == VIDEO
     state_dict, left_out = fit_tcpnet_to_model(conversion, model)
     assert left_out == []
     assert set(state_dict) == set(model.state_dict())
@@ -209,7 +209,7 @@ def test_k400_checkpoint_fills_the_tsn_config(tcpnet_keys, tsn_models,
 
 def test_backbone_lands_where_the_resnet_loader_puts_it(tcpnet_keys,
                                                         tsn_models, tmp_path):
-    """The converted backbone equals what ResNetMultiLayout's own loader
+    """The converted backbone equals what ResNetMultiFormat's own loader
     (tested on torchvision files) makes of the same tensors in
     torchvision's names, given as ``pretrained``."""
     checkpoint = random_checkpoint(tcpnet_keys['k400_tsn_r50_8f'])
@@ -219,7 +219,7 @@ def test_backbone_lands_where_the_resnet_loader_puts_it(tcpnet_keys,
         if k.startswith(prefix) and '.TCP.' not in k}
     path = tmp_path / 'resnet50.pth'
     torch.save(torchvision_names, path)
-    backbone = MODELS.build(dict(type='ResNetMultiLayout', depth=50,
+    backbone = MODELS.build(dict(type='ResNetMultiFormat', depth=50,
                                  strides=(1, 2, 2, 1), pretrained=str(path)))
     backbone.init_weights()
     converted, _ = fit_tcpnet_to_model(convert_tcpnet(checkpoint),
@@ -242,7 +242,7 @@ def test_gcp_imagenet_model_gives_backbone_and_reductions(tcpnet_keys,
     model = tsn_models[backbone]
     checkpoint = random_checkpoint(tcpnet_keys['gcp_imagenet_r50'])
     conversion = convert_tcpnet(checkpoint)
-    assert conversion.layout == GCP_IMAGENET
+    assert conversion.kind == GCP_IMAGENET
     state_dict, left_out = fit_tcpnet_to_model(conversion, model)
     assert sorted(left_out) == ['fc.bias', 'fc.weight']
     fresh = set(model.state_dict()) - set(state_dict)

@@ -6,7 +6,7 @@ matrix square root by ``N`` coupled Newton-Schulz iterations between a trace
 pre-normalisation (by the trace plus ``eps``) and a trace post-compensation,
 and the ``D(D+1)/2`` upper triangle of the (symmetric) result, row by row.
 Written with autograd: the exact derivative of this forward (the public
-code's hand-written backward leaves ``eps`` out; docs/tcp.md).
+code's hand-written backward leaves ``eps`` out; docs/models/tcp.md).
 """
 import torch
 from torch import Tensor

@@ -1,5 +1,0 @@
-# Paper table 1 setting: DTF in res5 only (R50, 16 frames). The other rows of
-# table 1 inherit from this file and change the DTF block's variant.
-_base_ = ['../dtf_r50_k400.py']
-
-model = dict(backbone=dict(dtf_stages=(False, False, False, True)))

@@ -1,1 +1,0 @@
-_base_ = ['./dtf_swin-t-p4-w7-in1k-pre_8xb8-64x2x1-128e_kinetics400-rgb.py']
