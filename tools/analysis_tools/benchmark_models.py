@@ -340,7 +340,7 @@ def step_seconds(step: Callable[[], None], statistic: str) -> float:
     accelerator), or with ``statistic='cpu'`` the CPU time of this process
     (all its threads), which leaves out the time other processes held the
     cores."""
-    from mmdtf.utils.benchmark import median_seconds
+    from mmdtf.analysis.benchmark import median_seconds
     if statistic != 'cpu':
         return median_seconds(step, 0, 1)[0]
     import time
