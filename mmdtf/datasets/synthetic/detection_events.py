@@ -80,4 +80,3 @@ def make_detection_demo_dataset(root, seed: int = 0, num_train: int = 32,
             stats['multi_label_frames'] += int((per_frame > 1).sum())
         (root / f'{split}.csv').write_text(HEADER + ''.join(rows))
     return stats
-

@@ -162,4 +162,3 @@ def make_texture_order_dataset(root, num_frames=16, size=64,
                          size=size, train_per_class=train_per_class,
                          val_per_class=val_per_class, seed=seed, fps=fps,
                          check=check)
-

@@ -146,5 +146,3 @@ def write_dataset(root, classes, generate, num_frames=16, size=64,
         fps=fps,
         seed=seed,
         checked=bool(check))
-
-

@@ -260,7 +260,7 @@ def mmaction_tin_config_on_ours(tmp_path, name):
 
 
 def test_docs_give_the_readme_snippet():
-    assert statements(snippet(helpers.REPO / 'docs' / 'tin.md')) == \
+    assert statements(snippet(helpers.REPO / 'docs' / 'models' / 'tin.md')) == \
         statements(snippet(helpers.REPO / 'README.md'))
 
 

@@ -107,7 +107,7 @@ KILLS = {'test_assert': 'AssertionError',
 def run_with_plugin(pytester, monkeypatch, *args):
     """The mutation check's pytest run, in this process: (exit code, the
     recorded outcomes)."""
-    monkeypatch.syspath_prepend(str(helpers.REPO / 'tools'))
+    monkeypatch.syspath_prepend(str(helpers.REPO / 'tools' / 'dev'))
     report = pytester.path / 'report.json'
     monkeypatch.setenv('MMDTF_MUTATION_REPORT', str(report))
     result = pytester.runpytest_inprocess('-p', 'mutation_check', *args)
@@ -169,7 +169,7 @@ def test_copy_is_what_git_lists(mutation_check, tmp_path):
         cwd=helpers.REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     assert count == sum((helpers.REPO / name).is_file() for name in listed)
-    assert (tmp_path / 'tools' / 'mutation_check.py').is_file()
+    assert (tmp_path / 'tools' / 'dev' / 'mutation_check.py').is_file()
     assert not (tmp_path / '.venv').exists()
     assert not (tmp_path / '.git').exists()
 
