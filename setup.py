@@ -76,7 +76,8 @@ try:
         python_requires='>=3.10,<3.13',
         packages=find_packages(include=['mmdtf', 'mmdtf.*']),
         package_data={
-            'mmdtf': ['.mim/configs/**/*.py', '.mim/ops/*.cu', '.mim/ops/*.cuh'],
+            'mmdtf': ['.mim/configs/**/*.py', '.mim/ops/*.cu', '.mim/ops/*.cuh',
+                      '.mim/ops/*.cpp'],
         },
         include_package_data=False,
         install_requires=[
@@ -86,6 +87,8 @@ try:
             'mmaction2==1.2.0',
             'decord>=0.6.0',
             'openmim>=0.3.9',
+            # torch.utils.cpp_extension builds FA's fused CPU kernel with it
+            'ninja',
             # Imported by MMAction2 / needed by mim and `mmaction::` configs,
             # but not declared by them.
             'importlib_metadata',

@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
         'mmengine>=0.10.0,<0.11.0' 'mmcv-lite>=2.0.0,<2.2.0' \
         'mmaction2==1.2.0' 'decord>=0.6.0' 'openmim>=0.3.9' \
         addict yapf termcolor platformdirs model-index ordered-set \
-        importlib_metadata 'setuptools<81' \
+        importlib_metadata 'setuptools<81' ninja \
         ${WHEEL_CUDA:+"cupy-cuda${WHEEL_CUDA}x>=14.0,<15"} ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "gpu_check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;

@@ -18,7 +18,7 @@ from mmdtf.testing import \
 def test_matches_spec_formula(kernel_size, shape):
     torch.manual_seed(0)
     x = torch.randn(*shape, dtype=torch.float64)
-    y, corr = frame_aggregation(x, kernel_size)
+    y, corr = frame_aggregation(x, kernel_size, backend='torch')
     y_ref, corr_ref = reference_frame_aggregation(x, kernel_size)
     assert y.shape == x.shape
     assert corr.shape == (shape[0], kernel_size**2) + shape[2:]
@@ -41,7 +41,7 @@ def test_hand_computed_value():
     # frame 0: the two queries, zero elsewhere
     x[0, :, 0, 1, 1] = torch.tensor([1., -1.])  # centre
     x[0, :, 0, 0, 0] = torch.tensor([2., 1.])  # corner
-    y, corr = frame_aggregation(x, 3)
+    y, corr = frame_aggregation(x, 3, backend='torch')
 
     # Centre, query (1, -1); keys of frame 1 row by row:
     # (1,0) (0,1) (2,1) / (-1,2) (1,1) (0,-1) / (1,-1) (2,0) (-1,0).
@@ -87,14 +87,14 @@ def test_gradcheck_float64(kernel_size):
     torch.manual_seed(1)
     x = torch.randn(2, 3, 3, 5, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda inp: frame_aggregation(inp, kernel_size), (x, ))
+        lambda inp: frame_aggregation(inp, kernel_size, backend='torch'), (x, ))
 
 
 def test_backward_matches_autograd_of_reference():
     torch.manual_seed(2)
     x = torch.randn(2, 6, 4, 6, 5, dtype=torch.float64, requires_grad=True)
     gy, gc = torch.randn(2, 6, 4, 6, 5).double(), torch.randn(2, 9, 4, 6, 5).double()
-    y, corr = frame_aggregation(x, 3)
+    y, corr = frame_aggregation(x, 3, backend='torch')
     (g, ) = torch.autograd.grad((y * gy).sum() + (corr * gc).sum(), x)
     y_ref, corr_ref = reference_frame_aggregation(x, 3)
     (g_ref, ) = torch.autograd.grad((y_ref * gy).sum() + (corr_ref * gc).sum(), x)
@@ -105,7 +105,7 @@ def test_float32():
     torch.manual_seed(3)
     x = torch.randn(2, 8, 3, 5, 5, dtype=torch.float64)
     y_ref, corr_ref = reference_frame_aggregation(x, 3)
-    y, corr = frame_aggregation(x.float(), 3)
+    y, corr = frame_aggregation(x.float(), 3, backend='torch')
     assert y.dtype == corr.dtype == torch.float32
     torch.testing.assert_close(y.double(), y_ref, rtol=1e-5, atol=4e-5)
     torch.testing.assert_close(corr.double(), corr_ref, rtol=1e-5, atol=4e-5)
@@ -141,7 +141,7 @@ def test_half_precision_accumulates_in_float32(dtype, layout):
     (g_ref, ) = torch.autograd.grad((y_ref, corr_ref), x64,
                                     (gy.double(), gc.double()))
     x = x.detach().requires_grad_()
-    y, corr = frame_aggregation(x, 3)
+    y, corr = frame_aggregation(x, 3, backend='torch')
     (g, ) = torch.autograd.grad((y, corr), x, (gy, gc))
     assert y.dtype == corr.dtype == g.dtype == dtype
     noise = 1e-6  # float32 accumulation, relative to the largest value

@@ -80,11 +80,11 @@ def test_auto_choice_is_logged_once(monkeypatch, no_cupy, recwarn):
     monkeypatch.setattr(dispatch, 'print_log',
                         lambda msg, **kwargs: logged.append(msg))
     for _ in range(3):
-        assert choose_backend('cpu', None, 'auto') == 'torch'
+        assert choose_backend('cpu', None, 'auto') == 'cpp'
         assert choose_backend('cuda', 0, 'auto') == 'torch'
         assert choose_backend('cuda', 0, 'torch') == 'torch'  # not logged
     assert logged == [
-        "frame_aggregation: backend='auto' runs the PyTorch path on cpu "
+        "frame_aggregation: backend='auto' runs the fused C++ kernel on cpu "
         'tensors',
         "frame_aggregation: backend='auto' runs the slower pure-PyTorch path "
         'on cuda tensors']

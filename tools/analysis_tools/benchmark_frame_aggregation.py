@@ -1,7 +1,8 @@
 """Benchmark Frame-wise Aggregation backends on DTF-Net shapes.
 
-For each shape and backend (cupy, torch, and the deliberately naive
-reference of ``mmdtf.testing``, a loop over frames with ``F.unfold``) it
+For each shape and backend (cupy on CUDA, the fused C++ kernel cpp on CPU,
+torch, and the deliberately naive reference of ``mmdtf.testing``, a loop
+over frames with ``F.unfold``) it
 prints the forward and forward+backward time (median of repeats after
 warm-up, with ``torch.utils.benchmark``), the peak extra memory as a
 multiple of the input size (GPU: ``max_memory_allocated`` minus the
@@ -9,7 +10,11 @@ baseline; CPU: the rise of the resident-set high-water mark, reset just
 before the call, in a fresh process with one thread), the forward's achieved
 bandwidth counted on the minimum traffic (read ``x`` once, write ``y`` and
 ``corr``) and its fraction of the device's peak bandwidth, and the speed-up
-over the torch path measured in the same run.
+over the torch path measured in the same run. With ``--rounds R`` the
+backends are timed R times in alternating order and the medians reported
+(a shared machine's drift then favours none). On CPU it checks the fused
+kernel's target: forward + backward at least 3x the torch path's speed at
+DTF-Net R50's first stage, (1, 64, 4, 56, 56) (``--shapes stages --batch 1``).
 
 ``--layout`` sets how the input is stored: ``standard`` (contiguous
 (N, C, T, H, W)), ``frames`` ((N, T, C, H, W) memory: what DTF-Net's blocks
@@ -27,6 +32,9 @@ Examples::
     python tools/analysis_tools/benchmark_frame_aggregation.py --dtype float16 --batch 8
     python tools/analysis_tools/benchmark_frame_aggregation.py --device cpu --shapes small
     python tools/analysis_tools/benchmark_frame_aggregation.py --layout frames
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_frame_aggregation.py \
+        --device cpu --layout frames --shapes stages --batch 1 \
+        --backends cpp torch --rounds 5
 """
 import argparse
 import os
@@ -45,6 +53,10 @@ from mmdtf.analysis.benchmark import (cuda_peak_extra_bytes,  # noqa: E402
 from mmdtf.utils.progress import track  # noqa: E402
 
 STAGES = ((64, 56), (128, 28), (256, 14), (512, 7))
+BACKEND_ORDER = ('cupy', 'cpp', 'torch', 'naive')
+# the fused CPU kernel's target: forward + backward speed over the torch
+# path's at DTF-Net R50's first stage, batch 1
+CPP_TARGET_SHAPE, CPP_TARGET = (1, 64, 4, 56, 56), 3.0
 DTYPES = {'float32': torch.float32, 'float16': torch.float16,
           'bfloat16': torch.bfloat16, 'float64': torch.float64}
 # memory order of each layout, as dims of (N, C, T, H, W)
@@ -64,19 +76,37 @@ def shape_list(which: str, batches: List[int]) -> List[Tuple[int, ...]]:
         return [(2, 16, 4, 14, 14), (2, 32, 4, 7, 7), (2, 16, 8, 14, 14)]
     if which == 'memory':
         return [(8, 256, 4, 28, 28)]
+    if which == 'stages':
+        return [(b, c, 4, h, h) for b in batches for c, h in STAGES]
     shapes = [(b, c, 4, h, h) for b in batches for c, h in STAGES]
     shapes += [(8, c, 16, h, h) for c, h in STAGES]  # the long clip
     return shapes
 
 
 class Timer:
-    """Median milliseconds of a function (``torch.utils.benchmark``)."""
+    """Milliseconds of a function (``torch.utils.benchmark``'s clock): the
+    median of the repeats, or with ``statistic='min'`` the fastest; with
+    ``'cpu'`` the median CPU time of the process (CPU only): on a shared
+    machine a call longer than a scheduler slice is preempted whatever
+    the statistic, and only CPU time leaves the other processes out."""
 
-    def __init__(self, warmup: int, repeat: int):
-        self.warmup, self.repeat = warmup, repeat
+    def __init__(self, warmup: int, repeat: int, statistic: str = 'median'):
+        self.warmup, self.repeat, self.statistic = warmup, repeat, statistic
 
     def __call__(self, fn: Callable[[], object]) -> float:
-        return median_seconds(fn, self.warmup, self.repeat)[0] * 1e3
+        if self.statistic == 'cpu':  # the process's CPU time, all threads
+            import statistics
+            import time
+            for _ in range(self.warmup):
+                fn()
+            times = []
+            for _ in range(self.repeat):
+                start = time.process_time()
+                fn()
+                times.append(time.process_time() - start)
+            return statistics.median(times) * 1e3
+        median, times = median_seconds(fn, self.warmup, self.repeat)
+        return (min(times) if self.statistic == 'min' else median) * 1e3
 
 
 def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
@@ -126,8 +156,9 @@ def _rss_probe(backend: str, shape: str, dtype: str, k: str,
     print(rss_peak_bytes() - base)
 
 
-def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
-              ref: Optional[Tuple[torch.Tensor, ...]], layout: str) -> dict:
+def timings(backend: str, x: torch.Tensor,
+            k: int) -> Tuple[Callable[[], object], Callable[[], object]]:
+    """The forward and the forward + backward of ``backend`` on ``x``."""
     if backend == 'naive':
         op = naive_frame_aggregation
     else:
@@ -146,6 +177,12 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
         y, corr = op(xg, k)
         return torch.autograd.grad((y, corr), xg, (gy, gc))
 
+    return fwd, fwd_bwd
+
+
+def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
+              ref: Optional[Tuple[torch.Tensor, ...]], layout: str) -> dict:
+    fwd, fwd_bwd = timings(backend, x, k)
     res = {'fwd': timer(fwd), 'fwd_bwd': timer(fwd_bwd)}
     if x.is_cuda:
         res['mem_fwd'] = cuda_peak_extra_bytes(fwd, x.device)
@@ -160,6 +197,35 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
         res['diff'] = max((y - ref[0]).abs().max().item(),
                           (corr - ref[1]).abs().max().item())
     return res
+
+
+def retime(results: dict, x: torch.Tensor, k: int, timer: Timer,
+           rounds: int) -> None:
+    """``rounds - 1`` more timings of every backend, in alternating order;
+    the medians of all rounds replace the first round's times."""
+    import statistics
+    measured = [b for b, r in results.items() if r is not None]
+    times = {b: [(results[b]['fwd'], results[b]['fwd_bwd'])]
+             for b in measured}
+    for index in range(1, rounds):
+        for backend in (measured[::-1] if index % 2 else measured):
+            fwd, fwd_bwd = timings(backend, x, k)
+            times[backend].append((timer(fwd), timer(fwd_bwd)))
+    for backend in measured:
+        results[backend]['fwd'] = statistics.median(
+            t[0] for t in times[backend])
+        results[backend]['fwd_bwd'] = statistics.median(
+            t[1] for t in times[backend])
+
+
+def cpp_target_line(torch_result: dict, cpp_result: dict, layout: str,
+                    dtype: str) -> str:
+    """The fused CPU kernel's target, as the tool prints it."""
+    speedup = torch_result['fwd_bwd'] / cpp_result['fwd_bwd']
+    verdict = 'PASS' if speedup >= CPP_TARGET else 'FAIL'
+    return (f'Fused CPU kernel forward+backward speed / torch path at '
+            f'{CPP_TARGET_SHAPE} ({layout}, {dtype}): {speedup:.2f} '
+            f'(target >= {CPP_TARGET:g}): {verdict}')
 
 
 def shape_label(shape: Tuple[int, ...]) -> str:
@@ -184,17 +250,27 @@ def main(argv=None) -> None:
                         '(contiguous N,C,T,H,W), frames (N,T,C,H,W memory, '
                         "DTF-Net's) or channels_last (N,T,H,W,C, SwinDTF's)")
     parser.add_argument('--shapes', default='dtf',
-                        choices=('dtf', 'small', 'memory'),
-                        help='dtf: DTF-Net R50 16x224 shapes; small: tiny '
+                        choices=('dtf', 'stages', 'small', 'memory'),
+                        help='dtf: DTF-Net R50 16x224 shapes (with a long '
+                        'clip); stages: its four stages only; small: tiny '
                         'shapes for a CPU smoke test; memory: the memory '
                         'target shape (C=256, T=4, H=W=28, batch 8)')
     parser.add_argument('--batch', type=int, nargs='+', default=[8, 32],
                         help='batch sizes of the T=4 shapes (default 8 32)')
     parser.add_argument('--backends', nargs='+',
-                        default=['cupy', 'torch', 'naive'],
-                        choices=('cupy', 'torch', 'naive'))
+                        default=['cupy', 'cpp', 'torch', 'naive'],
+                        choices=BACKEND_ORDER)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--repeat', type=int, default=20)
+    parser.add_argument('--statistic', default='median',
+                        choices=('median', 'min', 'cpu'),
+                        help='of the repeats: the median, the fastest, or '
+                        "(CPU only) the median of the process's CPU time, "
+                        'which leaves out the time other processes held '
+                        'the cores on a shared machine')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='time the backends this many times in '
+                        'alternating order and report the medians')
     parser.add_argument('--peak-bw-gbs', type=float, default=None,
                         help='peak memory bandwidth in GB/s (default: from '
                         'the device properties)')
@@ -222,13 +298,22 @@ def main(argv=None) -> None:
         if reason is not None:
             print(f'# skipping backend cupy: {reason}')
             backends.remove('cupy')
+    if 'cpp' in backends:
+        from mmdtf.ops.frame_aggregation.cpp_kernel import unavailable_reason
+        reason = (unavailable_reason() if device.type == 'cpu' else
+                  f'the fused C++ kernel runs on CPU, not {device}')
+        if reason is not None:
+            print(f'# skipping backend cpp: {reason}')
+            backends.remove('cpp')
     if 'torch' not in backends:
         backends.append('torch')  # the ratios are against it
-    backends.sort(key=('cupy', 'torch', 'naive').index)
+    backends.sort(key=BACKEND_ORDER.index)
 
     print(f'# device {name}, dtype {args.dtype}, k={k}, layout '
-          f'{args.layout}, warm-up {args.warmup}, median of {args.repeat}; '
-          'peak bandwidth '
+          f'{args.layout}, warm-up {args.warmup}, {args.statistic} of '
+          f'{args.repeat}'
+          f'{f" (median of {args.rounds} rounds)" if args.rounds > 1 else ""}'
+          '; peak bandwidth '
           f'{fmt(peak_bw, ".0f", " GB/s")}')
     print('# mem: peak extra memory / input size (outputs included); '
           'GB/s and %peak: forward, minimum traffic (read x, write y, corr);'
@@ -238,8 +323,9 @@ def main(argv=None) -> None:
             'max|diff|')
     widths = (22, 7, 9, 10, 8, 8, 8, 6, 6, 6, 9)
     lines = ['  '.join(f'{c:>{w}}' for c, w in zip(cols, widths))]
-    timer = Timer(args.warmup, args.repeat)
+    timer = Timer(args.warmup, args.repeat, args.statistic)
     shapes = shape_list(args.shapes, args.batch)
+    targets = []
     # One updating line on stderr while measuring; the table after it.
     jobs = [(shape, backend) for shape in shapes for backend in backends]
     progress = track(jobs, desc='measuring',
@@ -261,7 +347,12 @@ def main(argv=None) -> None:
             except torch.cuda.OutOfMemoryError:
                 results[backend] = None
                 torch.cuda.empty_cache()
+        retime(results, x, k, timer, args.rounds)
         base = results.get('torch')
+        if (device.type == 'cpu' and tuple(shape) == CPP_TARGET_SHAPE
+                and results.get('cpp') and base):
+            targets.append(cpp_target_line(base, results['cpp'],
+                                           args.layout, args.dtype))
         for backend in backends:
             r = results[backend]
             label = shape_label(shape)
@@ -284,7 +375,7 @@ def main(argv=None) -> None:
         if device.type == 'cuda':
             torch.cuda.empty_cache()
     next(progress, None)  # the end: closes the line
-    print('\n'.join(lines))
+    print('\n'.join(lines + targets))
 
 if __name__ == '__main__':
     main()

@@ -24,9 +24,12 @@ compile time is the first compiled step less a compiled step.
 
 Every figure is also given as a ratio to a baseline measured in the same run:
 C2D R50 (DTF-Net R50 with every DTF block off) for the ResNets, Video Swin-B
-for SwinDTF-B. Two targets are checked: DTF-Net R50 inference time over
-C2D R50's (<= 1.15), and DTF-Net R50 training clips/s over TSM R50's
-(>= 1.5). A clip is ``T`` frames: for the 2D TSM/TIN it is ``T`` segments.
+for SwinDTF-B. The targets checked (``TARGETS``): DTF-Net R50 inference
+time over C2D R50's (<= 1.08) and its training step time over C2D R50's
+(<= 1.12), DTF at about the cost of its FLOPs; DTF-Net R50 training clips/s
+over TSM R50's (>= 1.5); with ``--compile``, compiled DTF-Net R50 inference
+time over compiled C2D R50's (<= 1.10) and the compile times (<= 1.5x).
+A clip is ``T`` frames: for the 2D TSM/TIN it is ``T`` segments.
 
 Examples::
 
@@ -138,12 +141,18 @@ PRESETS: Dict[str, Preset] = {
 DEFAULT_MODELS = ('c2d_r50', 'dtf_r50', 'dtf_r50_fft', 'tsm_r50',
                   'tin_r50', 'i3d_r50', 'swin_b', 'swin_dtf_b')
 TARGETS = (
-    # (label, model, baseline, metric, comparison, bound)
+    # (label, model, baseline, metric, comparison, bound): DTF at about the
+    # cost of its FLOPs (23.89 G against C2D's 23.32 G)
     ('DTF-Net R50 inference time / C2D R50', 'dtf_r50', 'c2d_r50',
-     'infer_time', '<=', 1.15),
+     'infer_time', '<=', 1.08),
+    ('DTF-Net R50 training step time / C2D R50', 'dtf_r50', 'c2d_r50',
+     'train_time', '<=', 1.12),
     ('DTF-Net R50 training clips/s / TSM R50', 'dtf_r50', 'tsm_r50',
      'train_speed', '>=', 1.5),
 )
+# torch.compile: compiled DTF-Net R50 / compiled C2D R50 inference time, and
+# DTF-Net's compile time / C2D's (training and inference)
+COMPILED_INFER_TIME_TARGET, COMPILE_TIME_TARGET = 1.10, 1.5
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -165,6 +174,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='measure every (model, mode) this many times, the models in '
         'alternating order, and report the medians: a shared machine\'s '
         'drift then favours no model')
+    parser.add_argument(
+        '--statistic', default='median', choices=('median', 'min', 'cpu'),
+        help='per (model, mode): the median step time (and the median of '
+        'the rounds); min: the fastest step (and the fastest round); cpu: '
+        'the median CPU time of the process per step (CPU only; on a '
+        'shared machine it leaves out the time other processes held the '
+        'cores). Compile times are wall-clock in every case')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (float16, CUDA)')
@@ -286,12 +302,16 @@ def run_worker(args: argparse.Namespace) -> dict:
             step()
         eager_times, times = [], []
         for _ in range(args.iters):
-            eager_times.append(median_seconds(eager_step, 0, 1)[0])
-            times.append(median_seconds(step, 0, 1)[0])
-        per_iter = statistics.median(times)
-        eager_per_iter = statistics.median(eager_times)
+            eager_times.append(step_seconds(eager_step, args.statistic))
+            times.append(step_seconds(step, args.statistic))
+        per_iter = summarise(times, args.statistic)
+        eager_per_iter = summarise(eager_times, args.statistic)
     else:
-        per_iter, times = median_seconds(step, args.warmup, args.iters)
+        for _ in range(args.warmup):
+            step()
+        times = [step_seconds(step, args.statistic)
+                 for _ in range(args.iters)]
+        per_iter = summarise(times, args.statistic)
     if cuda:
         peak = torch.cuda.max_memory_allocated(device)
     else:
@@ -315,6 +335,25 @@ def run_worker(args: argparse.Namespace) -> dict:
     return result
 
 
+def step_seconds(step: Callable[[], None], statistic: str) -> float:
+    """One call of ``step``: its wall-clock time (synchronised with the
+    accelerator), or with ``statistic='cpu'`` the CPU time of this process
+    (all its threads), which leaves out the time other processes held the
+    cores."""
+    from mmdtf.analysis.benchmark import median_seconds
+    if statistic != 'cpu':
+        return median_seconds(step, 0, 1)[0]
+    import time
+    start = time.process_time()
+    step()
+    return time.process_time() - start
+
+
+def summarise(times: Sequence[float], statistic: str) -> float:
+    """The step time reported: the median, or the fastest (``'min'``)."""
+    return min(times) if statistic == 'min' else statistics.median(times)
+
+
 # ----------------------------------------------------------- parent side --
 
 
@@ -327,7 +366,7 @@ def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
            '--worker-mode', mode[:-len(COMPILED)] if compiled else mode,
            '--shape', *map(str, args.shape),
            '--iters', str(args.iters), '--warmup', str(args.warmup),
-           '--device', args.device]
+           '--device', args.device, '--statistic', args.statistic]
     if args.amp:
         cmd.append('--amp')
     if args.threads:
@@ -351,20 +390,22 @@ def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
                 f'{tail[0][:200]}')
 
 
-def combine_rounds(runs: List[dict]) -> dict:
-    """One result from a (model, mode)'s rounds: the median clips/s and
-    peak memory (each round's clips/s kept); a skip or error as it is."""
+def combine_rounds(runs: List[dict], statistic: str = 'median') -> dict:
+    """One result from a (model, mode)'s rounds: the median clips/s (with
+    ``statistic='min'`` the fastest round's) and the median peak memory
+    (each round's clips/s kept); a skip or error as it is."""
     for res in runs:
         if 'skipped' in res or 'error' in res:
             return res
     combined = dict(runs[0])
     speeds = [res['clips_per_s'] for res in runs]
-    combined['clips_per_s'] = statistics.median(speeds)
+    best = max if statistic == 'min' else statistics.median
+    combined['clips_per_s'] = best(speeds)
     combined['peak_mem'] = statistics.median(res['peak_mem'] for res in runs)
     combined['rounds_clips_per_s'] = speeds
     if 'eager_clips_per_s' in runs[0]:  # compiled: its process's eager
-        combined['eager_clips_per_s'] = statistics.median(
-            res['eager_clips_per_s'] for res in runs)
+        combined['eager_clips_per_s'] = best(
+            [res['eager_clips_per_s'] for res in runs])
     # compile time: the first step less a compiled step (median of rounds)
     if all('first_step' in res for res in runs):
         combined['compile_s'] = statistics.median(
@@ -455,9 +496,9 @@ def format_compile_table(results: Dict[str, Dict[str, dict]],
 
 def check_compile_targets(results: Dict[str, Dict[str, dict]],
                           modes: Sequence[str]) -> List[str]:
-    """The torch.compile targets of DTF-Net R50 (issue: compiled no slower
-    than eager; compiled inference time <= 1.15x compiled C2D's; compile
-    time <= 2x C2D's)."""
+    """The torch.compile targets of DTF-Net R50: compiled no slower than
+    eager; compiled inference time <= 1.10x compiled C2D's; compile time
+    <= 1.5x C2D's."""
     def get(key, mode, field):
         return results.get(key, {}).get(mode, {}).get(field)
 
@@ -470,12 +511,12 @@ def check_compile_targets(results: Dict[str, Dict[str, dict]],
     checks.append(('Compiled DTF-Net R50 / compiled C2D R50 inference time',
                    get('c2d_r50', 'infer' + COMPILED, 'clips_per_s'),
                    get('dtf_r50', 'infer' + COMPILED, 'clips_per_s'),
-                   '<=', 1.15))
+                   '<=', COMPILED_INFER_TIME_TARGET))
     for mode in modes:
         checks.append((f'DTF-Net R50 / C2D R50 compile time ({mode})',
                        get('dtf_r50', mode + COMPILED, 'compile_s'),
                        get('c2d_r50', mode + COMPILED, 'compile_s'),
-                       '<=', 2.0))
+                       '<=', COMPILE_TIME_TARGET))
     lines = []
     for label, num, den, op, bound in checks:
         if num is None or not den:
@@ -488,13 +529,13 @@ def check_compile_targets(results: Dict[str, Dict[str, dict]],
 def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
     lines = []
     for label, key, base, metric, op, bound in TARGETS:
-        mode = 'infer' if metric == 'infer_time' else 'train'
+        mode = metric.split('_')[0]
         res = results.get(key, {}).get(mode, {})
         ref = results.get(base, {}).get(mode, {})
         if 'clips_per_s' not in res or 'clips_per_s' not in ref:
             lines.append(f'{label}: n/a (not measured)')
             continue
-        if metric == 'infer_time':  # time ratio = inverse speed ratio
+        if metric.endswith('_time'):  # time ratio = inverse speed ratio
             value = ref['clips_per_s'] / res['clips_per_s']
         else:
             value = res['clips_per_s'] / ref['clips_per_s']
@@ -553,16 +594,19 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if 'error' in res:
             errors.append(f"{job_label(round_index, key, mode, args)}: "
                           f"{res['error']}")
-    results = {key: {mode: combine_rounds(mode_runs)
+    results = {key: {mode: combine_rounds(mode_runs, args.statistic)
                      for mode, mode_runs in by_mode.items()}
                for key, by_mode in runs.items()}
 
     n, c, t, h, w = args.shape
     mem_unit = 'MiB' if args.device.startswith('cuda') else 'MiB(+RSS)'
-    rounds = (f', median of {args.rounds} rounds in alternating order'
-              if args.rounds > 1 else '')
+    fastest = args.statistic == 'min'
+    rounds = (f', {"fastest" if fastest else "median"} of {args.rounds} '
+              'rounds in alternating order' if args.rounds > 1 else '')
+    what = {'min': 'fastest', 'median': 'median',
+            'cpu': 'median CPU time'}[args.statistic]
     print(f'\nDevice {args.device}{" (AMP)" if args.amp else ""}, '
-          f'{n} clips of {t} x {h} x {w}, median of {args.iters} timed '
+          f'{n} clips of {t} x {h} x {w}, {what} of {args.iters} timed '
           f'iterations after {args.warmup} warm-up{rounds}; memory: '
           + ('max_memory_allocated' if args.device.startswith('cuda') else
              'rise of the RSS high-water mark over the RSS of the built '

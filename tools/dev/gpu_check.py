@@ -17,7 +17,9 @@ default), and gives rows of ``check | result | target | verdict``:
   against C2D R50 (``tools/analysis_tools/benchmark_models.py``'s workers);
 - ``demo_epoch``: one epoch of the demo through ``mim train --amp``;
 - ``compiled``: ``torch.compile`` of DTF-Net R50 with the CuPy backend: no
-  graph break, one FA node per block, a training step equal to eager's.
+  graph break, one FA node per block, a training step equal to eager's;
+- ``targets`` (on request, ``--steps ... targets``): DTF-Net R50 against
+  C2D R50, eager inference time, compiled inference time and compile times.
 
 Usage (``tools/gpu_check.sh`` calls it; docs/internals/testing.md explains
 each row)::
@@ -236,10 +238,12 @@ def step_fa_speed(tmp: Path) -> List[list]:
     return rows
 
 
-def _benchmark_worker(key: str, mode: str, backend: Optional[str]) -> dict:
+def _benchmark_worker(key: str, mode: str, backend: Optional[str],
+                      compiled: bool = False) -> dict:
     """One (model, mode) of tools/analysis_tools/benchmark_models.py in its
     own process (its worker: median step of 8 after 2 warm-ups), batch
-    8 x 16 x 224^2, AMP."""
+    8 x 16 x 224^2, AMP; ``compiled``: under torch.compile, compiled cold
+    (its ``first_step`` includes the compilation)."""
     cmd = [sys.executable,
            str(REPO / 'tools' / 'analysis_tools' / 'benchmark_models.py'),
            '--worker', key, '--worker-mode', mode, '--device', 'cuda',
@@ -247,8 +251,13 @@ def _benchmark_worker(key: str, mode: str, backend: Optional[str]) -> dict:
            '--warmup', '2']
     if backend:
         cmd += ['--cfg-options', f'model.backbone.dtf_cfg.backend={backend}']
+    env = dict(os.environ)
+    if compiled:
+        cmd.append('--worker-compiled')
+        env['TORCHINDUCTOR_FORCE_DISABLE_CACHES'] = '1'
     print('$', ' '.join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          env=env)
     print(proc.stdout[-2000:], proc.stderr[-2000:], flush=True)
     for line in proc.stdout.splitlines():
         if line.startswith('BENCHMARK_RESULT '):
@@ -273,6 +282,40 @@ def step_model_speed(tmp: Path) -> List[list]:
             f'{ratio:.2f} (C2D {c2d["time_per_iter"] * 1e3:.0f} ms)',
             '<= 1.12 (issue 29)', passed(ratio <= 1.12)),
     ]
+
+
+def step_targets(tmp: Path) -> List[list]:
+    """Issue 29's targets against C2D R50 beyond the training step of
+    ``model_speed``: eager inference time, compiled inference time and the
+    compile times (training and inference), DTF-Net with the CuPy kernels
+    (tools/analysis_tools/benchmark_models.py's workers, 8 x 16 x 224^2,
+    AMP)."""
+    rows = []
+    eager = {key: _benchmark_worker(key, 'infer', backend)
+             for key, backend in (('dtf_r50', 'cupy'), ('c2d_r50', None))}
+    ratio = eager['dtf_r50']['time_per_iter'] / \
+        eager['c2d_r50']['time_per_iter']
+    rows.append(row('DTF-Net R50 (CuPy) / C2D R50 inference time',
+                    f'{ratio:.2f} (C2D '
+                    f'{eager["c2d_r50"]["time_per_iter"] * 1e3:.0f} ms)',
+                    '<= 1.08 (issue 29)', passed(ratio <= 1.08)))
+    for mode in ('infer', 'train'):
+        dtf = _benchmark_worker('dtf_r50', mode, 'cupy', compiled=True)
+        c2d = _benchmark_worker('c2d_r50', mode, None, compiled=True)
+        compile_s = [r['first_step'] - r['time_per_iter'] for r in (dtf,
+                                                                     c2d)]
+        if mode == 'infer':
+            ratio = dtf['time_per_iter'] / c2d['time_per_iter']
+            rows.append(row(
+                'compiled DTF-Net R50 (CuPy) / compiled C2D R50 inference '
+                'time', f'{ratio:.2f}', '<= 1.10 (issue 29)',
+                passed(ratio <= 1.10)))
+        ratio = compile_s[0] / compile_s[1]
+        rows.append(row(
+            f'DTF-Net R50 / C2D R50 compile time ({mode})',
+            f'{ratio:.2f} ({compile_s[0]:.0f} s / {compile_s[1]:.0f} s)',
+            '<= 1.5 (issue 29)', passed(ratio <= 1.5)))
+    return rows
 
 
 def step_demo_epoch(tmp: Path) -> List[list]:
@@ -423,6 +466,13 @@ STEPS = (
     Step('compiled', 'compiled DTF-Net R50 step, CuPy, no graph break', 125,
          step_compiled),
 )
+#: Beyond the 8 minutes, run on request (``--steps targets``, with a
+#: ``--deadline-s`` of its budget and more): issue 29's targets against C2D
+#: (two eager and four cold compiled runs).
+EXTRA_STEPS = (
+    Step('targets', "DTF-Net R50 vs C2D R50: inference, compiled, compile "
+         'times (issue 29)', 420, step_targets),
+)
 
 
 # ------------------------------------------------------------ plumbing --
@@ -542,19 +592,22 @@ def main(argv=None) -> int:
                         help='when gpu_check.sh started (epoch seconds): the '
                         'deadline counts from there')
     parser.add_argument('--deadline-s', type=float, default=DEADLINE_S)
-    parser.add_argument('--steps', nargs='+', choices=[s.name for s in STEPS],
-                        default=[s.name for s in STEPS])
+    parser.add_argument('--steps', nargs='+',
+                        choices=[s.name for s in STEPS + EXTRA_STEPS],
+                        default=[s.name for s in STEPS],
+                        help='default: the 8-minute check; add targets '
+                        "(issue 29's targets against C2D, 7 minutes more)")
     parser.add_argument('--step', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:  # a child process: one step, its rows on stdout
-        step = next(s for s in STEPS if s.name == args.step)
+        step = next(s for s in STEPS + EXTRA_STEPS if s.name == args.step)
         with tempfile.TemporaryDirectory(prefix='gpu_check_') as tmp:
             rows = step.run(Path(tmp))
         print(ROWS_TAG + json.dumps(rows), flush=True)
         return 0
     if args.out is None:
         parser.error('--out DIR (or $OUT in gpu_check.sh) is required')
-    steps = [s for s in STEPS if s.name in args.steps]
+    steps = [s for s in STEPS + EXTRA_STEPS if s.name in args.steps]
     started = args.started_at or time.time()
     print(f'plan: {len(steps)} steps within {args.deadline_s:.0f} s of the '
           'start (installation included); each in its own process:')

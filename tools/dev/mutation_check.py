@@ -90,7 +90,8 @@ MUTANTS: List[Mutant] = [
     Mutant('estimator_corr_unscaled',
            'the correlation fed to the estimator without the rms scaling',
            'mmdtf/models/blocks/estimator_input.py',
-           [('corr = corr * inv_rms.square().to(corr.dtype)', 'pass')],
+           [('filt = filt.addcmul_(corr_filt, inv_rms.square())',
+             'filt = filt.add_(corr_filt)')],
            DYNAMIC.format('nomix')),
     Mutant('mixing_imag_negated',
            'the imaginary part of the complex channel mixing negated (the '

@@ -110,7 +110,7 @@ class DynamicSpectralFilter(nn.Module):
         flattened as (channel, bin, part).
         """
         n, _, _, h, w = y.shape
-        filt = self.estimator(self.estimator_input(y, corr))
+        filt = self.estimator_input(y, corr, self.estimator)
         if self.filter_sharing == 'flat_repeat':
             filt = filt.repeat_interleave(self.group_factor, dim=1)
             filt = filt.view(n, self.groups, 1, self.num_bins, 2, h, w)

@@ -70,7 +70,7 @@ class DynamicTemporalConvFilter(nn.Module):
         """The kernels: (N, C/G, 1, kernel_size, 1, H, W), tap ``i`` weighing
         frame ``t + i - kernel_size // 2`` of output frame ``t``."""
         n, _, _, h, w = y.shape
-        kernels = self.estimator(self.estimator_input(y, corr))
+        kernels = self.estimator_input(y, corr, self.estimator)
         return kernels.view(n, self.groups, 1, self.kernel_size, 1, h, w)
 
     def forward(self, y: torch.Tensor,

@@ -15,7 +15,10 @@ and the last frame gets ``corr = 0`` and ``agg = 0``. The op returns
   and the one place that chooses between backends;
 - ``custom_op.py``: the registered operator ``mmdtf::frame_aggregation``
   and its backward, with a fake implementation and a kernel per device;
-- ``torch_kernel.py``: the PyTorch kernel (CPU, and CUDA without CuPy);
+- ``cpp_kernel.py``: the fused C++ kernel (CPU; source
+  ``ops/frame_aggregation_cpu.cpp``, compiled on first use);
+- ``torch_kernel.py``: the PyTorch kernel (CPU where the C++ kernel cannot
+  be built, CUDA without CuPy; the oracle of both);
 - ``cupy_kernel.py``: the CuPy kernel (CUDA; sources in
   ``ops/frame_aggregation.cu``);
 - ``export.py``: the forward in standard operators, for ONNX export.

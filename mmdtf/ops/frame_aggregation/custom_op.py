@@ -26,7 +26,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 
-from . import cupy_kernel, torch_kernel
+from . import cpp_kernel, cupy_kernel, torch_kernel
 
 
 class Kernel(NamedTuple):
@@ -46,16 +46,19 @@ class Kernel(NamedTuple):
 PYTORCH = Kernel(torch_kernel.forward, torch_kernel.backward,
                  torch_kernel.empty_outputs, torch_kernel.empty_grad,
                  needs_corr=True)
+CPP = Kernel(cpp_kernel.forward, cpp_kernel.backward,
+             cpp_kernel.empty_outputs, cpp_kernel.empty_grad, needs_corr=True)
 CUPY = Kernel(cupy_kernel.forward, cupy_kernel.backward,
               cupy_kernel.empty_outputs, cupy_kernel.empty_grad,
               needs_corr=False)
 
 #: The kernel of each (device type, backend): the one table of what runs
-#: where. The CPU kernel is the PyTorch path; a fused CPU kernel replaces
-#: ``('cpu', 'torch')`` here (or joins under a backend name of its own,
-#: added to ``dispatch.BACKENDS``). Devices without an entry run the
-#: PyTorch kernel (it needs nothing device-specific).
+#: where. On CPU the fused C++ kernel (``'cpp'``, what ``'auto'`` picks
+#: where it builds) and the PyTorch path (``'torch'``, its oracle and
+#: fallback). Devices without an entry run the PyTorch kernel (it needs
+#: nothing device-specific).
 KERNELS: Dict[Tuple[str, str], Kernel] = {
+    ('cpu', 'cpp'): CPP,
     ('cpu', 'torch'): PYTORCH,
     ('cuda', 'torch'): PYTORCH,
     ('cuda', 'cupy'): CUPY,

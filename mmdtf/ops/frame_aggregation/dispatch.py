@@ -7,11 +7,12 @@ from typing import Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from .cpp_kernel import unavailable_reason as cpp_unavailable_reason
 from .cupy_kernel import cupy_unavailable_reason, install_hint
 from .custom_op import frame_aggregation_op
 from .export import frame_aggregation_export
 
-BACKENDS = ('auto', 'torch', 'cupy')
+BACKENDS = ('auto', 'torch', 'cupy', 'cpp')
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32,
                     torch.float64)
 # what was said once per process: the 'auto' choices logged, the reasons of
@@ -53,48 +54,74 @@ def check_backend(backend: str) -> None:
 @torch.compiler.assume_constant_result
 def choose_backend(device_type: str, device_index: Optional[int],
                    backend: str) -> str:
-    """The kernel a ``backend`` request runs on a device: ``'torch'`` or
-    ``'cupy'``. ``'auto'`` takes the CuPy kernels on CUDA when they work
-    (logged once per device and choice) and else the PyTorch path (on CUDA
-    with a warning, once per reason); ``'cupy'`` where it cannot run raises
-    naming the reason and the fix."""
+    """The kernel a ``backend`` request runs on a device: ``'torch'``,
+    ``'cupy'`` or ``'cpp'``. ``'auto'`` takes the CuPy kernels on CUDA and
+    the fused C++ kernel on CPU when they work (logged once per device and
+    choice), else the PyTorch path (with a warning, once per reason);
+    ``'cupy'`` or ``'cpp'`` where it cannot run raises naming the reason
+    and the fix."""
     check_backend(backend)
     if backend == 'torch':
         return 'torch'
     device = torch.device(device_type, device_index)
-    if device_type != 'cuda':
-        if backend == 'cupy':
-            raise RuntimeError(
-                "frame_aggregation backend='cupy' needs a CUDA tensor, got "
-                f'a tensor on {device}; use backend=\'auto\' or \'torch\' '
-                '(backbone key `dtf_cfg.backend`) on CPU.')
-        chosen, why = 'torch', 'the PyTorch path'
-    else:
+    if backend == 'cupy' and device_type != 'cuda':
+        raise RuntimeError(
+            "frame_aggregation backend='cupy' needs a CUDA tensor, got "
+            f'a tensor on {device}; use backend=\'auto\' or \'cpp\' '
+            '(backbone key `dtf_cfg.backend`) on CPU.')
+    if backend == 'cpp' and device_type != 'cpu':
+        raise RuntimeError(
+            "frame_aggregation backend='cpp' (the fused CPU kernel) needs a "
+            f'CPU tensor, got a tensor on {device}; use backend=\'auto\' '
+            '(backbone key `dtf_cfg.backend`).')
+    if device_type == 'cpu':
+        reason = cpp_unavailable_reason()
+        chosen, why = _kernel_or_fallback(
+            backend, 'cpp', reason, 'the fused C++ kernel',
+            'the slower PyTorch path',
+            f'its fused C++ kernel cannot be built: {reason}',
+            'It is compiled on first use: install a C++ compiler (or point '
+            'CXX at one) and ninja')
+    elif device_type == 'cuda':
         reason = cupy_unavailable_reason(device)
-        if reason is not None and backend == 'cupy':
-            raise RuntimeError(
-                f"frame_aggregation backend='cupy' cannot run: {reason}. "
-                f'Install CuPy with `{install_hint()}`, or set '
-                "backend='auto' or 'torch' (backbone key "
-                '`dtf_cfg.backend`).')
-        if reason is None:
-            chosen, why = 'cupy', 'the CuPy kernels'
-        else:
-            chosen, why = 'torch', 'the slower pure-PyTorch path'
-            if reason not in _warned_fallback:
-                _warned_fallback.add(reason)
-                warnings.warn(
-                    'frame_aggregation runs its slower pure-PyTorch path on '
-                    f'CUDA because the CuPy backend is unavailable: {reason}.'
-                    f' Install it with `{install_hint()}`.',
-                    # stacklevel: the caller of frame_aggregation
-                    RuntimeWarning, stacklevel=3)
+        chosen, why = _kernel_or_fallback(
+            backend, 'cupy', reason, 'the CuPy kernels',
+            'the slower pure-PyTorch path',
+            f'the CuPy backend is unavailable: {reason}',
+            f'Install CuPy with `{install_hint()}`')
+    else:
+        chosen, why = 'torch', 'the PyTorch path'
     if backend == 'auto' and (device_type, chosen) not in _logged_choices:
         _logged_choices.add((device_type, chosen))
         print_log(f"frame_aggregation: backend='auto' runs {why} on "
                   f'{device_type} tensors', logger='current',
                   level=logging.INFO)
     return chosen
+
+
+def _kernel_or_fallback(backend: str, kernel: str, reason: Optional[str],
+                        kernel_why: str, fallback_why: str, because: str,
+                        fix: str) -> Tuple[str, str]:
+    """``(chosen, why)`` on a device whose own kernel is ``kernel``: it where
+    it works (``reason`` None); asked for by name where it cannot run, an
+    error naming ``reason`` and ``fix``; else the PyTorch path with a
+    warning, once per reason."""
+    if reason is None:
+        return kernel, kernel_why
+    if backend == kernel:
+        raise RuntimeError(
+            f"frame_aggregation backend='{kernel}' cannot run: {reason}. "
+            f"{fix}, or set backend='auto' or 'torch' (backbone key "
+            '`dtf_cfg.backend`).')
+    if reason not in _warned_fallback:
+        _warned_fallback.add(reason)
+        device = 'CUDA' if kernel == 'cupy' else 'CPU'
+        warnings.warn(
+            f'frame_aggregation runs {fallback_why} on {device} because '
+            f'{because}. {fix}.',
+            # stacklevel: the caller of frame_aggregation
+            RuntimeWarning, stacklevel=4)
+    return 'torch', fallback_why
 
 
 def frame_aggregation(
@@ -108,7 +135,8 @@ def frame_aggregation(
             float64, on any device; may be non-contiguous.
         kernel_size: odd size ``k`` of the neighbourhood in frame ``t+1``.
         backend: ``'auto'`` (CuPy kernels for CUDA tensors when CuPy works,
-            else PyTorch), ``'torch'`` or ``'cupy'``. During ONNX export
+            the fused C++ kernel for CPU tensors when it builds, else
+            PyTorch), ``'torch'``, ``'cupy'`` or ``'cpp'``. During ONNX export
             (``torch.onnx.is_in_onnx_export()``) every backend runs
             :func:`frame_aggregation_export` instead.
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmdtf.models import DTFBlock
+from mmdtf.models.blocks.estimator_input import EstimatorInput
 
 SCALE = 1e3
 
@@ -113,3 +114,27 @@ def test_short_training_at_the_k400_lr_stays_finite():
     give NaN in eval mode."""
     assert torch.isfinite(_two_sgd_steps_then_eval('rms')).all()
     assert not torch.isfinite(_two_sgd_steps_then_eval('none')).all()
+
+
+@pytest.mark.parametrize('norm', ['rms', 'none'])
+@pytest.mark.parametrize('with_corr', [True, False])
+@pytest.mark.parametrize('layout', [(0, 1, 2, 3, 4), (0, 2, 1, 3, 4),
+                                    (0, 2, 3, 4, 1)],
+                         ids=['standard', 'frames', 'channels_last'])
+def test_estimate_is_the_estimator_on_the_built_input(norm, with_corr,
+                                                      layout):
+    """EstimatorInput(y, corr, conv) (no z built) equals the 1x1
+    convolution of z = EstimatorInput(y, corr), in every layout."""
+    torch.manual_seed(0)
+    c, k2, t = 6, 9, 4
+    y = torch.randn(2, c, t, 5, 7, dtype=torch.float64)
+    y = y.permute(*layout).contiguous().permute(
+        *sorted(range(5), key=layout.__getitem__))
+    corr = torch.randn(2, k2, t, 5, 7, dtype=torch.float64) \
+        if with_corr else None
+    conv = torch.nn.Conv2d((c + (k2 if with_corr else 0)) * t, 10, 1)
+    conv = conv.double()
+    module = EstimatorInput(norm)
+    torch.testing.assert_close(module(y, corr, conv),
+                               conv(module(y, corr)), rtol=1e-12,
+                               atol=1e-12)

@@ -58,3 +58,44 @@ def test_torch_path_builds_no_kxk_copy(layout):
         naive_peak = bench.cpu_peak_extra_bytes('naive', shape, 'float32', 5,
                                                 True, layout)
         assert naive_peak / size > 25.0
+
+
+def test_cpp_target_line():
+    line = bench.cpp_target_line({'fwd_bwd': 9.0}, {'fwd_bwd': 3.0},
+                                 'frames', 'float32')
+    assert line == ('Fused CPU kernel forward+backward speed / torch path at '
+                    '(1, 64, 4, 56, 56) (frames, float32): 3.00 (target >= '
+                    '3): PASS')
+    assert bench.cpp_target_line({'fwd_bwd': 5.0}, {'fwd_bwd': 2.0},
+                                 'frames', 'float32').endswith(
+        '2.50 (target >= 3): FAIL')
+
+
+def test_rounds_alternate_backends_and_take_medians(monkeypatch):
+    order = []
+
+    def fake_timings(backend, x, k):
+        return (lambda: order.append(backend)), (lambda: None)
+
+    times = iter([1.0, 10.0, 3.0, 30.0, 2.0, 20.0, 5.0, 50.0])
+    monkeypatch.setattr(bench, 'timings', fake_timings)
+    results = {'cpp': {'fwd': 4.0, 'fwd_bwd': 40.0},
+               'torch': {'fwd': 6.0, 'fwd_bwd': 60.0}}
+
+    def timer(fn):
+        fn()
+        return next(times)
+
+    bench.retime(results, None, 3, timer, rounds=3)
+    # round 2 reversed, round 3 in order
+    assert order == ['torch', 'cpp', 'cpp', 'torch']
+    # cpp: 4, 3, 2 (median 3); torch: 6, 1, 5 (median 5)
+    assert results['cpp'] == {'fwd': 3.0, 'fwd_bwd': 30.0}
+    assert results['torch'] == {'fwd': 5.0, 'fwd_bwd': 50.0}
+
+
+def test_timer_statistic(monkeypatch):
+    monkeypatch.setattr(bench, 'median_seconds',
+                        lambda fn, warmup, repeat: (2.0, [3.0, 1.0, 2.0]))
+    assert bench.Timer(0, 3, 'min')(lambda: None) == 1000.0
+    assert bench.Timer(0, 3)(lambda: None) == 2000.0

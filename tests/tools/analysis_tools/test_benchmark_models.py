@@ -20,8 +20,11 @@ def test_targets_are_ratios_to_the_named_baseline():
     }
     lines = bench.check_targets(results)
     # inference time ratio = 10 / 8; training speed ratio = 1.5 / 0.5
+    # training step time ratio = 2.0 / 1.5
     assert lines == [
-        'DTF-Net R50 inference time / C2D R50: 1.25 (target <= 1.15): FAIL',
+        'DTF-Net R50 inference time / C2D R50: 1.25 (target <= 1.08): FAIL',
+        'DTF-Net R50 training step time / C2D R50: 1.33 (target <= 1.12): '
+        'FAIL',
         'DTF-Net R50 training clips/s / TSM R50: 3.00 (target >= 1.5): PASS',
     ]
     table = bench.format_table(results, ['c2d_r50', 'dtf_r50'],
@@ -187,7 +190,28 @@ def test_compile_table_and_targets_from_one_process_pairs():
         'Compiled / eager DTF-Net R50 infer speed: 1.12 (target >= 1.0): '
         'PASS',
         'Compiled DTF-Net R50 / compiled C2D R50 inference time: 1.33 '
-        '(target <= 1.15): FAIL',
-        'DTF-Net R50 / C2D R50 compile time (infer): 2.50 (target <= 2.0): '
+        '(target <= 1.1): FAIL',
+        'DTF-Net R50 / C2D R50 compile time (infer): 2.50 (target <= 1.5): '
         'FAIL',
     ]
+
+
+def test_cpu_statistic_counts_this_process_only():
+    import time
+    start = time.monotonic()
+    assert bench.step_seconds(lambda: time.sleep(0.05), 'cpu') < 0.02
+    assert bench.step_seconds(lambda: time.sleep(0.05), 'median') >= 0.04
+    assert time.monotonic() - start >= 0.09
+
+
+def test_fastest_statistic_takes_the_fastest_step_and_round():
+    assert bench.summarise([3.0, 1.0, 2.0], 'min') == 1.0
+    assert bench.summarise([3.0, 1.0, 2.0], 'median') == 2.0
+    assert bench.summarise([3.0, 1.0, 2.0], 'cpu') == 2.0  # CPU times
+    runs = [dict(fake(speed), eager_clips_per_s=speed / 2, first_step=9.0,
+                 time_per_iter=1.0) for speed in (1.0, 3.0, 2.0)]
+    fastest = bench.combine_rounds(runs, 'min')
+    assert fastest['clips_per_s'] == 3.0
+    assert fastest['eager_clips_per_s'] == 1.5
+    assert fastest['compile_s'] == 8.0
+    assert bench.combine_rounds(runs)['clips_per_s'] == 2.0

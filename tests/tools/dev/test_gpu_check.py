@@ -90,3 +90,15 @@ def test_step_child_prints_its_rows(monkeypatch, capsys):
     assert gpu_check.main(['--step', 'env']) == 0
     assert capsys.readouterr().out.strip() == (
         gpu_check.ROWS_TAG + '[["c", "r", "", "INFO"]]')
+
+
+def test_issue_29_targets_are_a_step_on_request(capsys, tmp_path):
+    """The targets against C2D (compiled runs: minutes) are not in the
+    8-minute default; --steps targets plans them."""
+    assert 'targets' not in [step.name for step in gpu_check.STEPS]
+    gpu_check.main(['--out', str(tmp_path), '--dry-run', '--steps',
+                    'targets'])
+    out = capsys.readouterr().out
+    step, = gpu_check.EXTRA_STEPS
+    assert f'  {step.name:<12} {step.budget_s:>4} s  {step.what}' in out
+    assert 'plan: 1 steps' in out

@@ -1,0 +1,582 @@
+// Frame-wise Aggregation (FA) on the CPU: DTF_SPEC.md section 1, fused.
+//
+// Built on first use by mmdtf's CPU kernel module through
+// torch.utils.cpp_extension (one build per source, flags, torch version and
+// instruction set) and called through ctypes with data pointers and element
+// strides; the tensors are allocated by the caller. The functions return 0,
+// or nonzero with a message from mmdtf_fa_last_error().
+//
+// The same structure as the CUDA kernels (ops/frame_aggregation.cu): the
+// forward is one pass per output pixel (the correlations, their softmax and
+// the aggregation with the k*k accumulators in registers), the backward two
+// passes with no atomics (the logit gradients per query pixel, then a gather
+// per input pixel), so results do not depend on the number of threads.
+//
+// Work is split into bands of rows of one frame (at::parallel_for over
+// (n, t, band), so torch.set_num_threads applies). A band is first copied
+// into a buffer in the accumulation type (float, or double for double),
+// channels outermost, the key frames zero-padded by R = K / 2 on every side:
+// a key outside the image then reads 0, which is its correlation and its
+// value (the spec's zero padding), with no test in the inner loops. The copy
+// reads any memory layout (ResNetDTF's (N, T, C, H, W) frames, SwinDTF's
+// channels-last tokens, contiguous or any other strides) in its own order,
+// and converts bfloat16 / float16 once. The inner loops then run over TILE
+// consecutive pixels of a row (one cache line of accumulators per offset),
+// which the compiler vectorises; a tile past the end of a row computes
+// lanes that are never stored.
+//
+// Offsets: j = (dy + R) * K + (dx + R), dy, dx in [-R, R]; the key of query
+// pixel p in frame t is p + (dy, dx) in frame t+1.
+
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using index_t = int64_t;
+
+// dtype codes of the Python side
+enum DType { kFloat32 = 0, kFloat64 = 1, kBFloat16 = 2, kFloat16 = 3 };
+
+// Element strides of a (N, C, T, H, W) tensor.
+struct Strides {
+  index_t n, c, t, h, w;
+  explicit Strides(const int64_t* s) : n(s[0]), c(s[1]), t(s[2]), h(s[3]), w(s[4]) {}
+};
+
+struct Shape {
+  index_t N, C, T, H, W;
+};
+
+std::string& last_error() {
+  static thread_local std::string message;
+  return message;
+}
+
+// A band of `rows` rows from row0 of frame t of a (N, C, T, H, W) tensor,
+// padded by `pad` rows and columns: buf[c][i][j] = src[n, c, t, row0 - pad
+// + i, j - pad], 0 outside the image.
+struct Band {
+  index_t row0, rows, pad, width, plane;  // width: W + 2 pad
+  Band(const Shape& g, index_t row0, index_t rows, index_t pad)
+      : row0(row0), rows(rows), pad(pad), width(round_up(g.W + 2 * pad)),
+        plane((rows + 2 * pad) * round_up(g.W + 2 * pad)) {}
+  // whole tiles per row: a tile's full-vector store stays in its row
+  static index_t round_up(index_t w) { return (w + 7) / 8 * 8; }
+};
+
+template <typename S, typename A>
+void load_band(const S* src, const Strides& s, const Shape& g, index_t n,
+               index_t t, const Band& b, A* buf) {
+  const index_t padded_rows = b.rows + 2 * b.pad;
+  const S* frame = src + n * s.n + t * s.t;
+  // the zeros: rows outside the image and the side columns
+  for (index_t c = 0; c < g.C; ++c) {
+    for (index_t i = 0; i < padded_rows; ++i) {
+      A* row = buf + c * b.plane + i * b.width;
+      const index_t h = b.row0 - b.pad + i;
+      if (h < 0 || h >= g.H) {
+        std::fill(row, row + b.width, A(0));
+      } else if (b.pad) {
+        std::fill(row, row + b.pad, A(0));
+        std::fill(row + b.pad + g.W, row + b.width, A(0));
+      }
+    }
+  }
+  const index_t h_lo = std::max<index_t>(0, b.row0 - b.pad);
+  const index_t h_hi = std::min<index_t>(g.H, b.row0 + b.rows + b.pad);
+  if (s.c < s.w) {  // channels innermost (SwinDTF's tokens): memory order
+    for (index_t h = h_lo; h < h_hi; ++h) {
+      A* out = buf + (h - b.row0 + b.pad) * b.width + b.pad;
+      for (index_t w = 0; w < g.W; ++w) {
+        const S* px = frame + h * s.h + w * s.w;
+        for (index_t c = 0; c < g.C; ++c)
+          out[c * b.plane + w] = static_cast<A>(px[c * s.c]);
+      }
+    }
+    return;
+  }
+  for (index_t c = 0; c < g.C; ++c) {
+    for (index_t h = h_lo; h < h_hi; ++h) {
+      const S* in = frame + c * s.c + h * s.h;
+      A* out = buf + c * b.plane + (h - b.row0 + b.pad) * b.width + b.pad;
+      if (s.w == 1) {
+        for (index_t w = 0; w < g.W; ++w) out[w] = static_cast<A>(in[w]);
+      } else {
+        for (index_t w = 0; w < g.W; ++w) out[w] = static_cast<A>(in[w * s.w]);
+      }
+    }
+  }
+}
+
+// The inverse of load_band for an unpadded band: dst[n, c, t, row0 + i, w]
+// = buf[c][i][w], rounded to S.
+template <typename S, typename A>
+void store_band(const A* buf, S* dst, const Strides& s, const Shape& g,
+                index_t n, index_t t, const Band& b) {
+  S* frame = dst + n * s.n + t * s.t;
+  if (s.c < s.w) {
+    for (index_t i = 0; i < b.rows; ++i) {
+      const A* in = buf + i * b.width;
+      for (index_t w = 0; w < g.W; ++w) {
+        S* px = frame + (b.row0 + i) * s.h + w * s.w;
+        for (index_t c = 0; c < g.C; ++c)
+          px[c * s.c] = static_cast<S>(in[c * b.plane + w]);
+      }
+    }
+    return;
+  }
+  for (index_t c = 0; c < g.C; ++c) {
+    for (index_t i = 0; i < b.rows; ++i) {
+      const A* in = buf + c * b.plane + i * b.width;
+      S* out = frame + c * s.c + (b.row0 + i) * s.h;
+      if (s.w == 1) {
+        for (index_t w = 0; w < g.W; ++w) out[w] = static_cast<S>(in[w]);
+      } else {
+        for (index_t w = 0; w < g.W; ++w) out[w * s.w] = static_cast<S>(in[w]);
+      }
+    }
+  }
+}
+
+// A tile: the consecutive pixels of a row that one vector holds (GCC/Clang
+// vector extensions: AVX registers in an avx2 build, SSE pairs otherwise).
+template <typename A>
+struct Vec {
+  typedef A type __attribute__((vector_size(32)));
+  static constexpr int lanes = 32 / sizeof(A);
+};
+template <typename A>
+using vec_t = typename Vec<A>::type;
+
+template <typename A>
+inline vec_t<A> load(const A* p) {
+  vec_t<A> v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+template <typename A>
+inline void store(A* p, const vec_t<A>& v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// The first `lanes` lanes to p[l * stride], the others to 0.
+template <typename A>
+inline vec_t<A> load_lanes(const A* p, index_t stride, index_t lanes) {
+  vec_t<A> v = {};
+  for (index_t l = 0; l < lanes; ++l) v[l] = p[l * stride];
+  return v;
+}
+
+template <typename A>
+inline void store_lanes(A* p, index_t stride, const vec_t<A>& v, index_t lanes) {
+  if (stride == 1 && lanes == Vec<A>::lanes) return store(p, v);
+  for (index_t l = 0; l < lanes; ++l) p[l * stride] = v[l];
+}
+
+template <typename A>
+inline vec_t<A> broadcast(A a) {
+  return vec_t<A>{} + a;
+}
+
+template <typename A>
+inline vec_t<A> vmax(const vec_t<A>& a, const vec_t<A>& b) {
+  return a > b ? a : b;
+}
+
+// exp for the softmax (std::exp is not vectorised without -ffast-math):
+// for float, Cephes' expf (range reduction by ln 2 in two parts, a degree-6
+// polynomial; about 1 ulp) on inputs <= 0 (logits less their maximum),
+// clamped at -87 where expf would underflow; double takes std::exp per lane.
+inline vec_t<float> softmax_exp(vec_t<float> x) {
+  typedef int32_t ints __attribute__((vector_size(32)));
+  x = vmax<float>(x, broadcast(-87.0f));
+  // round to nearest: adding and subtracting 1.5 * 2^23
+  const vec_t<float> n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  x = x - n * 0.693359375f + n * 2.12194440e-4f;
+  vec_t<float> p = broadcast(1.9875691500e-4f);
+  p = p * x + 1.3981999507e-3f;
+  p = p * x + 8.3334519073e-3f;
+  p = p * x + 4.1665795894e-2f;
+  p = p * x + 1.6666665459e-1f;
+  p = p * x + 5.0000001201e-1f;
+  p = p * x * x + x + 1.0f;
+  const ints bits = (__builtin_convertvector(n, ints) + 127) << 23;
+  return p * reinterpret_cast<const vec_t<float>&>(bits);
+}
+
+inline vec_t<double> softmax_exp(vec_t<double> x) {
+  for (int l = 0; l < Vec<double>::lanes; ++l) x[l] = std::exp(x[l]);
+  return x;
+}
+
+// In place: the softmax over j of each lane's K2 logits.
+template <typename A, int K2>
+inline void softmax(vec_t<A> (&v)[K2]) {
+  vec_t<A> m = v[0];
+#pragma GCC unroll 64
+  for (int j = 1; j < K2; ++j) m = vmax<A>(m, v[j]);
+  vec_t<A> sum = {};
+#pragma GCC unroll 64
+  for (int j = 0; j < K2; ++j) {
+    v[j] = softmax_exp(v[j] - m);
+    sum += v[j];
+  }
+#pragma GCC unroll 64
+  for (int j = 0; j < K2; ++j) v[j] /= sum;
+}
+
+// f(j, key_j) for the K x K keys around `centre` (a padded band: rows
+// `width` apart); `sign` -1 takes the mirrored offsets -d_j.
+template <typename A, int K, int sign = 1, typename F>
+inline void for_each_key(const A* centre, index_t width, F&& f) {
+  constexpr int R = K / 2;
+#pragma GCC unroll 16
+  for (int dy = 0; dy < K; ++dy) {
+    const A* row = centre + sign * (dy - R) * width;
+#pragma GCC unroll 16
+    for (int dx = 0; dx < K; ++dx) f(dy * K + dx, load(row + sign * (dx - R)));
+  }
+}
+
+// v[j] += a * key_j
+template <typename A, int K>
+inline void add_products(vec_t<A> (&v)[K * K], const vec_t<A>& a,
+                         const A* centre, index_t width) {
+  for_each_key<A, K>(centre, width, [&](int j, const vec_t<A>& key) { v[j] += a * key; });
+}
+
+// acc + the sum over the keys of coef[j] * key_j
+template <typename A, int K, int sign = 1>
+inline vec_t<A> weighted_keys(const vec_t<A> (&coef)[K * K], vec_t<A> acc,
+                              const A* centre, index_t width) {
+  for_each_key<A, K, sign>(centre, width, [&](int j, const vec_t<A>& key) { acc += coef[j] * key; });
+  return acc;
+}
+
+// Rows per band: a task's band buffers about fit in `budget` bytes, with at
+// least `per_thread` tasks per thread where the shape allows.
+index_t band_rows(const Shape& g, index_t pad, int buffers, index_t frames,
+                  index_t budget = 512 * 1024, index_t per_thread = 4) {
+  const index_t row_bytes = std::max<index_t>(g.C * (g.W + 2 * pad) * 4 * buffers, 1);
+  index_t rows = std::max<index_t>(1, budget / row_bytes - 2 * pad);
+  const index_t tasks = per_thread * at::get_num_threads();
+  const index_t per_frame = (tasks + g.N * frames - 1) / std::max<index_t>(g.N * frames, 1);
+  rows = std::min(rows, std::max<index_t>(1, g.H / per_frame));
+  return std::min(rows, std::max<index_t>(g.H, 1));
+}
+
+// Working memory of the calling thread, kept between calls (a fresh
+// allocation of a few MiB per call costs its page faults every call):
+// `slot` names a buffer, grown to `size` elements as needed. Its slack is
+// zeroed once; the bands written into it are rewritten whole.
+template <typename A>
+A* thread_buffer(int slot, index_t size) {
+  static thread_local std::vector<A> buffers[5];
+  std::vector<A>& buffer = buffers[slot];
+  if (static_cast<index_t>(buffer.size()) < size) buffer.resize(size, A(0));
+  return buffer.data();
+}
+
+// `count` band buffers of a thread, each with two rows and a tile of slack
+// (a row's last tile reads past the band's end).
+template <typename A>
+struct Scratch {
+  A* data;
+  index_t size;
+  Scratch(const Shape& g, index_t rows, index_t pad, int count, int slot) {
+    const Band b(g, 0, rows, pad);
+    size = g.C * b.plane + 2 * b.width + 2 * Vec<A>::lanes;
+    data = thread_buffer<A>(slot, size * count);
+  }
+  A* operator[](int i) { return data + i * size; }
+};
+
+// ---------------------------------------------------------------- forward --
+
+template <typename S, typename A, int K>
+void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
+             A* corr, const Strides& sr, const Shape& g) {
+  using vec = vec_t<A>;
+  constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
+  const index_t rows = band_rows(g, R, 2, g.T);
+  const index_t bands = (g.H + rows - 1) / rows;
+  at::parallel_for(0, g.N * g.T * bands, 1, [&](index_t begin, index_t end) {
+    Scratch<A> scratch(g, rows, R, 2, 0);
+    A* query = scratch[0];  // frame t; y is written over it
+    A* keys = scratch[1];   // frame t+1, padded
+    for (index_t task = begin; task < end; ++task) {
+      const index_t n = task / (g.T * bands), t = task / bands % g.T;
+      const index_t row0 = task % bands * rows;
+      const Band qb(g, row0, std::min(rows, g.H - row0), 0);
+      const Band kb(g, row0, qb.rows, R);
+      load_band(x, sx, g, n, t, qb, query);
+      A* cr = corr + n * sr.n + t * sr.t;
+      if (t == g.T - 1) {  // no next frame: y = x, corr = 0
+        store_band(query, y, sy, g, n, t, qb);
+        for (int j = 0; j < K2; ++j)
+          for (index_t h = row0; h < row0 + qb.rows; ++h)
+            for (index_t w = 0; w < g.W; ++w) cr[j * sr.c + h * sr.h + w * sr.w] = 0;
+        continue;
+      }
+      load_band(x, sx, g, n, t + 1, kb, keys);
+      for (index_t i = 0; i < qb.rows; ++i) {
+        for (index_t w0 = 0; w0 < g.W; w0 += L) {
+          const index_t lanes = std::min<index_t>(L, g.W - w0);
+          A* q = query + i * qb.width + w0;
+          const A* k = keys + (i + R) * kb.width + R + w0;  // the centre key
+          vec v[K2] = {};
+          for (index_t c = 0; c < g.C; ++c)
+            add_products<A, K>(v, load(q + c * qb.plane), k + c * kb.plane, kb.width);
+          A* cp = cr + (row0 + i) * sr.h + w0 * sr.w;
+#pragma GCC unroll 64
+          for (int j = 0; j < K2; ++j) {
+            v[j] /= static_cast<A>(g.C);  // the channel mean
+            store_lanes(cp + j * sr.c, sr.w, v[j], lanes);
+          }
+          softmax<A, K2>(v);
+          for (index_t c = 0; c < g.C; ++c)  // y = x + agg, over the query
+            store(q + c * qb.plane, weighted_keys<A, K>(v, load(q + c * qb.plane),
+                                                        k + c * kb.plane, kb.width));
+        }
+      }
+      store_band(query, y, sy, g, n, t, qb);
+    }
+  });
+}
+
+// --------------------------------------------------------------- backward --
+//
+// Per query pixel (n, t < T-1, p), the logit gradients: from the softmax of
+// the saved logits corr and grad_attn_j = sum_c grad_y[c, t, p] *
+// x[c, t+1, p + d_j],
+//   glogit_j = (attn_j * (grad_attn_j - sum_i attn_i grad_attn_i)
+//               + grad_corr_j) / C;
+// then per pixel (n, t, p') of x, a gather that writes each gradient once:
+//   grad_x[c, t, p'] = grad_y[c, t, p']
+//     + [t < T-1] sum_j glogit[j, t, p'] * x[c, t+1, p' + d_j]       (query)
+//     + [t > 0]   sum_j glogit[j, t-1, p' - d_j] * x[c, t-1, p' - d_j]
+//                       + attn[j, t-1, p' - d_j] * grad_y[c, t-1, p' - d_j]
+//                                                                     (key)
+// A task is a band of rows of one clip and walks its frames in order,
+// keeping what the next frames read again: the bands of x of frames t-1 and
+// t+1 (padded by 2R: the keys of the queries R rows beyond the band) and of
+// grad_y of frames t-1 and t (padded by R), and the logit gradients and
+// attention of frames t-1 and t on the band's rows and R rows either side
+// (the queries whose keys reach the band; those R rows are computed by the
+// neighbouring bands too). x and grad_y are each read about once.
+// grad_y may be null (y unused: no residual, no value term), and so may
+// grad_corr (corr unused).
+
+// The logit gradients and attention of one frame on a band's rows and R
+// rows either side, (K2, rows + 2R, W + 2R): 0 for queries outside the image.
+template <typename A>
+struct Logits {
+  index_t pad, width, plane;
+  A *glogit, *attn;
+  Logits(const Shape& g, index_t rows, int K, int slot)
+      : pad(K / 2), width(g.W + 2 * (K / 2)), plane((rows + 2 * (K / 2)) * width) {
+    // slack: a row's last tile reads past the end
+    const index_t size = K * K * plane + 2 * width + 2 * Vec<A>::lanes;
+    glogit = thread_buffer<A>(slot, 2 * size);
+    attn = glogit + size;
+  }
+  // the offset of [j=0, band row i, w]
+  index_t at(index_t i, index_t w) const { return (i + pad) * width + w + pad; }
+  void clear() { std::fill(glogit, attn + (attn - glogit), A(0)); }
+};
+
+template <typename S, typename A, int K>
+void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
+              const Strides& sgc, const S* x, const Strides& sx,
+              const A* corr, const Strides& sr, S* grad_x,
+              const Strides& sgx, const Shape& g) {
+  using vec = vec_t<A>;
+  constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
+  // bands: 3 of x, 2 of grad_y, the output; a task per band of a clip.
+  // Large bands (the halo rows of x and of the logits are read or computed
+  // again by the next band), an L3 cache's share, one per thread
+  const index_t rows = band_rows(g, 2 * R, 6, 1, 4 * 1024 * 1024, 1);
+  const index_t bands = (g.H + rows - 1) / rows;
+  at::parallel_for(0, g.N * bands, 1, [&](index_t begin, index_t end) {
+    Scratch<A> xs(g, rows, 2 * R, 3, 0);  // x of frames t-1, t, t+1 (rotating)
+    Scratch<A> gs(g, rows, R, 2, 1);      // grad_y of frames t-1, t (rotating)
+    Scratch<A> os(g, rows, 0, 1, 2);      // grad_x of frame t
+    Logits<A> logits[2] = {Logits<A>(g, rows, K, 3), Logits<A>(g, rows, K, 4)};
+    for (index_t task = begin; task < end; ++task) {
+      const index_t n = task / bands, row0 = task % bands * rows;
+      const index_t nrows = std::min(rows, g.H - row0);
+      const Band xb(g, row0, nrows, 2 * R), gb(g, row0, nrows, R), ob(g, row0, nrows, 0);
+      logits[0].clear();
+      logits[1].clear();
+      if (g.T > 1) load_band(x, sx, g, n, 0, xb, xs[0]);  // frame t's band: slot t % 3
+      for (index_t t = 0; t < g.T; ++t) {
+        const A* next = xs[(t + 1) % 3];
+        const A* prev = xs[(t + 2) % 3];
+        const A* grads = gs[t % 2];
+        const A* prev_grads = gs[(t + 1) % 2];
+        Logits<A>& lq = logits[t % 2];         // frame t's, as queries
+        const Logits<A>& lk = logits[(t + 1) % 2];  // frame t-1's
+        const bool as_query = t < g.T - 1, as_key = t > 0;
+        if (grad_y) load_band(grad_y, sg, g, n, t, gb, gs[t % 2]);
+        if (as_query) load_band(x, sx, g, n, t + 1, xb, xs[(t + 1) % 3]);
+        // frame t's logit gradients on rows row0 - R .. row0 + nrows + R
+        for (index_t i = -R; as_query && i < nrows + R; ++i) {
+          const index_t h = row0 + i;
+          if (h < 0 || h >= g.H) continue;
+          for (index_t w0 = 0; w0 < g.W; w0 += L) {
+            const index_t lanes = std::min<index_t>(L, g.W - w0);
+            vec ga[K2] = {};  // grad_attn
+            if (grad_y) {
+              const A* gr = grads + (i + R) * gb.width + R + w0;
+              const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
+              for (index_t c = 0; c < g.C; ++c)
+                add_products<A, K>(ga, load(gr + c * gb.plane), k + c * xb.plane, xb.width);
+            }
+            vec a[K2];
+            const A* cp = corr + n * sr.n + t * sr.t + h * sr.h + w0 * sr.w;
+#pragma GCC unroll 64
+            for (int j = 0; j < K2; ++j) a[j] = load_lanes(cp + j * sr.c, sr.w, lanes);
+            softmax<A, K2>(a);
+            vec dot = {};
+#pragma GCC unroll 64
+            for (int j = 0; j < K2; ++j) dot += a[j] * ga[j];
+            const A* gc = grad_corr ? grad_corr + n * sgc.n + t * sgc.t + h * sgc.h + w0 * sgc.w : nullptr;
+            const index_t o = lq.at(i, w0);
+            for (int j = 0; j < K2; ++j) {
+              vec gl = a[j] * (ga[j] - dot);
+              if (gc) gl += load_lanes(gc + j * sgc.c, sgc.w, lanes);
+              store_lanes(lq.glogit + o + j * lq.plane, 1, gl / static_cast<A>(g.C), lanes);
+              store_lanes(lq.attn + o + j * lq.plane, 1, a[j], lanes);
+            }
+          }
+        }
+        // the gather on the band's rows
+        for (index_t i = 0; i < nrows; ++i) {
+          for (index_t w0 = 0; w0 < g.W; w0 += L) {
+            A* o = os[0] + i * ob.width + w0;
+            for (index_t c = 0; c < g.C; ++c)  // the residual
+              store(o + c * ob.plane, grad_y ? load(grads + c * gb.plane + (i + R) * gb.width + R + w0)
+                                             : vec{});
+            vec coef[K2];
+            if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
+              const A* gl = lq.glogit + lq.at(i, w0);
+#pragma GCC unroll 64
+              for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lq.plane);
+              const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
+              for (index_t c = 0; c < g.C; ++c)
+                store(o + c * ob.plane, weighted_keys<A, K>(coef, load(o + c * ob.plane),
+                                                            k + c * xb.plane, xb.width));
+            }
+            if (!as_key) continue;
+            // as the key j of the query p' - d_j of frame t-1: x[t-1]
+            // weighted by that query's logit gradients, grad_y[t-1] by its
+            // attention
+            struct Term { const A* weights; const A* source; index_t plane, width; };
+            const Term terms[] = {
+                {lk.glogit, prev + (i + 2 * R) * xb.width + 2 * R + w0, xb.plane, xb.width},
+                {grad_y ? lk.attn : nullptr, prev_grads + (i + R) * gb.width + R + w0, gb.plane,
+                 gb.width}};
+            for (const Term& term : terms) {
+              if (!term.weights) continue;
+              const A* wk = term.weights + lk.at(i, w0);
+#pragma GCC unroll 64
+              for (int j = 0; j < K2; ++j)
+                coef[j] = load(wk + j * lk.plane - (j / K - R) * lk.width - (j % K - R));
+              for (index_t c = 0; c < g.C; ++c)
+                store(o + c * ob.plane, weighted_keys<A, K, -1>(coef, load(o + c * ob.plane),
+                                                                term.source + c * term.plane, term.width));
+            }
+          }
+        }
+        store_band(os[0], grad_x, sgx, g, n, t, ob);
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------- dispatch --
+
+template <typename F>
+int guarded(F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& e) {
+    last_error() = e.what();
+  } catch (...) {
+    last_error() = "unknown C++ exception";
+  }
+  return 1;
+}
+
+// The body of each extern "C" entry point, with S (the tensors' dtype), A
+// (its accumulation type) and K (the kernel size) known at compile time.
+#define MMDTF_FA_DISPATCH_K(...)                                         \
+  switch (k) {                                                            \
+    case 1: { constexpr int K = 1; return guarded([&] { __VA_ARGS__; }); }       \
+    case 3: { constexpr int K = 3; return guarded([&] { __VA_ARGS__; }); }       \
+    case 5: { constexpr int K = 5; return guarded([&] { __VA_ARGS__; }); }       \
+    case 7: { constexpr int K = 7; return guarded([&] { __VA_ARGS__; }); }       \
+  }                                                                       \
+  last_error() = "kernel_size " + std::to_string(k) + " is not built (1, 3, 5 and 7 are)"; \
+  return 2;
+
+#define MMDTF_FA_DISPATCH(...)                                           \
+  switch (dtype) {                                                        \
+    case kFloat32: { using S = float; using A = float; MMDTF_FA_DISPATCH_K(__VA_ARGS__) } \
+    case kFloat64: { using S = double; using A = double; MMDTF_FA_DISPATCH_K(__VA_ARGS__) } \
+    case kBFloat16: { using S = c10::BFloat16; using A = float; MMDTF_FA_DISPATCH_K(__VA_ARGS__) } \
+    case kFloat16: { using S = c10::Half; using A = float; MMDTF_FA_DISPATCH_K(__VA_ARGS__) } \
+  }                                                                       \
+  last_error() = "dtype code " + std::to_string(dtype) + " is not built"; \
+  return 2;
+
+}  // namespace
+
+extern "C" {
+
+const char* mmdtf_fa_last_error() { return last_error().c_str(); }
+
+// y and x in dtype; corr in the accumulation type (float32, or float64).
+int mmdtf_fa_forward(int dtype, int k, const int64_t* shape, const void* x,
+                     const int64_t* x_strides, void* y,
+                     const int64_t* y_strides, void* corr,
+                     const int64_t* corr_strides) {
+  const Shape g{shape[0], shape[1], shape[2], shape[3], shape[4]};
+  const Strides sx(x_strides), sy(y_strides), sr(corr_strides);
+  MMDTF_FA_DISPATCH(forward<S, A, K>(static_cast<const S*>(x), sx,
+                                      static_cast<S*>(y), sy,
+                                      static_cast<A*>(corr), sr, g))
+}
+
+// grad_y, x, grad_x in dtype; grad_corr and corr in the accumulation type.
+// grad_y or grad_corr may be null.
+int mmdtf_fa_backward(int dtype, int k, const int64_t* shape,
+                      const void* grad_y, const int64_t* grad_y_strides,
+                      const void* grad_corr,
+                      const int64_t* grad_corr_strides, const void* x,
+                      const int64_t* x_strides, const void* corr,
+                      const int64_t* corr_strides, void* grad_x,
+                      const int64_t* grad_x_strides) {
+  const Shape g{shape[0], shape[1], shape[2], shape[3], shape[4]};
+  const Strides sg(grad_y_strides), sgc(grad_corr_strides), sx(x_strides),
+      sr(corr_strides), sgx(grad_x_strides);
+  MMDTF_FA_DISPATCH(backward<S, A, K>(
+      static_cast<const S*>(grad_y), sg, static_cast<const A*>(grad_corr),
+      sgc, static_cast<const S*>(x), sx, static_cast<const A*>(corr), sr,
+      static_cast<S*>(grad_x), sgx, g))
+}
+
+}  // extern "C"
