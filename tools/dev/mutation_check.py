@@ -73,6 +73,12 @@ BLOCK_REFERENCE = ('tests/models/blocks/test_dtf_block_reference.py::'
 DYNAMIC = BLOCK_REFERENCE + '[dynamic-fa-corr-{}-train-resnet_frames_T4]'
 WIRING = 'tests/models/backbones/test_dtf_wiring_reference.py::'
 TIN = 'tests/ops/test_tin_shift.py::'
+FUSED = 'tests/ops/test_frame_aggregation_cpp.py::'
+CUDA_SOURCES = 'tests/ops/test_cuda_sources.py::'
+TCP_COV = 'tests/models/heads/tcp/test_covariance.py::'
+GRID = 'tests/models/blocks/test_grid_pool.py::'
+CHARADES = 'tests/evaluation/test_charades_map.py::'
+AUTHORS = 'tests/models/weights/test_dtf_authors.py::'
 
 MUTANTS: List[Mutant] = [
     Mutant('corr_zeroed',
@@ -205,6 +211,109 @@ MUTANTS: List[Mutant] = [
            [('source = frames[None, :, None] - shift[:, None, :]',
              'source = frames[None, :, None] + shift[:, None, :]')],
            TIN + 'test_matches_loop_reference'),
+    Mutant('fused_softmax_gradient_without_dot',
+           "the fused CPU kernel's softmax gradient leaves out the "
+           'attention-weighted sum (a * g instead of a * (g - a.g))',
+           'ops/frame_aggregation_cpu.cpp',
+           [('vec gl = a[j] * (ga[j] - dot);', 'vec gl = a[j] * ga[j];')],
+           FUSED + 'test_float64_matches_reference[T4-frames-3]'),
+    Mutant('fused_correlation_channel_sum',
+           "the fused CPU kernel's correlation sums the channels instead "
+           'of averaging them',
+           'ops/frame_aggregation_cpu.cpp',
+           [('v[j] /= static_cast<A>(g.C);  // the channel mean',
+             '(void)v[j];')],
+           FUSED + 'test_float64_matches_reference[T4-frames-3]'),
+    Mutant('cupy_glue_contiguous_strides',
+           'the CuPy glue passes the kernels contiguous strides whatever '
+           "the input's layout (ResNetDTF's frames read as (N, C, T))",
+           'mmdtf/ops/frame_aggregation/cupy_kernel.py',
+           [('tuple(_Stride(s) for s in x.stride()[:3])',
+             'tuple(_Stride(s) for s in x.contiguous().stride()[:3])')],
+           CUDA_SOURCES + 'test_glue_drives_emulated_kernels'),
+    Mutant('cupy_glue_gradient_layout',
+           "the CuPy glue hands the kernels an output gradient in another "
+           "layout than x's without copying it into x's",
+           'mmdtf/ops/frame_aggregation/cupy_kernel.py',
+           [('return t if t.stride() == x.stride() else '
+             'torch.empty_like(x).copy_(t)', 'return t')],
+           CUDA_SOURCES + 'test_glue_drives_emulated_kernels'),
+    Mutant('tcp_covariance_uncentred',
+           "TCP's covariance without subtracting the mean over positions",
+           'mmdtf/models/heads/tcp/covariance.py',
+           [('centred = x - x.mean(dim=2, keepdim=True)', 'centred = x')],
+           TCP_COV + 'test_covariance_is_torch_cov_without_correction'),
+    Mutant('tcp_isqrt_one_step_fewer',
+           "TCP's iSQRT runs one Newton-Schulz step fewer than configured",
+           'mmdtf/models/heads/tcp/covariance.py',
+           [('for k in range(num_iterations):',
+             'for k in range(num_iterations - 1):')],
+           TCP_COV + 'test_isqrt_is_the_recursion_on_eigenvalues'),
+    Mutant('tcp_isqrt_trace_without_eps',
+           "TCP's iSQRT divides by the trace alone, not TCPNet's trace + eps",
+           'mmdtf/models/heads/tcp/covariance.py',
+           [('a = cov / (trace + eps)', 'a = cov / trace')],
+           'tests/models/weights/test_tcpnet.py::'
+           'test_head_matches_tcpnet_in_float64'),
+    Mutant('grid_pool_steps_from_confidence',
+           'Grid Pool steps by the confidence instead of 1 - confidence '
+           '(sparse where confident)',
+           'mmdtf/models/blocks/grid_pool.py',
+           [('steps = 1.0 - confidences', 'steps = confidences')],
+           GRID + 'test_grid_is_normalised_cumulative_of_one_minus_confidence'),
+    Mutant('grid_pool_grid_not_ending_at_one',
+           "Grid Pool's grid divided by its length instead of its last "
+           'value (it does not end at 1)',
+           'mmdtf/models/blocks/grid_pool.py',
+           [('grid = cumulative / cumulative[:, -1:]',
+             'grid = cumulative / cumulative.shape[1]')],
+           GRID + 'test_grid_is_normalised_cumulative_of_one_minus_confidence'),
+    Mutant('grid_unpool_query_as_coarse_index',
+           'GridUnpool reads the fine query position as the coarse index '
+           '(does not invert the grid)',
+           'mmdtf/models/blocks/grid_pool.py',
+           [('coarse = (seg.to(grid.dtype) + frac) / (k1 - 1)',
+             'coarse = query')],
+           GRID + 'test_grid_unpool_inverts_a_learned_grid'),
+    Mutant('charades_map_ascending',
+           'CharadesMAP ranks each class by ascending score',
+           'mmdtf/evaluation/charades_map.py',
+           [("order = np.argsort(-scores[:, c], kind='stable')",
+             "order = np.argsort(scores[:, c], kind='stable')")],
+           CHARADES + 'test_per_class_ap_equals_sklearn'),
+    Mutant('charades_map_ties_reversed',
+           'CharadesMAP ranks tied scores in reverse input order (the '
+           'official script keeps their order)',
+           'mmdtf/evaluation/charades_map.py',
+           [("order = np.argsort(-scores[:, c], kind='stable')",
+             "order = len(scores) - 1 - np.argsort(-scores[::-1, c], "
+             "kind='stable')")],
+           CHARADES + 'test_tied_scores_keep_their_input_order_as_the_'
+           'official_script'),
+    Mutant('fusion_gaussian_width_from_all_frames',
+           "the fusion's Gaussian alignment takes its width from every fine "
+           'frame instead of the valid ones (the mask ignored)',
+           'mmdtf/models/blocks/multi_stage_fusion.py',
+           [('sigma = self.sigma_ratio * fine_mask.sum(1).clamp_min(1)',
+             'sigma = self.sigma_ratio * '
+             'torch.ones_like(fine_mask).sum(1).clamp_min(1)')],
+           'tests/models/blocks/test_multi_stage_fusion.py::'
+           'test_gaussian_weights_match_formula_and_mask'),
+    Mutant('authors_corr_misaligned',
+           "the authors' block pairs frame t's output with the correlation "
+           'of t against t+1 instead of t-1 against t',
+           'mmdtf/models/blocks/dtf_block.py',
+           [('y_fa, corr = y_fa[:, :, 1:], corr[:, :, :-1]',
+             'y_fa, corr = y_fa[:, :, 1:], corr[:, :, 1:]')],
+           AUTHORS + 'test_block_matches_the_authors_block'),
+    Mutant('authors_filter_parts_major',
+           "the authors' flat filter read as (part, bin) instead of their "
+           '(bin, part) order',
+           'mmdtf/models/blocks/spectral_filters.py',
+           [('filt = filt.view(n, self.groups, 1, self.num_bins, 2, h, w)',
+             'filt = filt.view(n, self.groups, 1, 2, self.num_bins, h, '
+             'w).transpose(3, 4)')],
+           AUTHORS + 'test_block_matches_the_authors_block'),
 ]
 
 #: what counts as a kill: the killer's assertion failed (type names, so the
