@@ -110,14 +110,13 @@ class Timer:
 
 
 def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
-                         k: int, backward: bool,
-                         layout: str = 'standard') -> int:
-    """Peak resident memory added by one call on CPU (outputs included),
-    from the RSS high-water mark of a fresh process."""
+                         k: int, layout: str = 'standard') -> Tuple[int, int]:
+    """Peak resident memory added by one forward call on CPU and by one
+    forward + backward (outputs and gradients included), from the RSS
+    high-water mark of one fresh process, reset before each."""
     import subprocess
     cmd = [sys.executable, __file__, '--_rss-probe', backend,
-           ','.join(map(str, shape)), dtype, str(k), str(int(backward)),
-           layout]
+           ','.join(map(str, shape)), dtype, str(k), layout]
     # A fixed mmap threshold of one page makes glibc map every tensor on its
     # own and return it on free; its default, adaptive one keeps freed
     # tensors in the heap and would count allocator caching as the op's
@@ -127,33 +126,36 @@ def cpu_peak_extra_bytes(backend: str, shape: Tuple[int, ...], dtype: str,
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='4096')
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                          env=env)
-    return int(out.stdout.split()[-1])
+    fwd, fwd_bwd = out.stdout.split()[-2:]
+    return int(fwd), int(fwd_bwd)
 
 
 def _rss_probe(backend: str, shape: str, dtype: str, k: str,
-               backward: str, layout: str) -> None:
+               layout: str) -> None:
     torch.set_num_threads(1)  # no per-thread scratch in the figure
     shape = tuple(int(v) for v in shape.split(','))
-    k, backward = int(k), bool(int(backward))
+    k = int(k)
     op = naive_frame_aggregation if backend == 'naive' else (
         lambda i, k: frame_aggregation(i, k, backend=backend))
     small = torch.randn(1, 2, shape[2], 4, 4, dtype=DTYPES[dtype],
                         requires_grad=True)
     y, corr = op(small, k)  # warm up: lazy initialisation is not the op's
     (y.sum() + corr.sum()).backward()
-    x = make_input(shape, layout, dtype=DTYPES[dtype]).requires_grad_(backward)
-    gy = torch.randn_like(x) if backward else None
-    gc = torch.randn(shape[0], k * k, *shape[2:], dtype=x.dtype) \
-        if backward else None
-    # the peak below is this call's, not the imports'
+    x = make_input(shape, layout, dtype=DTYPES[dtype]).requires_grad_()
+    gy = torch.randn_like(x)
+    gc = torch.randn(shape[0], k * k, *shape[2:], dtype=x.dtype)
+    del y, corr
+    # each peak below is its call's, not the imports' nor the other call's
+    # (a freed tensor's pages go back to the system: MALLOC_MMAP_THRESHOLD_)
     base = reset_rss_peak()
-    if backward:
+    with torch.no_grad():
         y, corr = op(x, k)
-        grads = torch.autograd.grad((y, corr), x, (gy, gc))  # noqa: F841
-    else:
-        with torch.no_grad():
-            y, corr = op(x, k)
-    print(rss_peak_bytes() - base)
+    fwd = rss_peak_bytes() - base
+    del y, corr
+    base = reset_rss_peak()
+    y, corr = op(x, k)
+    grads = torch.autograd.grad((y, corr), x, (gy, gc))  # noqa: F841
+    print(fwd, rss_peak_bytes() - base)
 
 
 def timings(backend: str, x: torch.Tensor,
@@ -189,9 +191,8 @@ def bench_one(backend: str, x: torch.Tensor, k: int, timer: Timer,
         res['mem_fwd_bwd'] = cuda_peak_extra_bytes(fwd_bwd, x.device)
     else:
         dtype = str(x.dtype).replace('torch.', '')
-        res['mem_fwd'], res['mem_fwd_bwd'] = (
-            cpu_peak_extra_bytes(backend, tuple(x.shape), dtype, k, backward,
-                                 layout) for backward in (False, True))
+        res['mem_fwd'], res['mem_fwd_bwd'] = cpu_peak_extra_bytes(
+            backend, tuple(x.shape), dtype, k, layout)
     if ref is not None:  # sanity check against the torch path
         y, corr = fwd()
         res['diff'] = max((y - ref[0]).abs().max().item(),
