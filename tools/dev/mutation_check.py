@@ -79,6 +79,7 @@ TCP_COV = 'tests/models/heads/tcp/test_covariance.py::'
 GRID = 'tests/models/blocks/test_grid_pool.py::'
 CHARADES = 'tests/evaluation/test_charades_map.py::'
 AUTHORS = 'tests/models/weights/test_dtf_authors.py::'
+MODULATION = 'tests/models/blocks/test_spectral_modulation.py::'
 
 MUTANTS: List[Mutant] = [
     Mutant('corr_zeroed',
@@ -128,7 +129,7 @@ MUTANTS: List[Mutant] = [
            [('compiling = torch.compiler.is_compiling()',
              'compiling = False')],
            'tests/models/backbones/test_backbone_compile.py::'
-           'test_no_recompilation_when_eager_calls_fill_caches'),
+           'test_no_recompilation_when_eager_calls_fill_caches[True]'),
     Mutant('no_aggregation',
            "the block ignores FA's aggregation (y = x)",
            'mmdtf/models/blocks/dtf_block.py',
@@ -137,16 +138,16 @@ MUTANTS: List[Mutant] = [
     Mutant('filter_not_shared_by_its_group',
            "channel c takes group c % (C/G)'s filter instead of group c // "
            "G's (the G channels sharing a filter are not consecutive)",
-           'mmdtf/models/blocks/spectral_filters.py',
-           [('grouped = (real.view(n, self.groups, self.shared_by, -1, '
-             'h, w),\n                   imag.view(n, self.groups, '
-             'self.shared_by, -1, h, w))',
-             'grouped = (real.view(n, self.shared_by, self.groups, -1, '
-             'h, w).transpose(1, 2), imag.view(n, self.shared_by, '
-             'self.groups, -1, h, w).transpose(1, 2))'),
-            ('spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))',
-             'spec = (real.transpose(1, 2).reshape(n, c, -1, h, w), '
-             'imag.transpose(1, 2).reshape(n, c, -1, h, w))')],
+           'mmdtf/models/blocks/spectral_modulation.py',
+           [('return (spec[0].view(n, groups, c // groups, m, h, w),\n'
+             '            spec[1].view(n, groups, c // groups, m, h, w))',
+             'return (spec[0].view(n, c // groups, groups, m, h, '
+             'w).transpose(1, 2),\n'
+             '            spec[1].view(n, c // groups, groups, m, h, '
+             'w).transpose(1, 2))'),
+            ('return spec[0].flatten(1, 2), spec[1].flatten(1, 2)',
+             'return (spec[0].transpose(1, 2).flatten(1, 2), '
+             'spec[1].transpose(1, 2).flatten(1, 2))')],
            DYNAMIC.format('nomix')),
     Mutant('dynamic_conv1d_not_shared_by_its_group',
            "DTF_1d+: channel c takes group c % (C/G)'s kernel",
@@ -314,6 +315,19 @@ MUTANTS: List[Mutant] = [
              'filt = filt.view(n, self.groups, 1, 2, self.num_bins, h, '
              'w).transpose(3, 4)')],
            AUTHORS + 'test_block_matches_the_authors_block'),
+    Mutant('modulation_grad_unconjugated',
+           "the compiled spectral modulation's input gradient through the "
+           'filter H instead of its conjugate',
+           'mmdtf/models/blocks/spectral_modulation.py',
+           [('complex_mul(grad_p, (filt[0], -filt[1]))',
+             'complex_mul(grad_p, (filt[0], filt[1]))')],
+           MODULATION + 'test_operator_gradcheck'),
+    Mutant('modulation_grad_filter_unshared',
+           "the compiled spectral modulation's filter gradient from the "
+           'first channel of its group only, not summed over the group',
+           'mmdtf/models/blocks/spectral_modulation.py',
+           [('grad_h[0].sum(2, keepdim=True)', 'grad_h[0][:, :, :1]')],
+           MODULATION + 'test_operator_gradcheck'),
 ]
 
 #: what counts as a kill: the killer's assertion failed (type names, so the

@@ -18,18 +18,10 @@ from torch import nn
 
 from .estimator_input import EstimatorInput
 from .spectral_channel_mixing import build_channel_mixing
+from .spectral_modulation import (complex_mul, modulated_spectrum,
+                                  spectral_modulation)
 from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum,
                                   check_spectral_impl)
-
-
-def complex_mul(a: Spectrum, b: Spectrum) -> Spectrum:
-    """Element-wise product of two (real, imag) pairs (broadcasting); the
-    result has the shape and memory layout of ``a`` broadcast with ``b``."""
-    # Two passes per part instead of three; in place is safe for autograd,
-    # which keeps the factors of a product, not the product.
-    real = (a[0] * b[0]).addcmul_(a[1], b[1], value=-1)
-    imag = (a[0] * b[1]).addcmul_(a[1], b[0])
-    return real, imag
 
 
 class DynamicSpectralFilter(nn.Module):
@@ -124,22 +116,13 @@ class DynamicSpectralFilter(nn.Module):
 
     def forward(self, y: torch.Tensor,
                 corr: Optional[torch.Tensor]) -> torch.Tensor:
-        n, c, t, h, w = y.shape
-        forward_transform, inverse_transform = SPECTRAL_TRANSFORMS[
-            self.spectral_impl]
-        real, imag = forward_transform(y)
-        # View channels as (C/G, G): the group filter broadcasts over G
-        # (as (C, 1) with one filter per channel).
-        grouped = (real.view(n, self.groups, self.shared_by, -1, h, w),
-                   imag.view(n, self.groups, self.shared_by, -1, h, w))
         filt = self.estimate(y, corr)
-        filt = (filt[0].to(real.dtype), filt[1].to(real.dtype))
-        real, imag = complex_mul(grouped, filt)
-        spec = (real.view(n, c, -1, h, w), imag.view(n, c, -1, h, w))
-        if self.mixing is not None:
-            # the built T, a Python int even when traced (export, FLOPs)
-            spec = self.mixing(spec, self.num_frames)
-        return inverse_transform(spec, t, y.dtype)
+        if self.mixing is None:
+            return spectral_modulation(y, *filt, self.spectral_impl)
+        spec = modulated_spectrum(y, filt, self.spectral_impl)
+        spec = self.mixing(spec, self.num_frames)
+        inverse_transform = SPECTRAL_TRANSFORMS[self.spectral_impl][1]
+        return inverse_transform(spec, self.num_frames, y.dtype)
 
 
 class StaticSpectralFilter(nn.Module):

@@ -1,5 +1,6 @@
 """The DTF backbones under torch.compile: no graph break in eval or
-training mode (torch._dynamo.explain), every FA call one node of the graph,
+training mode (torch._dynamo.explain), every FA call and every spectral
+modulation one node of the graph,
 and the compiled backbone (aot_eager: dynamo and AOT autograd, what inductor
 builds on, without C++ compilation) gives eager mode's features and
 gradients. Inductor itself runs in tests/engine/test_compiled_training.py
@@ -26,10 +27,10 @@ def acting(model):
     return model
 
 
-def resnet_dtf():
+def resnet_dtf(**dtf_cfg):
     torch.manual_seed(0)
     model = ResNetDTF(depth=18, clip_len=8, temporal_stride=4,
-                      pretrained=None)
+                      pretrained=None, dtf_cfg=dtf_cfg or None)
     model.init_weights()
     return acting(model), torch.randn(2, 3, 8, 32, 32)
 
@@ -42,8 +43,8 @@ def swin_dtf():
     return acting(model), torch.randn(1, 3, 8, 64, 64)
 
 
-def fa_nodes(explained) -> int:
-    return sum(str(node.target) == 'mmdtf.frame_aggregation.default'
+def nodes(explained, target: str) -> int:
+    return sum(str(node.target) == target
                for graph in explained.graphs for node in graph.graph.nodes)
 
 
@@ -57,7 +58,10 @@ def test_no_graph_break(build, training):
         explained = torch._dynamo.explain(model)(x)
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
-    assert fa_nodes(explained) == blocks > 0
+    assert nodes(explained, 'mmdtf.frame_aggregation.default') == blocks > 0
+    # the DFT products and the complex product of each block: one node,
+    # which inductor does not generate kernels for
+    assert nodes(explained, 'mmdtf.spectral_modulation.default') == blocks
 
 
 @pytest.mark.slow  # a cold AOT-autograd compile, forward and backward
@@ -79,14 +83,18 @@ def test_compiled_matches_eager(build):
     torch.testing.assert_close(grad, grad_ref, rtol=1e-12, atol=1e-12)
 
 
-def test_no_recompilation_when_eager_calls_fill_caches():
+@pytest.mark.parametrize('mixing', [False, True])
+def test_no_recompilation_when_eager_calls_fill_caches(mixing):
     """The compiled graph reads no Python-side cache (the DFT matrices are
-    constants of the graph, the FA masks live inside the operator): eager
-    calls that fill the caches in between do not trigger recompilation."""
+    constants of the graph where it traces the transforms, as with channel
+    mixing; the default block's live inside its spectral-modulation
+    operator, the FA masks inside FA's): eager calls that fill the caches in
+    between do not trigger recompilation."""
     from torch._dynamo.testing import CompileCounter
 
     from mmdtf.models.blocks.spectral_transforms import _DFT_CACHE
-    model, x = resnet_dtf()
+    model, x = (resnet_dtf(variant=None, channel_mixing=True) if mixing
+                else resnet_dtf())
     model.eval()
     _DFT_CACHE.clear()
     torch._dynamo.reset()

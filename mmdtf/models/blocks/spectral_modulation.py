@@ -1,0 +1,143 @@
+"""DTF's spectral modulation ``f' = iDFT(DFT(y) * S_c)`` over time (spec
+section 2), and its registered-operator form for ``torch.compile``.
+
+Eager mode, FLOP counting and ONNX export (torch.export's too) run :func:`modulated_spectrum` and
+the inverse transform, plain PyTorch (autograd differentiates them). Under
+``torch.compile`` the same computation with ``spectral_impl='matmul'`` and
+no channel mixing is one registered operator, ``mmdtf::spectral_modulation``,
+whose gradient is another, ``mmdtf::spectral_modulation_backward``: inductor
+then generates no kernels for the DFT products and the complex product,
+forward or backward. Fusing them bought nothing measurable (compiled
+DTF-Net R50 ran at its eager speed) and cost a set of generated C++ kernels
+per stage resolution, most of DTF-Net's compile time over C2D's
+(docs/user_guides/compile.md).
+"""
+from typing import Tuple
+
+import torch
+
+from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum, _matmul_time,
+                                  dft_matrices)
+
+
+def complex_mul(a: Spectrum, b: Spectrum) -> Spectrum:
+    """Element-wise product of two (real, imag) pairs (broadcasting); the
+    result has the shape and memory layout of ``a`` broadcast with ``b``."""
+    real = (a[0] * b[0]).addcmul_(a[1], b[1], value=-1)
+    imag = (a[0] * b[1]).addcmul_(a[1], b[0])
+    return real, imag
+
+
+def _grouped(spec: Spectrum, groups: int) -> Spectrum:
+    """(N, C, M, H, W) parts as (N, C/G, G, M, H, W): the channels that share
+    a filter on their own axis."""
+    n, c, m, h, w = spec[0].shape
+    return (spec[0].view(n, groups, c // groups, m, h, w),
+            spec[1].view(n, groups, c // groups, m, h, w))
+
+
+def _ungrouped(spec: Spectrum) -> Spectrum:
+    # (flatten, not a view to a computed size: traced size arithmetic would
+    # show in FLOP counts)
+    return spec[0].flatten(1, 2), spec[1].flatten(1, 2)
+
+
+def modulated_spectrum(y: torch.Tensor, filt: Spectrum,
+                       spectral_impl: str = 'matmul') -> Spectrum:
+    """The spectrum of ``y`` (N, C, T, H, W) over time times the filter
+    ``filt``, a pair of (N, C/G, 1, M, H, W) tensors, each shared by ``G``
+    consecutive channels: a pair of (N, C, M, H, W) tensors."""
+    forward_transform = SPECTRAL_TRANSFORMS[spectral_impl][0]
+    spec = forward_transform(y)
+    filt = (filt[0].to(spec[0].dtype), filt[1].to(spec[0].dtype))
+    return _ungrouped(complex_mul(_grouped(spec, filt[0].shape[1]), filt))
+
+
+def spectral_modulation(y: torch.Tensor, filt_real: torch.Tensor,
+                        filt_imag: torch.Tensor,
+                        spectral_impl: str = 'matmul') -> torch.Tensor:
+    """``iDFT(DFT(y) * filt)``, back in the dtype of ``y``: one operator
+    while compiling (``'matmul'``), plain PyTorch otherwise (ONNX export
+    included: exporters translate the matrix products, not the
+    operator)."""
+    if (spectral_impl == 'matmul' and torch.compiler.is_compiling()
+            and not torch.onnx.is_in_onnx_export()):
+        return spectral_modulation_op(y, filt_real, filt_imag)
+    spec = modulated_spectrum(y, (filt_real, filt_imag), spectral_impl)
+    inverse_transform = SPECTRAL_TRANSFORMS[spectral_impl][1]
+    return inverse_transform(spec, y.shape[2], y.dtype)
+
+
+def _frames_outermost(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """An empty (N, C, T, H, W) tensor stored (N, T, C, H, W), as the
+    matmul transforms return their results."""
+    n, c, t, h, w = y.shape
+    return y.new_empty((n, t, c, h, w), dtype=dtype).transpose(1, 2)
+
+
+@torch.library.custom_op('mmdtf::spectral_modulation', mutates_args=())
+def spectral_modulation_op(y: torch.Tensor, filt_real: torch.Tensor,
+                           filt_imag: torch.Tensor) -> torch.Tensor:
+    """:func:`spectral_modulation` with ``spectral_impl='matmul'``."""
+    spec = modulated_spectrum(y, (filt_real, filt_imag), 'matmul')
+    return SPECTRAL_TRANSFORMS['matmul'][1](spec, y.shape[2], y.dtype)
+
+
+@spectral_modulation_op.register_fake
+def _spectral_modulation_fake(y, filt_real, filt_imag):
+    return _frames_outermost(y, y.dtype)
+
+
+@torch.library.custom_op('mmdtf::spectral_modulation_backward',
+                         mutates_args=())
+def spectral_modulation_backward_op(
+        grad: torch.Tensor, y: torch.Tensor, filt_real: torch.Tensor,
+        filt_imag: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The gradients of :func:`spectral_modulation_op` with respect to
+    ``y``, ``filt_real`` and ``filt_imag``.
+
+    With the DFT ``S = F y`` (``F = F_r + i F_i``, (M, T)), the product
+    ``P = S * H`` and the inverse ``f = I_r Re(P) + I_i Im(P)`` ((T, M)
+    each), the gradient ``g`` of ``f`` gives ``g_P = (I_r^T g, I_i^T g)``,
+    ``g_S = g_P * conj(H)``, ``g_y = F_r^T Re(g_S) + F_i^T Im(g_S)`` and
+    ``g_H = sum over the G channels sharing H of g_P * conj(S)``.
+    """
+    t = y.shape[2]
+    work = torch.float32 if y.dtype in (torch.float16,
+                                        torch.bfloat16) else y.dtype
+    fwd_real, fwd_imag = dft_matrices(t, False, work, y.device)
+    inv_real, inv_imag = dft_matrices(t, True, work, y.device)
+    grad = grad.to(work)
+    grad_p = _grouped((_matmul_time(inv_real.t(), grad),
+                       _matmul_time(inv_imag.t(), grad)), filt_real.shape[1])
+    filt = (filt_real.to(work), filt_imag.to(work))
+    grad_s = _ungrouped(complex_mul(grad_p, (filt[0], -filt[1])))
+    grad_y = _matmul_time(fwd_real.t(), grad_s[0])
+    grad_y = grad_y.add_(_matmul_time(fwd_imag.t(), grad_s[1])).to(y.dtype)
+    spec = _grouped(SPECTRAL_TRANSFORMS['matmul'][0](y), filt_real.shape[1])
+    grad_h = complex_mul(grad_p, (spec[0], -spec[1]))
+    return (grad_y,
+            grad_h[0].sum(2, keepdim=True).to(filt_real.dtype).contiguous(),
+            grad_h[1].sum(2, keepdim=True).to(filt_imag.dtype).contiguous())
+
+
+@spectral_modulation_backward_op.register_fake
+def _spectral_modulation_backward_fake(grad, y, filt_real, filt_imag):
+    return (_frames_outermost(y, y.dtype),
+            filt_real.new_empty(filt_real.shape),
+            filt_imag.new_empty(filt_imag.shape))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _backward(ctx, grad: torch.Tensor):
+    grads = spectral_modulation_backward_op(grad, *ctx.saved_tensors)
+    return tuple(g if needed else None
+                 for g, needed in zip(grads, ctx.needs_input_grad))
+
+
+spectral_modulation_op.register_autograd(_backward,
+                                         setup_context=_setup_context)
