@@ -103,7 +103,8 @@ def _build() -> str:
     start = time.time()
     _with_ninja_on_path()
     built = cpp_extension.load(
-        name=name, sources=[str(path)], extra_cflags=flags,
+        name=name, sources=[_source_in(directory, name, path)],
+        extra_cflags=flags,
         extra_ldflags=['-fopenmp'], build_directory=directory,
         is_python_module=False, verbose=False)
     if time.time() - start > 1:
@@ -111,6 +112,22 @@ def _build() -> str:
                   f'{time.time() - start:.0f} s', logger='current',
                   level=logging.INFO)
     return built
+
+
+def _source_in(directory: Optional[str], name: str, path) -> str:
+    """The source, copied once into the build directory under the build's
+    name: ninja rebuilds when a source's path changes, and the same source
+    is found at another path from each checkout (and each copy the mutation
+    check makes)."""
+    if directory is None:
+        return str(path)
+    copy = os.path.join(directory, name + '.cpp')
+    if not os.path.exists(copy):
+        temporary = f'{copy}.{os.getpid()}.tmp'
+        with open(temporary, 'wb') as f:
+            f.write(path.read_bytes())
+        os.replace(temporary, copy)  # whole, even with builds side by side
+    return copy
 
 
 def _with_ninja_on_path() -> None:
