@@ -1,8 +1,9 @@
 """DTF's spectral modulation ``f' = iDFT(DFT(y) * S_c)`` over time (spec
 section 2), and its registered-operator form for ``torch.compile``.
 
-Eager mode, FLOP counting and ONNX export (torch.export's too) run :func:`modulated_spectrum` and
-the inverse transform, plain PyTorch (autograd differentiates them). Under
+Eager mode, FLOP counting and ONNX export (torch.export's too) run
+:func:`modulated_spectrum` and the inverse transform, plain PyTorch
+(autograd differentiates them). Under
 ``torch.compile`` the same computation with ``spectral_impl='matmul'`` and
 no channel mixing is one registered operator, ``mmdtf::spectral_modulation``,
 whose gradient is another, ``mmdtf::spectral_modulation_backward``: inductor
@@ -23,6 +24,8 @@ from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum, _matmul_time,
 def complex_mul(a: Spectrum, b: Spectrum) -> Spectrum:
     """Element-wise product of two (real, imag) pairs (broadcasting); the
     result has the shape and memory layout of ``a`` broadcast with ``b``."""
+    # Two passes per part instead of three; in place is safe for autograd,
+    # which keeps the factors of a product, not the product.
     real = (a[0] * b[0]).addcmul_(a[1], b[1], value=-1)
     imag = (a[0] * b[1]).addcmul_(a[1], b[0])
     return real, imag
@@ -63,6 +66,11 @@ def spectral_modulation(y: torch.Tensor, filt_real: torch.Tensor,
     if (spectral_impl == 'matmul' and torch.compiler.is_compiling()
             and not torch.onnx.is_in_onnx_export()):
         return spectral_modulation_op(y, filt_real, filt_imag)
+    return _modulated(y, filt_real, filt_imag, spectral_impl)
+
+
+def _modulated(y: torch.Tensor, filt_real: torch.Tensor,
+               filt_imag: torch.Tensor, spectral_impl: str) -> torch.Tensor:
     spec = modulated_spectrum(y, (filt_real, filt_imag), spectral_impl)
     inverse_transform = SPECTRAL_TRANSFORMS[spectral_impl][1]
     return inverse_transform(spec, y.shape[2], y.dtype)
@@ -79,8 +87,7 @@ def _frames_outermost(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def spectral_modulation_op(y: torch.Tensor, filt_real: torch.Tensor,
                            filt_imag: torch.Tensor) -> torch.Tensor:
     """:func:`spectral_modulation` with ``spectral_impl='matmul'``."""
-    spec = modulated_spectrum(y, (filt_real, filt_imag), 'matmul')
-    return SPECTRAL_TRANSFORMS['matmul'][1](spec, y.shape[2], y.dtype)
+    return _modulated(y, filt_real, filt_imag, 'matmul')
 
 
 @spectral_modulation_op.register_fake
