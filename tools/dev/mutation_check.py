@@ -80,6 +80,7 @@ GRID = 'tests/models/blocks/test_grid_pool.py::'
 CHARADES = 'tests/evaluation/test_charades_map.py::'
 AUTHORS = 'tests/models/weights/test_dtf_authors.py::'
 MODULATION = 'tests/models/blocks/test_spectral_modulation.py::'
+ESTIMATION = 'tests/models/blocks/test_filter_estimation.py::'
 
 MUTANTS: List[Mutant] = [
     Mutant('corr_zeroed',
@@ -90,14 +91,14 @@ MUTANTS: List[Mutant] = [
            DYNAMIC.format('nomix')),
     Mutant('estimator_rms_per_clip',
            'the estimator input normalised once per clip, not per location',
-           'mmdtf/models/blocks/estimator_input.py',
+           'mmdtf/models/blocks/filter_estimation.py',
            [('mean(dim=(1, 2), keepdim=True)',
              'mean(dim=(1, 2, 3, 4), keepdim=True)')],
            DYNAMIC.format('nomix')),
     Mutant('estimator_corr_unscaled',
            'the correlation fed to the estimator without the rms scaling',
-           'mmdtf/models/blocks/estimator_input.py',
-           [('filt = filt.addcmul_(corr_filt, inv_rms.square())',
+           'mmdtf/models/blocks/filter_estimation.py',
+           [('filt = filt.addcmul_(corr_filt, scale.square())',
              'filt = filt.add_(corr_filt)')],
            DYNAMIC.format('nomix')),
     Mutant('mixing_imag_negated',
@@ -328,6 +329,18 @@ MUTANTS: List[Mutant] = [
            'mmdtf/models/blocks/spectral_modulation.py',
            [('grad_h[0].sum(2, keepdim=True)', 'grad_h[0][:, :, :1]')],
            MODULATION + 'test_operator_gradcheck'),
+    Mutant('estimation_grad_scale_unsigned',
+           "the compiled estimator's gradient through the rms scale with "
+           'the sign of dr/dy lost',
+           'mmdtf/models/blocks/filter_estimation.py',
+           [('.div_(-c * t)', '.div_(c * t)')],
+           ESTIMATION + 'test_operator_gradcheck[rms-corr-bias]'),
+    Mutant('estimation_grad_corr_scaled_once',
+           "the compiled estimator's correlation gradient scaled by r, not "
+           'r^2',
+           'mmdtf/models/blocks/filter_estimation.py',
+           [('g_b = g_a * scale.to(g.dtype)', 'g_b = g_a')],
+           ESTIMATION + 'test_operator_gradcheck[rms-corr-bias]'),
 ]
 
 #: what counts as a kill: the killer's assertion failed (type names, so the
