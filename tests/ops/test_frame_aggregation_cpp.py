@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from mmdtf.ops import frame_aggregation
+from mmdtf.ops import cpu_extension, frame_aggregation
 from mmdtf.ops.frame_aggregation import (choose_backend,
                                          frame_aggregation_backward_op,
                                          frame_aggregation_op)
@@ -237,13 +237,17 @@ def test_cpp_backend_on_another_device_is_an_error():
 def test_build_key():
     """The build's name changes with the source (a mutated source is
     rebuilt), the flags and the instruction set; no -march=native."""
-    isa, flags = cpp_kernel.target_isa()
-    base = cpp_kernel.build_name(b'source', isa, flags)
-    assert cpp_kernel.build_name(b'source', isa, flags) == base
-    assert cpp_kernel.build_name(b'source!', isa, flags) != base
-    assert cpp_kernel.build_name(b'source', isa, flags + ['-g']) != base
-    assert cpp_kernel.build_name(b'source', 'baseline', []) != \
-        cpp_kernel.build_name(b'source', 'avx2', ['-mavx2', '-mfma'])
+    isa, flags = cpu_extension.target_isa()
+    base = cpu_extension.build_name('mmdtf_fa_cpu', b'source', isa, flags)
+    assert cpu_extension.build_name('mmdtf_fa_cpu', b'source', isa,
+                                    flags) == base
+    assert cpu_extension.build_name('mmdtf_fa_cpu', b'source!', isa,
+                                    flags) != base
+    assert cpu_extension.build_name('mmdtf_fa_cpu', b'source', isa,
+                                    flags + ['-g']) != base
+    assert cpu_extension.build_name('mmdtf_fa_cpu', b'source', 'baseline',
+                                    []) != cpu_extension.build_name(
+        'mmdtf_fa_cpu', b'source', 'avx2', ['-mavx2', '-mfma'])
     assert not any('native' in flag for flag in flags)
     assert base.startswith(f'mmdtf_fa_cpu_{isa}_')
 
@@ -258,8 +262,8 @@ def test_default_capability_builds_for_the_baseline():
     """ATEN_CPU_CAPABILITY=default (ATen's own lowest kernels) lowers the
     build's instruction set too."""
     out = _run('''
-        from mmdtf.ops.frame_aggregation import cpp_kernel
-        print(cpp_kernel.target_isa())''', ATEN_CPU_CAPABILITY='default')
+        from mmdtf.ops import cpu_extension
+        print(cpu_extension.target_isa())''', ATEN_CPU_CAPABILITY='default')
     assert out.returncode == 0, out.stderr
     assert "('baseline', [])" in out.stdout
 
@@ -301,7 +305,8 @@ def test_without_a_compiler(tmp_path):
 
 def test_unavailable_kernel_auto_falls_back_once_and_cpp_raises(monkeypatch):
     from mmdtf.ops.frame_aggregation import dispatch
-    monkeypatch.setattr(cpp_kernel, '_state', {'error': 'no compiler here'})
+    monkeypatch.setattr(cpp_kernel.EXTENSION, 'state',
+                        {'error': 'no compiler here'})
     monkeypatch.setattr(dispatch, '_warned_fallback', set())
     with pytest.warns(RuntimeWarning, match='slower PyTorch path on CPU '
                       'because its fused C\\+\\+ kernel cannot be built: no '

@@ -81,6 +81,7 @@ CHARADES = 'tests/evaluation/test_charades_map.py::'
 AUTHORS = 'tests/models/weights/test_dtf_authors.py::'
 MODULATION = 'tests/models/blocks/test_spectral_modulation.py::'
 ESTIMATION = 'tests/models/blocks/test_filter_estimation.py::'
+SPECTRAL_CPU = 'tests/ops/test_spectral_modulation_cpu.py::'
 
 MUTANTS: List[Mutant] = [
     Mutant('corr_zeroed',
@@ -322,13 +323,26 @@ MUTANTS: List[Mutant] = [
            'mmdtf/models/blocks/spectral_modulation.py',
            [('complex_mul(grad_p, (filt[0], -filt[1]))',
              'complex_mul(grad_p, (filt[0], filt[1]))')],
-           MODULATION + 'test_operator_gradcheck'),
+           MODULATION + 'test_pytorch_backward_matches_autograd[frames]'),
     Mutant('modulation_grad_filter_unshared',
            "the compiled spectral modulation's filter gradient from the "
            'first channel of its group only, not summed over the group',
            'mmdtf/models/blocks/spectral_modulation.py',
            [('grad_h[0].sum(2, keepdim=True)', 'grad_h[0][:, :, :1]')],
-           MODULATION + 'test_operator_gradcheck'),
+           MODULATION + 'test_pytorch_backward_matches_autograd[frames]'),
+    Mutant('spectral_kernel_operator_unconjugated',
+           "the fused spectral kernel's time operator built with the "
+           "filter's imaginary part conjugated",
+           'ops/spectral_modulation_cpu.cpp',
+           [('= ii * fr - ir * fi;', '= ir * fi - ii * fr;')],
+           SPECTRAL_CPU + 'test_float64_matches_dft_by_hand[4-frames]'),
+    Mutant('spectral_kernel_filter_grad_transposed',
+           "the fused spectral kernel's filter gradient from the transposed "
+           'product of the gradient and y',
+           'ops/spectral_modulation_cpu.cpp',
+           [('grad_k[t * T + u] += gv[t] * x[u];',
+             'grad_k[t * T + u] += gv[u] * x[t];')],
+           SPECTRAL_CPU + 'test_gradcheck[4]'),
     Mutant('estimation_grad_scale_unsigned',
            "the compiled estimator's gradient through the rms scale with "
            'the sign of dr/dy lost',

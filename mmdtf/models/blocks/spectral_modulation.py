@@ -1,22 +1,27 @@
 """DTF's spectral modulation ``f' = iDFT(DFT(y) * S_c)`` over time (spec
-section 2), and its registered-operator form for ``torch.compile``.
+section 2), as one registered operator.
 
-Eager mode, FLOP counting and ONNX export (torch.export's too) run
-:func:`modulated_spectrum` and the inverse transform, plain PyTorch
-(autograd differentiates them). Under
-``torch.compile`` the same computation with ``spectral_impl='matmul'`` and
-no channel mixing is one registered operator, ``mmdtf::spectral_modulation``,
-whose gradient is another, ``mmdtf::spectral_modulation_backward``: inductor
-then generates no kernels for the DFT products and the complex product,
-forward or backward. Fusing them bought nothing measurable (compiled
-DTF-Net R50 ran at its eager speed) and cost a set of generated C++ kernels
-per stage resolution, most of DTF-Net's compile time over C2D's
-(docs/user_guides/compile.md).
+With ``spectral_impl='matmul'`` and no channel mixing the computation is
+``mmdtf::spectral_modulation``, whose gradient is another,
+``mmdtf::spectral_modulation_backward``. On CPU tensors their kernels are
+the fused C++ kernel (:mod:`mmdtf.ops.spectral_modulation_cpu`: one read of
+``y`` and one write of ``f'`` where the PyTorch path makes a pass per
+matrix and complex product), in eager mode and under ``torch.compile``; on
+other devices, and on CPU where the kernel cannot be built (said once),
+:func:`modulated_spectrum` and the inverse transform, plain PyTorch.
+Under ``torch.compile`` the operator is one node on every device: inductor
+generates no kernels for the DFT products and the complex product, forward
+or backward (fusing them bought nothing measurable and cost a set of
+generated C++ kernels per stage resolution, docs/user_guides/compile.md).
+FLOP counting (``torch.jit`` tracing) and ONNX export run the PyTorch
+path, whose operators they count and translate.
 """
+import warnings
 from typing import Tuple
 
 import torch
 
+from mmdtf.ops import spectral_modulation_cpu
 from .spectral_transforms import (SPECTRAL_TRANSFORMS, Spectrum, _matmul_time,
                                   dft_matrices)
 
@@ -59,14 +64,36 @@ def modulated_spectrum(y: torch.Tensor, filt: Spectrum,
 def spectral_modulation(y: torch.Tensor, filt_real: torch.Tensor,
                         filt_imag: torch.Tensor,
                         spectral_impl: str = 'matmul') -> torch.Tensor:
-    """``iDFT(DFT(y) * filt)``, back in the dtype of ``y``: one operator
-    while compiling (``'matmul'``), plain PyTorch otherwise (ONNX export
-    included: exporters translate the matrix products, not the
-    operator)."""
-    if (spectral_impl == 'matmul' and torch.compiler.is_compiling()
-            and not torch.onnx.is_in_onnx_export()):
+    """``iDFT(DFT(y) * filt)``, back in the dtype of ``y``: the operator
+    (``'matmul'``) while compiling and on CPU tensors, plain PyTorch
+    otherwise and for FLOP counting and ONNX export."""
+    if (spectral_impl == 'matmul' and not torch.onnx.is_in_onnx_export()
+            and not torch.jit.is_tracing()
+            and (torch.compiler.is_compiling() or y.device.type == 'cpu')):
         return spectral_modulation_op(y, filt_real, filt_imag)
     return _modulated(y, filt_real, filt_imag, spectral_impl)
+
+
+_warned = set()
+
+
+def _fused_runs_on(y: torch.Tensor) -> bool:
+    """Whether the fused CPU kernel takes ``y``; where it cannot, why is
+    said once per reason."""
+    reason = spectral_modulation_cpu.unavailable_reason(y)
+    if reason is not None and reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(
+            'spectral_modulation: the fused CPU kernel does not run on '
+            f'{reason}; the DFT products run as PyTorch matrix products '
+            '(slower).', RuntimeWarning, stacklevel=3)
+    return reason is None
+
+
+def _dft(y: torch.Tensor, dtype: torch.dtype):
+    t = y.shape[2]
+    return (*dft_matrices(t, False, dtype, y.device),
+            *dft_matrices(t, True, dtype, y.device))
 
 
 def _modulated(y: torch.Tensor, filt_real: torch.Tensor,
@@ -86,8 +113,18 @@ def _frames_outermost(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 @torch.library.custom_op('mmdtf::spectral_modulation', mutates_args=())
 def spectral_modulation_op(y: torch.Tensor, filt_real: torch.Tensor,
                            filt_imag: torch.Tensor) -> torch.Tensor:
-    """:func:`spectral_modulation` with ``spectral_impl='matmul'``."""
+    """:func:`spectral_modulation` with ``spectral_impl='matmul'``: the
+    PyTorch path (devices without a kernel of their own)."""
     return _modulated(y, filt_real, filt_imag, 'matmul')
+
+
+@spectral_modulation_op.register_kernel('cpu')
+def _spectral_modulation_cpu(y, filt_real, filt_imag):
+    if not _fused_runs_on(y):
+        return _modulated(y, filt_real, filt_imag, 'matmul')
+    work = spectral_modulation_cpu.accumulation_dtype(y.dtype)
+    return spectral_modulation_cpu.forward(y, filt_real, filt_imag,
+                                           _dft(y, work))
 
 
 @spectral_modulation_op.register_fake
@@ -110,11 +147,13 @@ def spectral_modulation_backward_op(
     ``g_S = g_P * conj(H)``, ``g_y = F_r^T Re(g_S) + F_i^T Im(g_S)`` and
     ``g_H = sum over the G channels sharing H of g_P * conj(S)``.
     """
-    t = y.shape[2]
+    return _backward_in_pytorch(grad, y, filt_real, filt_imag)
+
+
+def _backward_in_pytorch(grad, y, filt_real, filt_imag):
     work = torch.float32 if y.dtype in (torch.float16,
                                         torch.bfloat16) else y.dtype
-    fwd_real, fwd_imag = dft_matrices(t, False, work, y.device)
-    inv_real, inv_imag = dft_matrices(t, True, work, y.device)
+    fwd_real, fwd_imag, inv_real, inv_imag = _dft(y, work)
     grad = grad.to(work)
     grad_p = _grouped((_matmul_time(inv_real.t(), grad),
                        _matmul_time(inv_imag.t(), grad)), filt_real.shape[1])
@@ -127,6 +166,15 @@ def spectral_modulation_backward_op(
     return (grad_y,
             grad_h[0].sum(2, keepdim=True).to(filt_real.dtype).contiguous(),
             grad_h[1].sum(2, keepdim=True).to(filt_imag.dtype).contiguous())
+
+
+@spectral_modulation_backward_op.register_kernel('cpu')
+def _spectral_modulation_backward_cpu(grad, y, filt_real, filt_imag):
+    if not _fused_runs_on(y):
+        return _backward_in_pytorch(grad, y, filt_real, filt_imag)
+    work = spectral_modulation_cpu.accumulation_dtype(y.dtype)
+    return spectral_modulation_cpu.backward(grad, y, filt_real, filt_imag,
+                                            _dft(y, work))
 
 
 @spectral_modulation_backward_op.register_fake

@@ -1,15 +1,17 @@
 """``mmdtf::spectral_modulation``, the DTF filter's spectral product as one
-registered operator under torch.compile: its schema, fake and autograd
-registration (opcheck), its gradient against finite differences
-(gradcheck) and against autograd through the eager PyTorch path, and the
-eager path against a per-location DFT by hand (numpy's FFT)."""
+registered operator: its schema, fake and autograd registration (opcheck),
+its gradient against finite differences (gradcheck) and against autograd
+through the PyTorch path, and both against a per-location DFT by hand
+(numpy's FFT). Its CPU kernels (the fused C++ kernel) have their own tests
+in tests/ops/test_spectral_modulation_cpu.py; here the PyTorch path, which
+other devices run, is tested on its own too."""
 import numpy as np
 import pytest
 import torch
 
 from mmdtf.models.blocks.spectral_modulation import (
-    spectral_modulation, spectral_modulation_backward_op,
-    spectral_modulation_op)
+    _backward_in_pytorch, _modulated, spectral_modulation,
+    spectral_modulation_backward_op, spectral_modulation_op)
 
 N, C, T, H, W, GROUPS = 2, 6, 5, 3, 4, 3
 
@@ -50,8 +52,12 @@ def by_hand(y, filt_real, filt_imag):
 
 @pytest.mark.parametrize('spectral_impl', ['matmul', 'fft'])
 def test_eager_path_matches_dft_by_hand(spectral_impl):
+    """What the filter calls (the operator for 'matmul' on CPU) and the
+    PyTorch path of each transform."""
     y, fr, fi = inputs()
     torch.testing.assert_close(spectral_modulation(y, fr, fi, spectral_impl),
+                               by_hand(y, fr, fi), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(_modulated(y, fr, fi, spectral_impl),
                                by_hand(y, fr, fi), rtol=1e-12, atol=1e-12)
 
 
@@ -64,10 +70,24 @@ def test_operator_matches_dft_by_hand_and_eager_gradients(layout):
     weight = torch.randn(out.shape, dtype=out.dtype,
                          generator=torch.Generator().manual_seed(1))
     grads = torch.autograd.grad((out * weight).sum(), (y, fr, fi))
-    eager = spectral_modulation(y, fr, fi, 'matmul')
+    eager = _modulated(y, fr, fi, 'matmul')
     grads_eager = torch.autograd.grad((eager * weight).sum(), (y, fr, fi))
     for grad, grad_eager in zip(grads, grads_eager):
         torch.testing.assert_close(grad, grad_eager, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('layout', ['frames', 'contiguous'])
+def test_pytorch_backward_matches_autograd(layout):
+    """The hand-written backward other devices run (and CPUs without the
+    fused kernel): autograd through the PyTorch path's forward."""
+    y, fr, fi = inputs(layout=layout, grad=True)
+    eager = _modulated(y, fr, fi, 'matmul')
+    grad = torch.randn(eager.shape, dtype=eager.dtype,
+                       generator=torch.Generator().manual_seed(1))
+    expected = torch.autograd.grad(eager, (y, fr, fi), grad)
+    got = _backward_in_pytorch(grad, y.detach(), fr.detach(), fi.detach())
+    for g, g_ref in zip(got, expected):
+        torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-12)
 
 
 def test_operator_gradcheck():
@@ -91,13 +111,13 @@ def test_opcheck(dtype, layout):
 
 def test_half_inputs_computed_in_float32():
     """bfloat16 features: the spectrum and the gradients in float32, as the
-    eager path (and torch.fft) compute them; results in the inputs'
-    dtypes."""
+    PyTorch path (and torch.fft) compute them; results in the inputs'
+    dtypes, within a bfloat16 rounding of the PyTorch path's."""
     y, fr, fi = inputs(torch.bfloat16, grad=True)
     out = spectral_modulation_op(y, fr, fi)
     assert out.dtype == torch.bfloat16
-    eager = spectral_modulation(y, fr, fi, 'matmul')
-    torch.testing.assert_close(out, eager, rtol=0, atol=0)
+    eager = _modulated(y, fr, fi, 'matmul')
+    torch.testing.assert_close(out, eager, rtol=8e-3, atol=8e-3)
     grads = torch.autograd.grad(out.float().sum(), (y, fr, fi))
     grads_eager = torch.autograd.grad(eager.float().sum(), (y, fr, fi))
     for grad, grad_eager in zip(grads, grads_eager):
