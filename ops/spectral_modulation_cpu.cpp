@@ -10,18 +10,18 @@
 //
 // The PyTorch path makes a pass over the feature per step (the forward
 // DFT's matrix product, four real products for the complex one, two
-// inverse products and their sum); here each output pixel's T values are
-// read once, transformed, multiplied by its filter and transformed back in
-// registers and stack arrays: one read of y and one write of f' (the
-// backward: one read of the gradient and of y, one write of y's gradient
-// and of the filter's).
+// inverse products and their sum); here each pixel's T values are read
+// once and its T outputs written once, the modulation applied as the real
+// T x T operator it is at that pixel (see forward): one read of y and one
+// write of f' (the backward: one read of the gradient and of y, one write
+// of y's gradient and of the filter's).
 //
-// Work: at::parallel_for over (n, filter group, row); within a row, tiles
-// of TILE consecutive pixels, over which the inner loops run (the compiler
-// vectorises them); a tile past the row's end computes lanes that are
-// never stored. The G channels of a group share the filter, loaded once
-// per tile, and in the backward sum its gradient, so no two tasks write
-// the same element and results do not depend on the number of threads.
+// Work: at::parallel_for over (n, filter group, row of pixels, chunk of
+// vectors); the inner loops run over one vector of consecutive pixels (GCC
+// vector extensions); a vector past the row's end computes lanes that are
+// never stored. The channels of a group share the filter, loaded once per
+// vector, and in the backward sum its gradient, so no two tasks write the
+// same element and results do not depend on the number of threads.
 //
 // Shapes: y (N, C, T, H, W); the filter parts (N, groups, M, H, W) with
 // M = T / 2 + 1, in the accumulation type A (float, or double for double);
