@@ -138,8 +138,9 @@ MUTANTS: List[Mutant] = [
            [('return (y_fa if self.aggregate else x,', 'return (x,')],
            DYNAMIC.format('nomix')),
     Mutant('filter_not_shared_by_its_group',
-           "channel c takes group c % (C/G)'s filter instead of group c // "
-           "G's (the G channels sharing a filter are not consecutive)",
+           "the PyTorch path (other devices'): channel c takes group "
+           "c % (C/G)'s filter instead of group c // G's (the G channels "
+           'sharing a filter are not consecutive)',
            'mmdtf/models/blocks/spectral_modulation.py',
            [('return (spec[0].view(n, groups, c // groups, m, h, w),\n'
              '            spec[1].view(n, groups, c // groups, m, h, w))',
@@ -150,6 +151,15 @@ MUTANTS: List[Mutant] = [
             ('return spec[0].flatten(1, 2), spec[1].flatten(1, 2)',
              'return (spec[0].transpose(1, 2).flatten(1, 2), '
              'spec[1].transpose(1, 2).flatten(1, 2))')],
+           MODULATION + 'test_eager_path_matches_dft_by_hand[matmul]'),
+    Mutant('spectral_kernel_filter_not_shared_by_its_group',
+           "the fused spectral kernel (CPU): channel c takes group "
+           "c % (C/G)'s filter instead of group c // G's",
+           'ops/spectral_modulation_cpu.cpp',
+           [('for (index_t c = grp * shared; c < (grp + 1) * shared; ++c) {\n'
+             '      load_tile<S, A>(y + ',
+             'for (index_t c = grp; c < g.C; c += groups) {\n'
+             '      load_tile<S, A>(y + ')],
            DYNAMIC.format('nomix')),
     Mutant('dynamic_conv1d_not_shared_by_its_group',
            "DTF_1d+: channel c takes group c % (C/G)'s kernel",
