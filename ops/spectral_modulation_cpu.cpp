@@ -180,6 +180,24 @@ struct Frames {
   static constexpr int bins = max / 2 + 1;
 };
 
+// K for one vector of pixels: the filter at `offset` of both parts (bins
+// `sh.t` apart), K[e] = the sum over m of ca[e][m] H_r[m] + cb[e][m] H_i[m].
+template <typename A, int TC>
+inline void build_operator(const A* hr, const A* hi, index_t offset, const Strides& sh, index_t T,
+                           int lanes, const A* ca, const A* cb, vec_t<A>* K) {
+  using vec = vec_t<A>;
+  const index_t M = T / 2 + 1;
+  vec filt_r[Frames<TC>::bins], filt_i[Frames<TC>::bins];
+  load_tile<A, A>(hr + offset, sh.t, sh.w, M, lanes, filt_r);
+  load_tile<A, A>(hi + offset, sh.t, sh.w, M, lanes, filt_i);
+  for (index_t e = 0; e < T * T; ++e) {
+    vec k = {};
+    for (index_t m = 0; m < M; ++m)
+      k += (vec{} + ca[e * M + m]) * filt_r[m] + (vec{} + cb[e * M + m]) * filt_i[m];
+    K[e] = k;
+  }
+}
+
 template <typename S, typename A, int TC>
 void forward(const S* y, const Strides& sy, const A* hr, const A* hi, const Strides& sh,
              const Dft<A>& dft, S* out, const Strides& so, const Shape& g, index_t groups) {
@@ -190,18 +208,10 @@ void forward(const S* y, const Strides& sy, const A* hr, const A* hi, const Stri
   const Plane plane(g, {&sy, &sh, &so});
   for_each_tile<A>(g, groups, plane, [&](index_t n, index_t grp, index_t row, index_t col, int lanes) {
     // (not captured: a compile-time TC then folds into every loop bound)
-    const index_t T = TC ? TC : g.T, M = T / 2 + 1;
-    vec filt_r[Frames<TC>::bins], filt_i[Frames<TC>::bins], x[Frames<TC>::max];
-    vec K[Frames<TC>::max * Frames<TC>::max];
-    const A* f = hr + n * sh.n + grp * sh.c + plane.at(sh, row, col);
-    load_tile<A, A>(f, sh.t, sh.w, M, lanes, filt_r);
-    load_tile<A, A>(hi + (f - hr), sh.t, sh.w, M, lanes, filt_i);
-    for (index_t e = 0; e < T * T; ++e) {
-      vec k = {};
-      for (index_t m = 0; m < M; ++m)
-        k += (vec{} + ca[e * M + m]) * filt_r[m] + (vec{} + cb[e * M + m]) * filt_i[m];
-      K[e] = k;
-    }
+    const index_t T = TC ? TC : g.T;
+    vec x[Frames<TC>::max], K[Frames<TC>::max * Frames<TC>::max];
+    build_operator<A, TC>(hr, hi, n * sh.n + grp * sh.c + plane.at(sh, row, col), sh, T, lanes,
+                          ca, cb, K);
     for (index_t c = grp * shared; c < (grp + 1) * shared; ++c) {
       load_tile<S, A>(y + n * sy.n + c * sy.c + plane.at(sy, row, col), sy.t, sy.w, T, lanes, x);
       vec o[Frames<TC>::max];
@@ -233,18 +243,11 @@ void backward(const S* grad, const Strides& sg, const S* y, const Strides& sy, c
   const Plane plane(g, {&sg, &sy, &sh, &sgy, &sgh});
   for_each_tile<A>(g, groups, plane, [&](index_t n, index_t grp, index_t row, index_t col, int lanes) {
     const index_t T = TC ? TC : g.T, M = T / 2 + 1;
-    vec filt_r[Frames<TC>::bins], filt_i[Frames<TC>::bins], gv[Frames<TC>::max], x[Frames<TC>::max];
+    vec gv[Frames<TC>::max], x[Frames<TC>::max];
     vec K[Frames<TC>::max * Frames<TC>::max], grad_k[Frames<TC>::max * Frames<TC>::max];
-    const A* f = hr + n * sh.n + grp * sh.c + plane.at(sh, row, col);
-    load_tile<A, A>(f, sh.t, sh.w, M, lanes, filt_r);
-    load_tile<A, A>(hi + (f - hr), sh.t, sh.w, M, lanes, filt_i);
-    for (index_t e = 0; e < T * T; ++e) {
-      vec k = {};
-      for (index_t m = 0; m < M; ++m)
-        k += (vec{} + ca[e * M + m]) * filt_r[m] + (vec{} + cb[e * M + m]) * filt_i[m];
-      K[e] = k;
-      grad_k[e] = vec{};
-    }
+    build_operator<A, TC>(hr, hi, n * sh.n + grp * sh.c + plane.at(sh, row, col), sh, T, lanes,
+                          ca, cb, K);
+    for (index_t e = 0; e < T * T; ++e) grad_k[e] = vec{};
     for (index_t c = grp * shared; c < (grp + 1) * shared; ++c) {
       load_tile<S, A>(grad + n * sg.n + c * sg.c + plane.at(sg, row, col), sg.t, sg.w, T, lanes, gv);
       load_tile<S, A>(y + n * sy.n + c * sy.c + plane.at(sy, row, col), sy.t, sy.w, T, lanes, x);
