@@ -13,17 +13,20 @@
 // per input pixel), so results do not depend on the number of threads.
 //
 // Work is split into bands of rows of one frame (at::parallel_for over
-// (n, t, band), so torch.set_num_threads applies). A band is first copied
-// into a buffer in the accumulation type (float, or double for double),
-// channels outermost, the key frames zero-padded by R = K / 2 on every side:
-// a key outside the image then reads 0, which is its correlation and its
-// value (the spec's zero padding), with no test in the inner loops. The copy
-// reads any memory layout (ResNetDTF's (N, T, C, H, W) frames, SwinDTF's
+// (n, t, band), so torch.set_num_threads applies). The key frames' bands
+// are copied into a buffer in the accumulation type (float, or double for
+// double), channels outermost, zero-padded by R = K / 2 on every side: a key
+// outside the image then reads 0, which is its correlation and its value
+// (the spec's zero padding), with no test in the inner loops. The copy reads
+// any memory layout (ResNetDTF's (N, T, C, H, W) frames, SwinDTF's
 // channels-last tokens, contiguous or any other strides) in its own order,
-// and converts bfloat16 / float16 once. The inner loops then run over TILE
-// consecutive pixels of a row (one cache line of accumulators per offset),
-// which the compiler vectorises; a tile past the end of a row computes
-// lanes that are never stored.
+// and converts bfloat16 / float16 once. The inner loops then run over a
+// tile of consecutive pixels of a row (one vector of accumulators per
+// offset), which the compiler vectorises. The unpadded operands (the
+// queries, y, grad_x) are read and written in place where their rows are
+// contiguous in the accumulation type (rows_in_place: ResNetDTF's float32
+// frames), else through band buffers like the keys, where a tile past the
+// end of a row computes lanes that are never stored.
 //
 // Offsets: j = (dy + R) * K + (dx + R), dy, dx in [-R, R]; the key of query
 // pixel p in frame t is p + (dy, dx) in frame t+1.
@@ -37,7 +40,9 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -305,26 +310,64 @@ struct Scratch {
 
 // ---------------------------------------------------------------- forward --
 
+// Rows read or written in place of a band copy: tensors in the
+// accumulation type whose rows have unit stride and are at least a tile
+// wide. A row's last tile then starts at W - L, overlapping the one before
+// it, whose pixels it computes again to the same values (tile_start).
+template <typename S, typename A>
+bool rows_in_place(const Shape& g, std::initializer_list<index_t> w_strides) {
+  if (!std::is_same_v<S, A> || g.W < Vec<A>::lanes) return false;
+  for (index_t s : w_strides)
+    if (s != 1) return false;
+  return true;
+}
+
+template <typename A>
+inline index_t tile_start(bool in_place, index_t w0, index_t W) {
+  return in_place ? std::min<index_t>(w0, W - Vec<A>::lanes) : w0;
+}
+
 template <typename S, typename A, int K>
 void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
              A* corr, const Strides& sr, const Shape& g) {
   using vec = vec_t<A>;
   constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
+  // x and y in place, else through the query band
+  const bool in_place = rows_in_place<S, A>(g, {sx.w, sy.w});
   const index_t rows = band_rows(g, R, 2, g.T);
   const index_t bands = (g.H + rows - 1) / rows;
   at::parallel_for(0, g.N * g.T * bands, 1, [&](index_t begin, index_t end) {
     Scratch<A> scratch(g, rows, R, 2, 0);
-    A* query = scratch[0];  // frame t; y is written over it
+    A* query = scratch[0];  // frame t, unless read in place; y over it
     A* keys = scratch[1];   // frame t+1, padded
     for (index_t task = begin; task < end; ++task) {
       const index_t n = task / (g.T * bands), t = task / bands % g.T;
       const index_t row0 = task % bands * rows;
       const Band qb(g, row0, std::min(rows, g.H - row0), 0);
       const Band kb(g, row0, qb.rows, R);
-      load_band(x, sx, g, n, t, qb, query);
       A* cr = corr + n * sr.n + t * sr.t;
+      // the queries (read) and y (written): (pointer at row0, channel
+      // stride, row stride)
+      const A* in = query;
+      A* out = query;
+      index_t in_c = qb.plane, in_h = qb.width, out_c = qb.plane, out_h = qb.width;
+      if constexpr (std::is_same_v<S, A>) {
+        if (in_place) {
+          in = x + n * sx.n + t * sx.t + row0 * sx.h;
+          out = y + n * sy.n + t * sy.t + row0 * sy.h;
+          in_c = sx.c, in_h = sx.h, out_c = sy.c, out_h = sy.h;
+        }
+      }
+      if (!in_place) load_band(x, sx, g, n, t, qb, query);
       if (t == g.T - 1) {  // no next frame: y = x, corr = 0
-        store_band(query, y, sy, g, n, t, qb);
+        if (in_place) {
+          for (index_t c = 0; c < g.C; ++c)
+            for (index_t i = 0; i < qb.rows; ++i)
+              std::copy(in + c * in_c + i * in_h, in + c * in_c + i * in_h + g.W,
+                        out + c * out_c + i * out_h);
+        } else {
+          store_band(query, y, sy, g, n, t, qb);
+        }
         for (int j = 0; j < K2; ++j)
           for (index_t h = row0; h < row0 + qb.rows; ++h)
             for (index_t w = 0; w < g.W; ++w) cr[j * sr.c + h * sr.h + w * sr.w] = 0;
@@ -333,25 +376,27 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
       load_band(x, sx, g, n, t + 1, kb, keys);
       for (index_t i = 0; i < qb.rows; ++i) {
         for (index_t w0 = 0; w0 < g.W; w0 += L) {
-          const index_t lanes = std::min<index_t>(L, g.W - w0);
-          A* q = query + i * qb.width + w0;
-          const A* k = keys + (i + R) * kb.width + R + w0;  // the centre key
+          const index_t ws = tile_start<A>(in_place, w0, g.W);
+          const index_t lanes = std::min<index_t>(L, g.W - ws);
+          const A* q = in + i * in_h + ws;
+          A* o = out + i * out_h + ws;
+          const A* k = keys + (i + R) * kb.width + R + ws;  // the centre key
           vec v[K2] = {};
           for (index_t c = 0; c < g.C; ++c)
-            add_products<A, K>(v, load(q + c * qb.plane), k + c * kb.plane, kb.width);
-          A* cp = cr + (row0 + i) * sr.h + w0 * sr.w;
+            add_products<A, K>(v, load(q + c * in_c), k + c * kb.plane, kb.width);
+          A* cp = cr + (row0 + i) * sr.h + ws * sr.w;
 #pragma GCC unroll 64
           for (int j = 0; j < K2; ++j) {
             v[j] /= static_cast<A>(g.C);  // the channel mean
             store_lanes(cp + j * sr.c, sr.w, v[j], lanes);
           }
           softmax<A, K2>(v);
-          for (index_t c = 0; c < g.C; ++c)  // y = x + agg, over the query
-            store(q + c * qb.plane, weighted_keys<A, K>(v, load(q + c * qb.plane),
-                                                        k + c * kb.plane, kb.width));
+          for (index_t c = 0; c < g.C; ++c)  // y = x + agg
+            store(o + c * out_c, weighted_keys<A, K>(v, load(q + c * in_c),
+                                                     k + c * kb.plane, kb.width));
         }
       }
-      store_band(query, y, sy, g, n, t, qb);
+      if (!in_place) store_band(query, y, sy, g, n, t, qb);
     }
   });
 }
@@ -408,6 +453,7 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
   // Large bands (the halo rows of x and of the logits are read or computed
   // again by the next band), an L3 cache's share, one per thread
   const index_t rows = band_rows(g, 2 * R, 6, 1, 4 * 1024 * 1024, 1);
+  const bool in_place = rows_in_place<S, A>(g, {sgx.w});  // grad_x
   const index_t bands = (g.H + rows - 1) / rows;
   at::parallel_for(0, g.N * bands, 1, [&](index_t begin, index_t end) {
     Scratch<A> xs(g, rows, 2 * R, 3, 0);  // x of frames t-1, t, t+1 (rotating)
@@ -462,22 +508,29 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
             }
           }
         }
-        // the gather on the band's rows
+        // the gather on the band's rows, into grad_x in place or the
+        // output band: (pointer at row0, channel stride, row stride)
+        A* out = os[0];
+        index_t out_c = ob.plane, out_h = ob.width;
+        if constexpr (std::is_same_v<S, A>) {
+          if (in_place) out = grad_x + n * sgx.n + t * sgx.t + row0 * sgx.h, out_c = sgx.c, out_h = sgx.h;
+        }
         for (index_t i = 0; i < nrows; ++i) {
           for (index_t w0 = 0; w0 < g.W; w0 += L) {
-            A* o = os[0] + i * ob.width + w0;
+            const index_t ws = tile_start<A>(in_place, w0, g.W);
+            A* o = out + i * out_h + ws;
             for (index_t c = 0; c < g.C; ++c)  // the residual
-              store(o + c * ob.plane, grad_y ? load(grads + c * gb.plane + (i + R) * gb.width + R + w0)
-                                             : vec{});
+              store(o + c * out_c, grad_y ? load(grads + c * gb.plane + (i + R) * gb.width + R + ws)
+                                          : vec{});
             vec coef[K2];
             if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
-              const A* gl = lq.glogit + lq.at(i, w0);
+              const A* gl = lq.glogit + lq.at(i, ws);
 #pragma GCC unroll 64
               for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lq.plane);
-              const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
+              const A* k = next + (i + 2 * R) * xb.width + 2 * R + ws;
               for (index_t c = 0; c < g.C; ++c)
-                store(o + c * ob.plane, weighted_keys<A, K>(coef, load(o + c * ob.plane),
-                                                            k + c * xb.plane, xb.width));
+                store(o + c * out_c, weighted_keys<A, K>(coef, load(o + c * out_c),
+                                                         k + c * xb.plane, xb.width));
             }
             if (!as_key) continue;
             // as the key j of the query p' - d_j of frame t-1: x[t-1]
@@ -485,22 +538,22 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
             // attention
             struct Term { const A* weights; const A* source; index_t plane, width; };
             const Term terms[] = {
-                {lk.glogit, prev + (i + 2 * R) * xb.width + 2 * R + w0, xb.plane, xb.width},
-                {grad_y ? lk.attn : nullptr, prev_grads + (i + R) * gb.width + R + w0, gb.plane,
+                {lk.glogit, prev + (i + 2 * R) * xb.width + 2 * R + ws, xb.plane, xb.width},
+                {grad_y ? lk.attn : nullptr, prev_grads + (i + R) * gb.width + R + ws, gb.plane,
                  gb.width}};
             for (const Term& term : terms) {
               if (!term.weights) continue;
-              const A* wk = term.weights + lk.at(i, w0);
+              const A* wk = term.weights + lk.at(i, ws);
 #pragma GCC unroll 64
               for (int j = 0; j < K2; ++j)
                 coef[j] = load(wk + j * lk.plane - (j / K - R) * lk.width - (j % K - R));
               for (index_t c = 0; c < g.C; ++c)
-                store(o + c * ob.plane, weighted_keys<A, K, -1>(coef, load(o + c * ob.plane),
-                                                                term.source + c * term.plane, term.width));
+                store(o + c * out_c, weighted_keys<A, K, -1>(coef, load(o + c * out_c),
+                                                             term.source + c * term.plane, term.width));
             }
           }
         }
-        store_band(os[0], grad_x, sgx, g, n, t, ob);
+        if (!in_place) store_band(os[0], grad_x, sgx, g, n, t, ob);
       }
     }
   });

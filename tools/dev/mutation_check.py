@@ -237,6 +237,14 @@ MUTANTS: List[Mutant] = [
            [('v[j] /= static_cast<A>(g.C);  // the channel mean',
              '(void)v[j];')],
            FUSED + 'test_float64_matches_reference[T4-frames-3]'),
+    Mutant('fused_last_tile_one_short',
+           "the fused CPU kernel's last tile of a row read and written in "
+           'place starts one pixel early: the last pixel of each row is '
+           'never written',
+           'ops/frame_aggregation_cpu.cpp',
+           [('return in_place ? std::min<index_t>(w0, W - Vec<A>::lanes) : w0;',
+             'return in_place ? std::min<index_t>(w0, W - Vec<A>::lanes - 1) : w0;')],
+           FUSED + 'test_float64_matches_reference[T4-frames-3]'),
     Mutant('cupy_glue_contiguous_strides',
            'the CuPy glue passes the kernels contiguous strides whatever '
            "the input's layout (ResNetDTF's frames read as (N, C, T))",
