@@ -361,6 +361,14 @@ MUTANTS: List[Mutant] = [
            [('grad_k[t * T + u] += gv[t] * x[u];',
              'grad_k[t * T + u] += gv[u] * x[t];')],
            SPECTRAL_CPU + 'test_gradcheck[4]'),
+    Mutant('estimate_and_modulate_one_gradient_of_y',
+           "the compiled dynamic filter's gradient of y without the "
+           "estimator's part (only the modulation's)",
+           'mmdtf/models/blocks/estimate_and_modulate.py',
+           [('        grad_y = grad_y.add_(estimated[0])', '        pass')],
+           'tests/models/blocks/test_estimate_and_modulate.py::'
+           'test_gradients_match_autograd_through_the_eager_steps'
+           '[rms-corr-bias-out]'),
     Mutant('estimation_grad_scale_unsigned',
            "the compiled estimator's gradient through the rms scale with "
            'the sign of dr/dy lost',

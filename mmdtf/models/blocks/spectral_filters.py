@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .estimate_and_modulate import estimate_and_modulate_op
 from .estimator_input import EstimatorInput
 from .spectral_channel_mixing import build_channel_mixing
 from .spectral_modulation import (complex_mul, modulated_spectrum,
@@ -110,12 +111,27 @@ class DynamicSpectralFilter(nn.Module):
         filt = filt.view(n, 2, self.groups, 1, self.num_bins, h, w)
         return filt[:, 0], filt[:, 1]
 
+    def _as_one_operator(self, y: torch.Tensor) -> bool:
+        """Whether the estimate and the modulation run as one operator
+        (:mod:`.estimate_and_modulate`): while compiling, where each would
+        otherwise be an operator of its own."""
+        return (self.mixing is None and self.filter_sharing == 'groups'
+                and self.spectral_impl == 'matmul'
+                and torch.compiler.is_compiling()
+                and not torch.onnx.is_in_onnx_export()
+                and not torch.is_autocast_enabled(y.device.type))
+
     def extra_repr(self) -> str:
         return (f'group_factor={self.group_factor}, filter_sharing='
                 f'{self.filter_sharing!r}')
 
     def forward(self, y: torch.Tensor,
                 corr: Optional[torch.Tensor]) -> torch.Tensor:
+        if self._as_one_operator(y):
+            out, _ = estimate_and_modulate_op(
+                y, corr, self.estimator.weight, self.estimator.bias,
+                self.estimator_input.norm == 'rms', self.groups)
+            return out
         filt = self.estimate(y, corr)
         if self.mixing is None:
             return spectral_modulation(y, *filt, self.spectral_impl)

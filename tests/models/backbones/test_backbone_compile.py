@@ -59,11 +59,13 @@ def test_no_graph_break(build, training):
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
     assert nodes(explained, 'mmdtf.frame_aggregation.default') == blocks > 0
-    # the DFT products and the complex product of each block: one node,
-    # which inductor does not generate kernels for
-    assert nodes(explained, 'mmdtf.spectral_modulation.default') == blocks
-    # and its filter estimator (the split 1x1 convolution, the rms scaling)
-    assert nodes(explained, 'mmdtf.filter_estimate.default') == blocks
+    # each block's filter estimator (the split 1x1 convolution, the rms
+    # scaling) and its spectral modulation with the filter (the DFT products
+    # and the complex product): one node, which inductor does not generate
+    # kernels for
+    assert nodes(explained, 'mmdtf.estimate_and_modulate.default') == blocks
+    assert nodes(explained, 'mmdtf.spectral_modulation.default') == 0
+    assert nodes(explained, 'mmdtf.filter_estimate.default') == 0
 
 
 @pytest.mark.slow  # a cold AOT-autograd compile, forward and backward
