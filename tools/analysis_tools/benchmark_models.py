@@ -16,6 +16,12 @@ alternating order (forward, then backward, ...), and the medians are
 reported: on a shared machine the speed drifts over a run by more than the
 differences between some models.
 
+With ``--same-process`` the models are measured together instead, in one
+process per round and mode, their steps timed in turn (the order reversed
+every iteration): the machine's drift and the process's own state (where
+its memory lies) then hit them alike, which separate processes do not
+(memory is not measured: it needs a process per model).
+
 With ``--compile`` every (model, mode) is also measured compiled
 (``torch.compile(model.extract_feat)``, inductor with its default options,
 as MMEngine's ``compile=True`` compiles the training step), in a fresh
@@ -201,9 +207,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--cfg-options', nargs='+', default=[],
         help='key=value overrides for the DTF models (dtf_r50, c2d_r50, '
         'swin_dtf_b), e.g. model.backbone.dtf_cfg.spectral_impl=matmul')
+    parser.add_argument(
+        '--same-process', action='store_true',
+        help='time the models in one process per round and mode, their '
+        'steps in turn (the order reversed every iteration), so that the '
+        "machine's drift and the process hit them alike; memory is not "
+        'measured (it needs a process per model)')
     parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     parser.add_argument('--worker-mode', default=None, help=argparse.SUPPRESS)
     parser.add_argument('--worker-compiled', action='store_true',
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--worker-together', action='store_true',
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -237,20 +251,25 @@ def build(key: str, shape: Sequence[int], cfg_options: Sequence[str]):
     return MODELS.build(cfg.model)
 
 
-def run_worker(args: argparse.Namespace) -> dict:
+class Workload(NamedTuple):
+    """A built model and its step (``make_step(extract_feat)``: the step
+    through that forward, eager or compiled)."""
+    model: object
+    make_step: Callable[[Callable], Callable[[], None]]
+
+
+def workload(key: str, mode: str, args: argparse.Namespace) -> Workload:
+    """Build ``key`` with its input, labels and optimizer on the device, in
+    ``mode`` (``train``: forward + backward + SGD step; ``infer``: forward
+    under ``torch.no_grad``)."""
     import torch
     import torch.nn.functional as F
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    key, mode = args.worker, args.worker_mode
     device = torch.device(args.device)
     cuda = device.type == 'cuda'
     n, c, t, h, w = args.shape
     torch.manual_seed(0)
     model = build(key, args.shape, args.cfg_options).to(device)
-    from mmdtf.analysis.benchmark import (  # on sys.path once built
-        median_seconds, reset_rss_peak, rss_peak_bytes)
     is_2d = PRESETS[key].is_2d
     # extract_feat input: (N, T, C, H, W) segments or (N, 1, C, T, H, W)
     shape = (n, t, c, h, w) if is_2d else (n, 1, c, t, h, w)
@@ -260,6 +279,7 @@ def run_worker(args: argparse.Namespace) -> dict:
                               enabled=args.amp and cuda)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     scaler = torch.amp.GradScaler(enabled=args.amp and cuda)
+
     def make_step(extract_feat):
         def step():
             if mode == 'train':
@@ -275,6 +295,22 @@ def run_worker(args: argparse.Namespace) -> dict:
                     extract_feat(inputs, stage='head')
         return step
 
+    model.train(mode == 'train')
+    return Workload(model, make_step)
+
+
+def run_worker(args: argparse.Namespace) -> dict:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    key, mode = args.worker, args.worker_mode
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+    n = args.shape[0]
+    model, make_step = workload(key, mode, args)
+    from mmdtf.analysis.benchmark import (  # on sys.path once built
+        median_seconds, reset_rss_peak, rss_peak_bytes)
     eager_step = make_step(model.extract_feat)
     # compiled as MMEngine's `compile` key does (torch.compile's defaults)
     step = (make_step(torch.compile(model.extract_feat))
@@ -284,7 +320,6 @@ def run_worker(args: argparse.Namespace) -> dict:
         if cuda:
             torch.cuda.synchronize(device)
 
-    model.train(mode == 'train')
     sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -335,6 +370,33 @@ def run_worker(args: argparse.Namespace) -> dict:
     return result
 
 
+def run_together(args: argparse.Namespace) -> dict:
+    """``--same-process``: the models of ``args.worker`` (comma-separated)
+    built in this process and their steps timed in turn, the order reversed
+    every iteration; per model its clips/s and step times (memory is not
+    measured: it needs a process of its own)."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keys, mode = args.worker.split(','), args.worker_mode
+    steps = {}
+    for key in keys:
+        model, make_step = workload(key, mode, args)
+        steps[key] = make_step(model.extract_feat)
+    for i in range(args.warmup):
+        for key in keys if i % 2 == 0 else keys[::-1]:
+            steps[key]()
+    times = {key: [] for key in keys}
+    for i in range(args.iters):
+        for key in keys if i % 2 == 0 else keys[::-1]:
+            times[key].append(step_seconds(steps[key], args.statistic))
+    n = args.shape[0]
+    return {key: dict(key=key, mode=mode, times=times[key], peak_mem=None,
+                      clips_per_s=n / summarise(times[key], args.statistic))
+            for key in keys}
+
+
 def step_seconds(step: Callable[[], None], statistic: str) -> float:
     """One call of ``step``: its wall-clock time (synchronised with the
     accelerator), or with ``statistic='cpu'`` the CPU time of this process
@@ -357,10 +419,13 @@ def summarise(times: Sequence[float], statistic: str) -> float:
 # ----------------------------------------------------------- parent side --
 
 
-def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
+def measure(key: str, mode: str, args: argparse.Namespace,
+            together: bool = False) -> dict:
     """Run one (model, mode) in a fresh interpreter; its result dict, or
     one with ``error``. A mode ending in ``COMPILED`` is measured under
-    torch.compile."""
+    torch.compile. ``together``: ``key`` names several models,
+    comma-separated, measured in one process (:func:`run_together`), and
+    the result is a dict of their results."""
     compiled = mode.endswith(COMPILED)
     cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', key,
            '--worker-mode', mode[:-len(COMPILED)] if compiled else mode,
@@ -375,7 +440,10 @@ def measure(key: str, mode: str, args: argparse.Namespace) -> dict:
         cmd.append('--profile')
     if compiled:
         cmd.append('--worker-compiled')
-    if args.cfg_options and PRESETS[key].config.startswith('configs/'):
+    if together:
+        cmd.append('--worker-together')
+    if args.cfg_options and any(PRESETS[k].config.startswith('configs/')
+                                for k in key.split(',')):
         cmd += ['--cfg-options', *args.cfg_options]
     env = dict(os.environ)
     if compiled:  # a cold compilation: no kernels cached by an earlier job
@@ -401,7 +469,8 @@ def combine_rounds(runs: List[dict], statistic: str = 'median') -> dict:
     speeds = [res['clips_per_s'] for res in runs]
     best = max if statistic == 'min' else statistics.median
     combined['clips_per_s'] = best(speeds)
-    combined['peak_mem'] = statistics.median(res['peak_mem'] for res in runs)
+    peaks = [res['peak_mem'] for res in runs]
+    combined['peak_mem'] = None if None in peaks else statistics.median(peaks)
     combined['rounds_clips_per_s'] = speeds
     if 'eager_clips_per_s' in runs[0]:  # compiled: its process's eager
         combined['eager_clips_per_s'] = best(
@@ -545,16 +614,22 @@ def check_targets(results: Dict[str, Dict[str, dict]]) -> List[str]:
 
 def job_label(round_index: int, key: str, mode: str,
               args: argparse.Namespace) -> str:
-    """What one measurement is, e.g. ``DTF-Net R50 infer (round 2)``."""
-    label = f'{PRESETS[key].name} {mode}'
+    """What one measurement is, e.g. ``DTF-Net R50 infer (round 2)``
+    (``key``: one model, or several comma-separated)."""
+    names = ' + '.join(PRESETS[k].name for k in key.split(','))
+    label = f'{names} {mode}'
     return label + (f' (round {round_index + 1})' if args.rounds > 1 else '')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.worker is not None:
-        print(RESULT_TAG + json.dumps(run_worker(args)), flush=True)
+        worker = run_together if args.worker_together else run_worker
+        print(RESULT_TAG + json.dumps(worker(args)), flush=True)
         return {}
+    if args.same_process and (args.compile or args.profile):
+        raise ValueError('--same-process times eager steps only: drop '
+                         '--compile and --profile, or --same-process.')
     if args.amp and not args.device.startswith('cuda'):
         raise ValueError(f'--amp needs --device cuda, got --device '
                          f'{args.device}.')
@@ -581,19 +656,27 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for key in skipped:
         for mode in modes:
             runs.setdefault(key, {})[mode] = [dict(skipped=skipped[key])]
+    measured = [key for key in order if key not in skipped]
     jobs = [(round_index, key, mode) for round_index in range(args.rounds)
-            for key in (order if round_index % 2 == 0 else order[::-1])
-            if key not in skipped for mode in modes]
+            for key in (measured if round_index % 2 == 0 else measured[::-1])
+            for mode in modes]
+    if args.same_process:  # a job per round and mode: all models at once
+        jobs = [(round_index, ','.join(measured), mode)
+                for round_index in range(args.rounds) for mode in modes]
     # One updating line on stderr while measuring; the figures come in the
     # table, failures (which the table only marks) after it.
     errors = []
     for round_index, key, mode in track(
             jobs, desc='measuring', label=lambda job: job_label(*job, args)):
-        res = measure(key, mode, args)
-        runs.setdefault(key, {}).setdefault(mode, []).append(res)
+        res = (measure(key, mode, args, together=True)
+               if args.same_process else measure(key, mode, args))
         if 'error' in res:
             errors.append(f"{job_label(round_index, key, mode, args)}: "
                           f"{res['error']}")
+        by_key = res if args.same_process and 'error' not in res else {
+            k: res for k in key.split(',')}
+        for k, k_res in by_key.items():
+            runs.setdefault(k, {}).setdefault(mode, []).append(k_res)
     results = {key: {mode: combine_rounds(mode_runs, args.statistic)
                      for mode, mode_runs in by_mode.items()}
                for key, by_mode in runs.items()}
@@ -607,10 +690,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             'cpu': 'median CPU time'}[args.statistic]
     print(f'\nDevice {args.device}{" (AMP)" if args.amp else ""}, '
           f'{n} clips of {t} x {h} x {w}, {what} of {args.iters} timed '
-          f'iterations after {args.warmup} warm-up{rounds}; memory: '
-          + ('max_memory_allocated' if args.device.startswith('cuda') else
-             'rise of the RSS high-water mark over the RSS of the built '
-             'model'))
+          f'iterations after {args.warmup} warm-up{rounds}'
+          + ('; the models in one process per round and mode, their steps '
+             'in turn, memory not measured' if args.same_process else
+             '; memory: ' + ('max_memory_allocated'
+                             if args.device.startswith('cuda') else
+                             'rise of the RSS high-water mark over the RSS '
+                             'of the built model')))
     print(format_table(results, models, args.modes, mem_unit))
     for line in check_targets(results):
         print(line)

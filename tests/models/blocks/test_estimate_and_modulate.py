@@ -5,8 +5,6 @@ reference in test_filter_estimation.py and test_spectral_modulation.py),
 its gradients against autograd through them and against finite differences
 (gradcheck), its schema, fake and autograd registration (opcheck), and the
 block choosing it only while compiling."""
-import itertools
-
 import pytest
 import torch
 
@@ -17,29 +15,17 @@ from mmdtf.models.blocks.estimate_and_modulate import (
 from mmdtf.models.blocks.filter_estimation import estimate_filter
 from mmdtf.models.blocks.spectral_modulation import _modulated
 
-N, C, K2, T, H, W = 2, 6, 9, 4, 3, 5
+# tests/estimator_cases.py (tests/ is on sys.path: conftest.py)
+from estimator_cases import (C, K2, OPTION_IDS, OPTIONS, T, estimator_inputs,
+                             gradcheck_given)
+
 GROUPS = 3  # filters, each shared by C / GROUPS = 2 channels
-BINS = T // 2 + 1
-OPTIONS = list(itertools.product([True, False], repeat=3))
-OPTION_IDS = ['-'.join(name for name, on in zip(('rms', 'corr', 'bias'), o)
-                       if on) or 'plain' for o in OPTIONS]
-LAYOUTS = {'frames': (0, 2, 1, 3, 4), 'channels_last': (0, 2, 3, 4, 1)}
+OUT = 2 * GROUPS * (T // 2 + 1)  # (part, group, frequency bin)
+LAYOUTS = ('frames', 'channels_last')
 
 
-def inputs(rms=True, with_corr=True, with_bias=True, layout='frames',
-           dtype=torch.float64, seed=0, grad=False):
-    gen = torch.Generator().manual_seed(seed)
-    order = LAYOUTS[layout]
-    y = torch.randn([(N, C, T, H, W)[d] for d in order], generator=gen)
-    y = y.permute(*sorted(range(5), key=order.__getitem__))
-    corr = torch.randn(N, K2, T, H, W, generator=gen) if with_corr else None
-    columns = (C + (K2 if with_corr else 0)) * T
-    out = 2 * GROUPS * BINS
-    weight = torch.randn(out, columns, 1, 1, generator=gen) / columns**0.5
-    bias = torch.randn(out, generator=gen) if with_bias else None
-    tensors = [t if t is None else t.to(dtype).requires_grad_(grad)
-               for t in (y, corr, weight, bias)]
-    return (*tensors, rms, GROUPS)
+def inputs(*args, **kwargs):
+    return (*estimator_inputs(OUT, *args, **kwargs), GROUPS)
 
 
 def composed(y, corr, weight, bias, rms, groups):
@@ -49,7 +35,7 @@ def composed(y, corr, weight, bias, rms, groups):
     return _modulated(y, *filter_parts(filt, groups), 'matmul'), filt
 
 
-@pytest.mark.parametrize('layout', list(LAYOUTS))
+@pytest.mark.parametrize('layout', LAYOUTS)
 @pytest.mark.parametrize('options', OPTIONS, ids=OPTION_IDS)
 def test_outputs_match_the_eager_steps(options, layout):
     args = inputs(*options, layout=layout)
@@ -85,20 +71,11 @@ def test_gradients_match_autograd_through_the_eager_steps(options, used):
 @pytest.mark.parametrize('options', [OPTIONS[0], OPTIONS[-1]],
                          ids=[OPTION_IDS[0], OPTION_IDS[-1]])
 def test_gradcheck(options):
-    args = inputs(*options, grad=True)
-    present = [i for i in range(4) if args[i] is not None]
-
-    def fn(*tensors):
-        full = list(args)
-        for i, t in zip(present, tensors):
-            full[i] = t
-        return estimate_and_modulate_op(*full)
-
-    assert torch.autograd.gradcheck(fn, [args[i] for i in present])
+    assert gradcheck_given(estimate_and_modulate_op, inputs(*options, grad=True))
 
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
-@pytest.mark.parametrize('layout', list(LAYOUTS))
+@pytest.mark.parametrize('layout', LAYOUTS)
 def test_opcheck(layout, dtype):
     """Schema, fake implementation (shapes and strides of the real outputs,
     forward and backward), autograd registration."""

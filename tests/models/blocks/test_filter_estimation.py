@@ -4,8 +4,6 @@ under torch.compile: the eager path and the operator against the estimator
 applied location by location by hand (numpy), the operator's gradient
 against finite differences (gradcheck) and against autograd through the
 eager path, its schema, fake and autograd registration (opcheck)."""
-import itertools
-
 import numpy as np
 import pytest
 import torch
@@ -13,31 +11,16 @@ import torch
 from mmdtf.models.blocks.filter_estimation import (
     EPS, estimate_filter, filter_estimate_backward_op, filter_estimate_op)
 
-N, C, K2, T, H, W, OUT = 2, 6, 9, 4, 3, 5, 10
-# every combination of the block's options the estimator sees
-OPTIONS = list(itertools.product([True, False], repeat=3))
-OPTION_IDS = ['-'.join(name for name, on in zip(('rms', 'corr', 'bias'), o)
-                       if on) or 'plain' for o in OPTIONS]
-LAYOUTS = {'frames': (0, 2, 1, 3, 4), 'contiguous': (0, 1, 2, 3, 4),
-           'channels_last': (0, 2, 3, 4, 1)}
+# tests/estimator_cases.py (tests/ is on sys.path: conftest.py)
+from estimator_cases import (ESTIMATOR_LAYOUTS, H, N, OPTION_IDS, OPTIONS,
+                             W, estimator_inputs, gradcheck_given)
+
+OUT = 10
+LAYOUTS = ESTIMATOR_LAYOUTS
 
 
-def inputs(rms=True, with_corr=True, with_bias=True, layout='frames',
-           dtype=torch.float64, seed=0, grad=False):
-    """``y`` (N, C, T, H, W) stored in ``layout``'s order (ResNetDTF's
-    frames, or SwinDTF's tokens), the FA correlation, the estimator's weight
-    and bias."""
-    gen = torch.Generator().manual_seed(seed)
-    order = LAYOUTS[layout]
-    y = torch.randn([(N, C, T, H, W)[d] for d in order], generator=gen)
-    y = y.permute(*sorted(range(5), key=order.__getitem__))
-    corr = torch.randn(N, K2, T, H, W, generator=gen) if with_corr else None
-    columns = (C + (K2 if with_corr else 0)) * T
-    weight = torch.randn(OUT, columns, 1, 1, generator=gen) / columns**0.5
-    bias = torch.randn(OUT, generator=gen) if with_bias else None
-    tensors = [t if t is None else t.to(dtype).requires_grad_(grad)
-               for t in (y, corr, weight, bias)]
-    return (*tensors, rms)
+def inputs(*args, **kwargs):
+    return estimator_inputs(OUT, *args, **kwargs)
 
 
 def by_hand(y, corr, weight, bias, rms):
@@ -90,16 +73,7 @@ def test_operator_gradients_match_eager_autograd(options, layout):
                          ids=OPTION_IDS[:2] + OPTION_IDS[4:6])
 def test_operator_gradcheck(options):
     """Finite differences: every input that is given."""
-    args = inputs(*options, grad=True)
-    present = [i for i in range(4) if args[i] is not None]
-
-    def fn(*tensors):
-        full = list(args)
-        for i, t in zip(present, tensors):
-            full[i] = t
-        return filter_estimate_op(*full)
-
-    assert torch.autograd.gradcheck(fn, [args[i] for i in present])
+    assert gradcheck_given(filter_estimate_op, inputs(*options, grad=True))
 
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])

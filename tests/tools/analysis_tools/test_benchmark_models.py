@@ -71,6 +71,52 @@ def test_rounds_alternate_the_order_and_report_medians(monkeypatch, capsys):
         bench.main(['--rounds', '0'])
 
 
+def test_same_process_measures_the_models_together(monkeypatch, capsys):
+    """--same-process: one job per round and mode with every model, its
+    results spread to the models; no memory figure."""
+    calls = []
+    speeds = iter([(10.0, 5.0), (8.0, 9.0), (12.0, 6.0)])
+
+    def fake_measure(key, mode, args, together=False):
+        calls.append((key, together))
+        c2d, dtf = next(speeds)
+        return {'c2d_r50': fake(c2d, mem=None), 'dtf_r50': fake(dtf, None)}
+
+    monkeypatch.setattr(bench, 'measure', fake_measure)
+    results = bench.main(['--models', 'dtf_r50', 'c2d_r50', '--modes',
+                          'infer', '--rounds', '3', '--same-process'])
+    # baseline first; one process per round
+    assert calls == [('c2d_r50,dtf_r50', True)] * 3
+    c2d, dtf = results['c2d_r50']['infer'], results['dtf_r50']['infer']
+    assert c2d['clips_per_s'] == 10.0 and dtf['clips_per_s'] == 6.0
+    assert dtf['peak_mem'] is None
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0].startswith(
+        'measuring C2D R50 + DTF-Net R50 infer (round 1) (1/3, ')
+    assert 'memory not measured' in captured.out
+    dtf_row = captured.out.split('Device cpu')[1].splitlines()[3]
+    assert [c.strip() for c in dtf_row.split(' | ')][2:6] == [
+        '6.000', '0.60x', '-', '-']
+    with pytest.raises(ValueError, match='--same-process times eager'):
+        bench.main(['--same-process', '--compile'])
+
+
+@pytest.mark.slow  # a subprocess per mode
+def test_same_process_runs_dtf_and_c2d_at_a_tiny_size(capsys):
+    results = bench.main([
+        '--models', 'c2d_r50', 'dtf_r50', '--shape', '1', '3', '8', '32',
+        '32', '--iters', '2', '--warmup', '1', '--threads', '1',
+        '--same-process'
+    ])
+    for key in ('c2d_r50', 'dtf_r50'):
+        for mode in ('train', 'infer'):
+            res = results[key][mode]
+            assert 'error' not in res, res
+            assert res['clips_per_s'] > 0 and res['peak_mem'] is None
+            assert len(res['times']) == 2
+    assert 'DTF-Net R50 inference time / C2D R50: ' in capsys.readouterr().out
+
+
 def test_a_failure_is_marked_in_the_table_and_told_after_it(monkeypatch,
                                                             capsys):
     def fake_measure(key, mode, args):
