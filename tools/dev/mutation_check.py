@@ -365,7 +365,7 @@ MUTANTS: List[Mutant] = [
            "the compiled dynamic filter's gradient of y without the "
            "estimator's part (only the modulation's)",
            'mmdtf/models/blocks/estimate_and_modulate.py',
-           [('        grad_y = grad_y.add_(estimated[0])', '        pass')],
+           [('else grad_y.add_(estimated[0])', 'else grad_y')],
            'tests/models/blocks/test_estimate_and_modulate.py::'
            'test_gradients_match_autograd_through_the_eager_steps'
            '[rms-corr-bias-out]'),

@@ -77,11 +77,8 @@ def estimate_and_modulate_backward_op(
             else through_filt.add_(grad_filt)
     estimated = filter_estimate_backward_op(grad_filt, filt, y, corr, weight,
                                             bias, rms)
-    if grad_y is not None:
-        grad_y = grad_y.add_(estimated[0])
-    else:
-        grad_y = estimated[0]
-    return (grad_y, ) + tuple(estimated[1:])
+    grad_y = estimated[0] if grad_y is None else grad_y.add_(estimated[0])
+    return (grad_y, *estimated[1:])
 
 
 @estimate_and_modulate_backward_op.register_fake

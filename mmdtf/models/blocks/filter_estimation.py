@@ -39,10 +39,18 @@ def estimate_filter(y: torch.Tensor, corr: Optional[torch.Tensor],
     1), ``bias`` (O,) or None, of ``z`` = ``y`` (N, C, T, H, W) and ``corr``
     (N, k*k, T, H, W) or None, each scaled by the rms of ``y`` (``rms``):
     (N, O, H, W). One operator while compiling, plain PyTorch otherwise."""
-    if (torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export()
-            and not torch.is_autocast_enabled(y.device.type)):
+    if estimated_as_operator(y):
         return filter_estimate_op(y, corr, weight, bias, rms)
     return _estimated(y, corr, weight, bias, rms)
+
+
+def estimated_as_operator(y: torch.Tensor) -> bool:
+    """Whether the estimate of ``y``'s filter runs as a registered operator:
+    while compiling, outside ONNX export and autocast (under autocast the
+    composite is traced, so that its convolutions autocast)."""
+    return (torch.compiler.is_compiling()
+            and not torch.onnx.is_in_onnx_export()
+            and not torch.is_autocast_enabled(y.device.type))
 
 
 def _y_columns(weight: torch.Tensor, c: int, t: int) -> torch.Tensor:

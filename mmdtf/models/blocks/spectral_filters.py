@@ -18,6 +18,7 @@ from torch import nn
 
 from .estimate_and_modulate import estimate_and_modulate_op
 from .estimator_input import EstimatorInput
+from .filter_estimation import estimated_as_operator
 from .spectral_channel_mixing import build_channel_mixing
 from .spectral_modulation import (complex_mul, modulated_spectrum,
                                   spectral_modulation)
@@ -117,9 +118,7 @@ class DynamicSpectralFilter(nn.Module):
         otherwise be an operator of its own."""
         return (self.mixing is None and self.filter_sharing == 'groups'
                 and self.spectral_impl == 'matmul'
-                and torch.compiler.is_compiling()
-                and not torch.onnx.is_in_onnx_export()
-                and not torch.is_autocast_enabled(y.device.type))
+                and estimated_as_operator(y))
 
     def extra_repr(self) -> str:
         return (f'group_factor={self.group_factor}, filter_sharing='
