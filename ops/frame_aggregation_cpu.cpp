@@ -10,7 +10,8 @@
 // forward is one pass per output pixel (the correlations, their softmax and
 // the aggregation with the k*k accumulators in registers), the backward two
 // passes with no atomics (the logit gradients per query pixel, then a gather
-// per input pixel), so results do not depend on the number of threads.
+// per input pixel; here interleaved row by row), so results do not depend on
+// the number of threads.
 //
 // Work is split into bands of rows of one frame (at::parallel_for over
 // (n, t, band), so torch.set_num_threads applies). The key frames' bands
@@ -179,6 +180,7 @@ inline void store(A* p, const vec_t<A>& v) {
 // The first `lanes` lanes to p[l * stride], the others to 0.
 template <typename A>
 inline vec_t<A> load_lanes(const A* p, index_t stride, index_t lanes) {
+  if (stride == 1 && lanes == Vec<A>::lanes) return load(p);
   vec_t<A> v = {};
   for (index_t l = 0; l < lanes; ++l) v[l] = p[l * stride];
   return v;
@@ -477,11 +479,20 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
         const bool as_query = t < g.T - 1, as_key = t > 0;
         if (grad_y) load_band(grad_y, sg, g, n, t, gb, gs[t % 2]);
         if (as_query) load_band(x, sx, g, n, t + 1, xb, xs[(t + 1) % 3]);
-        // frame t's logit gradients on rows row0 - R .. row0 + nrows + R
-        for (index_t i = -R; as_query && i < nrows + R; ++i) {
+        // Row by row, frame t's logit gradients on rows row0 - R .. row0 +
+        // nrows + R and the gather on the band's rows: the gather of row i
+        // reads the rows of x[t+1] and grad_y[t] that row i's logit
+        // gradients just read (the R rows either side are for the next
+        // frame's key terms). The gather writes grad_x in place or the
+        // output band: (pointer at row0, channel stride, row stride).
+        A* out = os[0];
+        index_t out_c = ob.plane, out_h = ob.width;
+        if constexpr (std::is_same_v<S, A>) {
+          if (in_place) out = grad_x + n * sgx.n + t * sgx.t + row0 * sgx.h, out_c = sgx.c, out_h = sgx.h;
+        }
+        for (index_t i = -R; i < nrows + R; ++i) {
           const index_t h = row0 + i;
-          if (h < 0 || h >= g.H) continue;
-          for (index_t w0 = 0; w0 < g.W; w0 += L) {
+          for (index_t w0 = 0; as_query && h >= 0 && h < g.H && w0 < g.W; w0 += L) {
             const index_t lanes = std::min<index_t>(L, g.W - w0);
             vec ga[K2] = {};  // grad_attn
             if (grad_y) {
@@ -507,21 +518,14 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
               store_lanes(lq.attn + o + j * lq.plane, 1, a[j], lanes);
             }
           }
-        }
-        // the gather on the band's rows, into grad_x in place or the
-        // output band: (pointer at row0, channel stride, row stride)
-        A* out = os[0];
-        index_t out_c = ob.plane, out_h = ob.width;
-        if constexpr (std::is_same_v<S, A>) {
-          if (in_place) out = grad_x + n * sgx.n + t * sgx.t + row0 * sgx.h, out_c = sgx.c, out_h = sgx.h;
-        }
-        for (index_t i = 0; i < nrows; ++i) {
-          for (index_t w0 = 0; w0 < g.W; w0 += L) {
+          for (index_t w0 = 0; i >= 0 && i < nrows && w0 < g.W; w0 += L) {
             const index_t ws = tile_start<A>(in_place, w0, g.W);
             A* o = out + i * out_h + ws;
-            for (index_t c = 0; c < g.C; ++c)  // the residual
-              store(o + c * out_c, grad_y ? load(grads + c * gb.plane + (i + R) * gb.width + R + ws)
-                                          : vec{});
+            // the residual, with the first term below
+            const A* residual = grad_y ? grads + (i + R) * gb.width + R + ws : nullptr;
+            const auto first = [&](index_t c) {
+              return residual ? load(residual + c * gb.plane) : vec{};
+            };
             vec coef[K2];
             if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
               const A* gl = lq.glogit + lq.at(i, ws);
@@ -529,8 +533,9 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
               for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lq.plane);
               const A* k = next + (i + 2 * R) * xb.width + 2 * R + ws;
               for (index_t c = 0; c < g.C; ++c)
-                store(o + c * out_c, weighted_keys<A, K>(coef, load(o + c * out_c),
-                                                         k + c * xb.plane, xb.width));
+                store(o + c * out_c, weighted_keys<A, K>(coef, first(c), k + c * xb.plane, xb.width));
+            } else {
+              for (index_t c = 0; c < g.C; ++c) store(o + c * out_c, first(c));
             }
             if (!as_key) continue;
             // as the key j of the query p' - d_j of frame t-1: x[t-1]

@@ -27,6 +27,10 @@ With ``--compile`` every (model, mode) is also measured compiled
 as MMEngine's ``compile=True`` compiles the training step), in a fresh
 process with inductor's caches off, so each compilation is cold; the
 compile time is the first compiled step less a compiled step.
+With ``--same-process --compile`` the compiled models are timed together
+likewise (each compiled step next to its eager one), without compile times:
+a model compiled after another in one process reuses what that compilation
+built.
 
 Every figure is also given as a ratio to a baseline measured in the same run:
 C2D R50 (DTF-Net R50 with every DTF block off) for the ResNets, Video Swin-B
@@ -50,6 +54,9 @@ Examples::
     # eager against torch.compile (inductor), with the compile times
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_models.py --models c2d_r50 \
         dtf_r50 --shape 1 3 16 112 112 --iters 5 --warmup 1 --compile
+    # compiled DTF-Net against compiled C2D in one process, three rounds
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_models.py --models c2d_r50 \
+        dtf_r50 --shape 1 3 16 224 224 --modes infer --compile --same-process --rounds 3
     # a subset, with a profile of each model's inference
     python tools/analysis_tools/benchmark_models.py --models dtf_r50 c2d_r50 --profile
 """
@@ -374,7 +381,10 @@ def run_together(args: argparse.Namespace) -> dict:
     """``--same-process``: the models of ``args.worker`` (comma-separated)
     built in this process and their steps timed in turn, the order reversed
     every iteration; per model its clips/s and step times (memory is not
-    measured: it needs a process of its own)."""
+    measured: it needs a process of its own). Compiled
+    (``--worker-compiled``): every model's compiled step and, interleaved
+    with it, its eager step; no compile time, since the models compiled
+    after the first reuse the kernels and start-up it paid for."""
     import torch
 
     if args.threads:
@@ -383,18 +393,34 @@ def run_together(args: argparse.Namespace) -> dict:
     steps = {}
     for key in keys:
         model, make_step = workload(key, mode, args)
-        steps[key] = make_step(model.extract_feat)
+        eager = make_step(model.extract_feat)
+        if args.worker_compiled:
+            compiled = make_step(torch.compile(model.extract_feat))
+            compiled()  # the compilation, untimed
+            steps[key] = dict(eager=eager, compiled=compiled)
+        else:
+            steps[key] = dict(eager=eager)
+    kinds = list(steps[keys[0]])
     for i in range(args.warmup):
         for key in keys if i % 2 == 0 else keys[::-1]:
-            steps[key]()
-    times = {key: [] for key in keys}
+            for kind in kinds:
+                steps[key][kind]()
+    times = {(key, kind): [] for key in keys for kind in kinds}
     for i in range(args.iters):
         for key in keys if i % 2 == 0 else keys[::-1]:
-            times[key].append(step_seconds(steps[key], args.statistic))
+            for kind in kinds:
+                times[key, kind].append(
+                    step_seconds(steps[key][kind], args.statistic))
     n = args.shape[0]
-    return {key: dict(key=key, mode=mode, times=times[key], peak_mem=None,
-                      clips_per_s=n / summarise(times[key], args.statistic))
-            for key in keys}
+    results = {}
+    for key in keys:
+        timed = times[key, kinds[-1]]  # compiled, where it is measured
+        results[key] = dict(key=key, mode=mode, times=timed, peak_mem=None,
+                            clips_per_s=n / summarise(timed, args.statistic))
+        if args.worker_compiled:
+            results[key]['eager_clips_per_s'] = n / summarise(
+                times[key, 'eager'], args.statistic)
+    return results
 
 
 def step_seconds(step: Callable[[], None], statistic: str) -> float:
@@ -488,6 +514,10 @@ def _ratio(value: Optional[float], base: Optional[float]) -> str:
     return f'{value / base:.2f}x'
 
 
+def _seconds(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value:.0f}'
+
+
 def _render(rows: List[List[str]]) -> str:
     """Rows of cells (the first the header) as aligned text columns."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -557,8 +587,8 @@ def format_compile_table(results: Dict[str, Dict[str, dict]],
                     _ratio(comp['clips_per_s'], comp['eager_clips_per_s']),
                     _ratio(comp['clips_per_s'],
                            base_comp.get('clips_per_s')),
-                    f"{comp['compile_s']:.0f}",
-                    _ratio(comp['compile_s'], base_comp.get('compile_s'))]
+                    _seconds(comp.get('compile_s')),
+                    _ratio(comp.get('compile_s'), base_comp.get('compile_s'))]
         rows.append(row)
     return _render(rows)
 
@@ -627,9 +657,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         worker = run_together if args.worker_together else run_worker
         print(RESULT_TAG + json.dumps(worker(args)), flush=True)
         return {}
-    if args.same_process and (args.compile or args.profile):
-        raise ValueError('--same-process times eager steps only: drop '
-                         '--compile and --profile, or --same-process.')
+    if args.same_process and args.profile:
+        raise ValueError('--same-process does not profile: drop --profile '
+                         'or --same-process.')
     if args.amp and not args.device.startswith('cuda'):
         raise ValueError(f'--amp needs --device cuda, got --device '
                          f'{args.device}.')
@@ -702,9 +732,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         print(line)
     if args.compile:
         print('\ntorch.compile (inductor, default options) against eager, '
-              'their steps interleaved in one process per model and mode; '
-              'compile s: the first compiled step less a compiled step '
-              '(a cold compilation: inductor\'s caches off)')
+              + ('every model\'s compiled and eager steps in turn in one '
+                 'process per round and mode; no compile time (it needs a '
+                 'process per model: run without --same-process)'
+                 if args.same_process else
+                 'their steps interleaved in one process per model and '
+                 'mode; compile s: the first compiled step less a compiled '
+                 'step (a cold compilation: inductor\'s caches off)'))
         print(format_compile_table(results, models, args.modes))
         for line in check_compile_targets(results, args.modes):
             print(line)

@@ -245,6 +245,22 @@ MUTANTS: List[Mutant] = [
            [('return in_place ? std::min<index_t>(w0, W - Vec<A>::lanes) : w0;',
              'return in_place ? std::min<index_t>(w0, W - Vec<A>::lanes - 1) : w0;')],
            FUSED + 'test_float64_matches_reference[T4-frames-3]'),
+    Mutant('fused_gather_without_residual',
+           "the fused CPU kernel's backward leaves grad_y's own term (the "
+           'residual, folded into the first gathered term) out of grad_x on '
+           'every frame but the last',
+           'ops/frame_aggregation_cpu.cpp',
+           [('weighted_keys<A, K>(coef, first(c), k + c * xb.plane, xb.width)',
+             'weighted_keys<A, K>(coef, vec{}, k + c * xb.plane, xb.width)')],
+           FUSED + 'test_float64_matches_reference[T4-frames-3]'),
+    Mutant('fused_logits_without_upper_halo',
+           "the fused CPU kernel's backward computes no logit gradients on "
+           "the R rows above its band: the key terms of the band's first "
+           'rows miss the queries of the band above',
+           'ops/frame_aggregation_cpu.cpp',
+           [('for (index_t i = -R; i < nrows + R; ++i) {',
+             'for (index_t i = 0; i < nrows + R; ++i) {')],
+           FUSED + 'test_same_result_with_any_number_of_threads'),
     Mutant('cupy_glue_contiguous_strides',
            'the CuPy glue passes the kernels contiguous strides whatever '
            "the input's layout (ResNetDTF's frames read as (N, C, T))",

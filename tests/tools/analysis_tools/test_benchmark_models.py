@@ -97,8 +97,80 @@ def test_same_process_measures_the_models_together(monkeypatch, capsys):
     dtf_row = captured.out.split('Device cpu')[1].splitlines()[3]
     assert [c.strip() for c in dtf_row.split(' | ')][2:6] == [
         '6.000', '0.60x', '-', '-']
-    with pytest.raises(ValueError, match='--same-process times eager'):
-        bench.main(['--same-process', '--compile'])
+    with pytest.raises(ValueError, match='--same-process does not profile'):
+        bench.main(['--same-process', '--profile'])
+
+
+def test_same_process_compiled_reports_speeds_without_compile_times(
+        monkeypatch, capsys):
+    """--same-process --compile: per round an eager job and a compiled one,
+    each with every model; the compiled target from them, the compile
+    times n/a (they need a process per model)."""
+    calls = []
+
+    def fake_measure(key, mode, args, together=False):
+        calls.append((key, mode, together))
+        if mode.endswith(bench.COMPILED):
+            return {'c2d_r50': dict(fake(4.0, None), eager_clips_per_s=2.0),
+                    'dtf_r50': dict(fake(3.5, None), eager_clips_per_s=1.8)}
+        return {'c2d_r50': fake(2.0, None), 'dtf_r50': fake(1.8, None)}
+
+    monkeypatch.setattr(bench, 'measure', fake_measure)
+    results = bench.main(['--models', 'c2d_r50', 'dtf_r50', '--modes',
+                          'infer', '--compile', '--same-process'])
+    assert calls == [('c2d_r50,dtf_r50', 'infer', True),
+                     ('c2d_r50,dtf_r50', 'infer compiled', True)]
+    assert 'compile_s' not in results['dtf_r50']['infer compiled']
+    out = capsys.readouterr().out
+    # 4.0 / 3.5 compiled; the speed-up 3.5 / 1.8
+    assert ('Compiled DTF-Net R50 / compiled C2D R50 inference time: 1.14 '
+            '(target <= 1.1): FAIL') in out
+    assert 'DTF-Net R50 / C2D R50 compile time (infer): n/a' in out
+    assert 'no compile time' in out
+    dtf_row, = [line for line in out.split('torch.compile')[1].splitlines()
+                if line.startswith('DTF-Net R50 ') and ' | ' in line]
+    assert [c.strip() for c in dtf_row.split(' | ')][1:] == [
+        '1.800', '3.500', '1.94x', '0.88x', '-', '-']
+
+
+def test_the_together_worker_times_compiled_and_eager_steps_in_turn(
+        monkeypatch):
+    """run_together --worker-compiled, in this process with toy models: each
+    model's compilation untimed, then its eager and compiled steps in turn
+    (every model's order reversed every iteration)."""
+    import torch
+
+    ran = []
+
+    def toy_workload(key, mode, args):
+        model = torch.nn.Linear(4, 4)
+        model.extract_feat = model.forward
+
+        def make_step(extract_feat):
+            kind = 'eager' if extract_feat == model.forward else 'compiled'
+
+            def step():
+                ran.append((key, kind))
+                extract_feat(torch.ones(2, 4))
+            return step
+        return bench.Workload(model, make_step)
+
+    monkeypatch.setattr(bench, 'workload', toy_workload)
+    args = bench.parse_args(['--worker', 'c2d_r50,dtf_r50', '--worker-mode',
+                             'infer', '--worker-compiled', '--worker-together',
+                             '--iters', '2', '--warmup', '0',
+                             '--shape', '2', '3', '4', '8', '8'])
+    results = bench.run_together(args)
+    assert ran == [('c2d_r50', 'compiled'), ('dtf_r50', 'compiled'),
+                   ('c2d_r50', 'eager'), ('c2d_r50', 'compiled'),
+                   ('dtf_r50', 'eager'), ('dtf_r50', 'compiled'),
+                   ('dtf_r50', 'eager'), ('dtf_r50', 'compiled'),
+                   ('c2d_r50', 'eager'), ('c2d_r50', 'compiled')]
+    for key in ('c2d_r50', 'dtf_r50'):
+        res = results[key]
+        assert len(res['times']) == 2 and res['peak_mem'] is None
+        assert res['clips_per_s'] > 0 and res['eager_clips_per_s'] > 0
+        assert 'first_step' not in res
 
 
 @pytest.mark.slow  # a subprocess
