@@ -14,20 +14,22 @@
 // the number of threads.
 //
 // Work is split into bands of rows of one frame (at::parallel_for over
-// (n, t, band), so torch.set_num_threads applies). The key frames' bands
-// are copied into a buffer in the accumulation type (float, or double for
-// double), channels outermost, zero-padded by R = K / 2 on every side: a key
-// outside the image then reads 0, which is its correlation and its value
-// (the spec's zero padding), with no test in the inner loops. The copy reads
-// any memory layout (ResNetDTF's (N, T, C, H, W) frames, SwinDTF's
-// channels-last tokens, contiguous or any other strides) in its own order,
-// and converts bfloat16 / float16 once. The inner loops then run over a
-// tile of consecutive pixels of a row (one vector of accumulators per
-// offset), which the compiler vectorises. The unpadded operands (the
-// queries, y, grad_x) are read and written in place where their rows are
+// (n, t, band), so torch.set_num_threads applies). The inner loops run over
+// a tile of consecutive pixels of a row (one vector of accumulators per
+// offset), which the compiler vectorises. Where the tensors' rows are
 // contiguous in the accumulation type (rows_in_place: ResNetDTF's float32
-// frames), else through band buffers like the keys, where a tile past the
-// end of a row computes lanes that are never stored.
+// frames) every operand is read and written in place: a row's last tile
+// then ends at the row's end, overlapping the one before it (its pixels
+// computed twice, to the same values), and the tiles whose keys reach
+// outside the image (the first and last rows and tiles of a frame) read
+// those keys as 0 (the spec's zero padding) through lane masks (Edge), the
+// others with no test. Else each frame's band is copied into a buffer in
+// the accumulation type (float, or double for double), channels outermost,
+// the keys' zero-padded by R = K / 2 on every side, so that an outside key
+// reads 0 with no test; the copy reads any memory layout (SwinDTF's
+// channels-last tokens, half dtypes, any strides) in its own order and
+// converts bfloat16 / float16 once, and a tile past the end of a row
+// computes lanes that are never stored.
 //
 // Offsets: j = (dy + R) * K + (dx + R), dy, dx in [-R, R]; the key of query
 // pixel p in frame t is p + (dy, dx) in frame t+1.
@@ -46,6 +48,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -244,36 +250,144 @@ inline void softmax(vec_t<A> (&v)[K2]) {
   for (int j = 0; j < K2; ++j) v[j] /= sum;
 }
 
-// f(j, key_j) for the K x K keys around `centre` (a padded band: rows
-// `width` apart); `sign` -1 takes the mirrored offsets -d_j.
-template <typename A, int K, int sign = 1, typename F>
-inline void for_each_key(const A* centre, index_t width, F&& f) {
+// Lane masks: all bits set where a lane is in use.
+template <typename A>
+struct Mask {
+  using lane = std::conditional_t<sizeof(A) == 4, int32_t, int64_t>;
+  typedef lane type __attribute__((vector_size(32)));
+};
+template <typename A>
+using mask_t = typename Mask<A>::type;
+
+// The lanes of p[0 .. L) that `m` marks, 0 in the others, which are not
+// read (p may point outside the tensor there).
+template <typename A>
+inline vec_t<A> load_masked(const A* p, const mask_t<A>& m) {
+#if defined(__AVX2__)
+  __m256i bits;
+  std::memcpy(&bits, &m, sizeof(bits));
+  vec_t<A> v;
+  if constexpr (sizeof(A) == 4) {
+    const __m256 r = _mm256_maskload_ps(reinterpret_cast<const float*>(p), bits);
+    std::memcpy(&v, &r, sizeof(v));
+  } else {
+    const __m256d r = _mm256_maskload_pd(reinterpret_cast<const double*>(p), bits);
+    std::memcpy(&v, &r, sizeof(v));
+  }
+  return v;
+#else
+  vec_t<A> v = {};
+  for (int l = 0; l < Vec<A>::lanes; ++l)
+    if (m[l]) v[l] = p[l];
+  return v;
+#endif
+}
+
+// A tile's keys read in place (not from a zero-padded band), where some lie
+// outside the image: those read 0 (the spec's zero padding). The offsets'
+// rows dy_lo .. dy_hi are inside, and per column offset dx the lanes
+// `columns[dx]`. `sign` -1: the mirrored offsets -d_j.
+template <typename A, int K>
+struct Edge {
+  int dy_lo = K, dy_hi = -1;
+  mask_t<A> columns[K];
+  // whether the tile's keys all lie inside: no Edge needed
+  static bool inside(const Shape& g, index_t h, index_t ws) {
+    constexpr int R = K / 2;
+    return h >= R && h + R < g.H && ws >= R && ws + Vec<A>::lanes + R <= g.W;
+  }
+  Edge(const Shape& g, index_t h, index_t ws, int sign) {
+    constexpr int R = K / 2;
+    for (int dy = 0; dy < K; ++dy) {
+      const index_t row = h + sign * (dy - R);
+      if (row >= 0 && row < g.H) dy_lo = std::min(dy_lo, dy), dy_hi = std::max(dy_hi, dy);
+    }
+    for (int dx = 0; dx < K; ++dx)
+      for (int l = 0; l < Vec<A>::lanes; ++l) {
+        const index_t col = ws + l + sign * (dx - R);
+        columns[dx][l] = col >= 0 && col < g.W ? -1 : 0;
+      }
+  }
+};
+
+// f(j, key_j) for the K x K keys around `centre` (rows `width` apart: a
+// padded band, or in place with `edge` where some keys are outside);
+// `sign` -1 takes the mirrored offsets -d_j.
+template <typename A, int K, int sign = 1, bool masked = false, typename F>
+inline void for_each_key(const A* centre, index_t width, const Edge<A, K>* edge, F&& f) {
   constexpr int R = K / 2;
 #pragma GCC unroll 16
   for (int dy = 0; dy < K; ++dy) {
+    if constexpr (masked) {
+      if (dy < edge->dy_lo || dy > edge->dy_hi) continue;  // a row outside: 0
+    }
     const A* row = centre + sign * (dy - R) * width;
 #pragma GCC unroll 16
-    for (int dx = 0; dx < K; ++dx) f(dy * K + dx, load(row + sign * (dx - R)));
+    for (int dx = 0; dx < K; ++dx) {
+      const A* p = row + sign * (dx - R);
+      if constexpr (masked) {
+        f(dy * K + dx, load_masked(p, edge->columns[dx]));
+      } else {
+        f(dy * K + dx, load(p));
+      }
+    }
   }
 }
 
 // v[j] += a * key_j
-template <typename A, int K>
+template <typename A, int K, bool masked = false>
 inline void add_products(vec_t<A> (&v)[K * K], const vec_t<A>& a,
-                         const A* centre, index_t width) {
-  for_each_key<A, K>(centre, width, [&](int j, const vec_t<A>& key) { v[j] += a * key; });
+                         const A* centre, index_t width,
+                         const Edge<A, K>* edge = nullptr) {
+  for_each_key<A, K, 1, masked>(centre, width, edge, [&](int j, const vec_t<A>& key) { v[j] += a * key; });
 }
 
 // acc + the sum over the keys of coef[j] * key_j
-template <typename A, int K, int sign = 1>
+template <typename A, int K, int sign = 1, bool masked = false>
 inline vec_t<A> weighted_keys(const vec_t<A> (&coef)[K * K], vec_t<A> acc,
-                              const A* centre, index_t width) {
-  for_each_key<A, K, sign>(centre, width, [&](int j, const vec_t<A>& key) { acc += coef[j] * key; });
+                              const A* centre, index_t width,
+                              const Edge<A, K>* edge = nullptr) {
+  for_each_key<A, K, sign, masked>(centre, width, edge, [&](int j, const vec_t<A>& key) { acc += coef[j] * key; });
   return acc;
 }
 
-// Rows per band: a task's band buffers about fit in `budget` bytes, with at
-// least `per_thread` tasks per thread where the shape allows.
+// Calls body(std::false_type) for a tile whose keys all lie inside (or come
+// from a padded band), else body(std::true_type, edge): the inner loops
+// compiled once for each case.
+template <typename A, int K, typename F>
+inline void with_edges(bool padded, const Shape& g, index_t h, index_t ws, int sign, F&& body) {
+  if (padded || Edge<A, K>::inside(g, h, ws)) return body(std::false_type{}, nullptr);
+  const Edge<A, K> edge(g, h, ws, sign);
+  body(std::true_type{}, &edge);
+}
+
+// Where a frame's rows are read: element (c, h, w) (image coordinates) at
+// base + c * plane + (h + dh) * width + w + dw: a band padded with zeros
+// (dh = pad - row0, dw = pad) or the tensor itself (dh = dw = 0).
+template <typename A>
+struct Plane {
+  const A* base;
+  index_t plane, width, dh, dw;
+  const A* at(index_t h, index_t w) const { return base + (h + dh) * width + w + dw; }
+  static Plane band(const A* buf, const Band& b) {
+    return {buf, b.plane, b.width, b.pad - b.row0, b.pad};
+  }
+};
+
+// Frame t of clip n of `src` as a Plane read in place (only called where
+// S is A: rows_in_place).
+template <typename S, typename A>
+Plane<A> in_place_plane(const S* src, const Strides& s, index_t n, index_t t) {
+  if constexpr (std::is_same_v<S, A>) {
+    return {src ? src + n * s.n + t * s.t : nullptr, s.c, s.h, 0, 0};
+  } else {
+    return {nullptr, 0, 0, 0, 0};
+  }
+}
+
+// Rows per band: a task's `buffers` band buffers (0: none) about fit in
+// `budget` bytes, with at least `per_thread` tasks per thread where the
+// shape allows.
 index_t band_rows(const Shape& g, index_t pad, int buffers, index_t frames,
                   index_t budget = 512 * 1024, index_t per_thread = 4) {
   const index_t row_bytes = std::max<index_t>(g.C * (g.W + 2 * pad) * 4 * buffers, 1);
@@ -334,13 +448,13 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
              A* corr, const Strides& sr, const Shape& g) {
   using vec = vec_t<A>;
   constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
-  // x and y in place, else through the query band
+  // x (queries and keys) and y in place, else through bands
   const bool in_place = rows_in_place<S, A>(g, {sx.w, sy.w});
   const index_t rows = band_rows(g, R, 2, g.T);
   const index_t bands = (g.H + rows - 1) / rows;
   at::parallel_for(0, g.N * g.T * bands, 1, [&](index_t begin, index_t end) {
-    Scratch<A> scratch(g, rows, R, 2, 0);
-    A* query = scratch[0];  // frame t, unless read in place; y over it
+    Scratch<A> scratch(g, rows, R, in_place ? 0 : 2, 0);  // none in place
+    A* query = scratch[0];  // frame t; y over it
     A* keys = scratch[1];   // frame t+1, padded
     for (index_t task = begin; task < end; ++task) {
       const index_t n = task / (g.T * bands), t = task / bands % g.T;
@@ -375,27 +489,33 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
             for (index_t w = 0; w < g.W; ++w) cr[j * sr.c + h * sr.h + w * sr.w] = 0;
         continue;
       }
-      load_band(x, sx, g, n, t + 1, kb, keys);
+      // the keys: frame t+1 in place, or its padded band
+      const Plane<A> kp = in_place ? in_place_plane<S, A>(x, sx, n, t + 1) : Plane<A>::band(keys, kb);
+      if (!in_place) load_band(x, sx, g, n, t + 1, kb, keys);
       for (index_t i = 0; i < qb.rows; ++i) {
+        const index_t h = row0 + i;
         for (index_t w0 = 0; w0 < g.W; w0 += L) {
           const index_t ws = tile_start<A>(in_place, w0, g.W);
           const index_t lanes = std::min<index_t>(L, g.W - ws);
           const A* q = in + i * in_h + ws;
           A* o = out + i * out_h + ws;
-          const A* k = keys + (i + R) * kb.width + R + ws;  // the centre key
-          vec v[K2] = {};
-          for (index_t c = 0; c < g.C; ++c)
-            add_products<A, K>(v, load(q + c * in_c), k + c * kb.plane, kb.width);
-          A* cp = cr + (row0 + i) * sr.h + ws * sr.w;
+          const A* k = kp.at(h, ws);  // the centre key
+          with_edges<A, K>(!in_place, g, h, ws, 1, [&](auto masked, const Edge<A, K>* edge) {
+            constexpr bool m = decltype(masked)::value;
+            vec v[K2] = {};
+            for (index_t c = 0; c < g.C; ++c)
+              add_products<A, K, m>(v, load(q + c * in_c), k + c * kp.plane, kp.width, edge);
+            A* cp = cr + h * sr.h + ws * sr.w;
 #pragma GCC unroll 64
-          for (int j = 0; j < K2; ++j) {
-            v[j] /= static_cast<A>(g.C);  // the channel mean
-            store_lanes(cp + j * sr.c, sr.w, v[j], lanes);
-          }
-          softmax<A, K2>(v);
-          for (index_t c = 0; c < g.C; ++c)  // y = x + agg
-            store(o + c * out_c, weighted_keys<A, K>(v, load(q + c * in_c),
-                                                     k + c * kb.plane, kb.width));
+            for (int j = 0; j < K2; ++j) {
+              v[j] /= static_cast<A>(g.C);  // the channel mean
+              store_lanes(cp + j * sr.c, sr.w, v[j], lanes);
+            }
+            softmax<A, K2>(v);
+            for (index_t c = 0; c < g.C; ++c)  // y = x + agg
+              store(o + c * out_c, weighted_keys<A, K, 1, m>(v, load(q + c * in_c), k + c * kp.plane,
+                                                             kp.width, edge));
+          });
         }
       }
       if (!in_place) store_band(query, y, sy, g, n, t, qb);
@@ -417,12 +537,13 @@ void forward(const S* x, const Strides& sx, S* y, const Strides& sy,
 //                       + attn[j, t-1, p' - d_j] * grad_y[c, t-1, p' - d_j]
 //                                                                     (key)
 // A task is a band of rows of one clip and walks its frames in order,
-// keeping what the next frames read again: the bands of x of frames t-1 and
-// t+1 (padded by 2R: the keys of the queries R rows beyond the band) and of
-// grad_y of frames t-1 and t (padded by R), and the logit gradients and
+// keeping what the next frames read again: the logit gradients and
 // attention of frames t-1 and t on the band's rows and R rows either side
 // (the queries whose keys reach the band; those R rows are computed by the
-// neighbouring bands too). x and grad_y are each read about once.
+// neighbouring bands too) and, where x and grad_y are not read in place,
+// the bands of x of frames t-1 and t+1 (padded by 2R: the keys of the
+// queries R rows beyond the band) and of grad_y of frames t-1 and t (padded
+// by R), so that each is copied once.
 // grad_y may be null (y unused: no residual, no value term), and so may
 // grad_corr (corr unused).
 
@@ -451,16 +572,19 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
               const Strides& sgx, const Shape& g) {
   using vec = vec_t<A>;
   constexpr int R = K / 2, K2 = K * K, L = Vec<A>::lanes;
-  // bands: 3 of x, 2 of grad_y, the output; a task per band of a clip.
-  // Large bands (the halo rows of x and of the logits are read or computed
-  // again by the next band), an L3 cache's share, one per thread
-  const index_t rows = band_rows(g, 2 * R, 6, 1, 4 * 1024 * 1024, 1);
-  const bool in_place = rows_in_place<S, A>(g, {sgx.w});  // grad_x
+  // x, grad_y and grad_x in place, else through bands
+  const bool in_place = rows_in_place<S, A>(g, {sx.w, grad_y ? sg.w : 1, sgx.w});
+  // A task per band of a clip, one per thread where the shape allows: the
+  // halo rows of the logits (and of x's bands) are computed (read) again by
+  // the next band. Copied, the bands (3 of x, 2 of grad_y, the output) take
+  // about an L3 cache's share.
+  const index_t rows = band_rows(g, 2 * R, in_place ? 0 : 6, 1, 4 * 1024 * 1024, 1);
   const index_t bands = (g.H + rows - 1) / rows;
   at::parallel_for(0, g.N * bands, 1, [&](index_t begin, index_t end) {
-    Scratch<A> xs(g, rows, 2 * R, 3, 0);  // x of frames t-1, t, t+1 (rotating)
-    Scratch<A> gs(g, rows, R, 2, 1);      // grad_y of frames t-1, t (rotating)
-    Scratch<A> os(g, rows, 0, 1, 2);      // grad_x of frame t
+    const int copies = in_place ? 0 : 1;  // band buffers: none in place
+    Scratch<A> xs(g, rows, 2 * R, 3 * copies, 0);  // x of frames t-1, t, t+1 (rotating)
+    Scratch<A> gs(g, rows, R, 2 * copies, 1);      // grad_y of frames t-1, t (rotating)
+    Scratch<A> os(g, rows, 0, copies, 2);          // grad_x of frame t
     Logits<A> logits[2] = {Logits<A>(g, rows, K, 3), Logits<A>(g, rows, K, 4)};
     for (index_t task = begin; task < end; ++task) {
       const index_t n = task / bands, row0 = task % bands * rows;
@@ -468,17 +592,25 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
       const Band xb(g, row0, nrows, 2 * R), gb(g, row0, nrows, R), ob(g, row0, nrows, 0);
       logits[0].clear();
       logits[1].clear();
-      if (g.T > 1) load_band(x, sx, g, n, 0, xb, xs[0]);  // frame t's band: slot t % 3
+      // frame t's band of x in slot t % 3, of grad_y in slot t % 2
+      if (g.T > 1 && !in_place) load_band(x, sx, g, n, 0, xb, xs[0]);
+      // frame f (from -1) of x and grad_y
+      const auto x_frame = [&](index_t f) {
+        return in_place ? in_place_plane<S, A>(x, sx, n, f) : Plane<A>::band(xs[(f + 3) % 3], xb);
+      };
+      const auto grad_frame = [&](index_t f) {
+        return in_place ? in_place_plane<S, A>(grad_y, sg, n, f) : Plane<A>::band(gs[(f + 2) % 2], gb);
+      };
       for (index_t t = 0; t < g.T; ++t) {
-        const A* next = xs[(t + 1) % 3];
-        const A* prev = xs[(t + 2) % 3];
-        const A* grads = gs[t % 2];
-        const A* prev_grads = gs[(t + 1) % 2];
+        const Plane<A> next = x_frame(t + 1), prev = x_frame(t - 1);
+        const Plane<A> grads = grad_frame(t), prev_grads = grad_frame(t - 1);
         Logits<A>& lq = logits[t % 2];         // frame t's, as queries
         const Logits<A>& lk = logits[(t + 1) % 2];  // frame t-1's
         const bool as_query = t < g.T - 1, as_key = t > 0;
-        if (grad_y) load_band(grad_y, sg, g, n, t, gb, gs[t % 2]);
-        if (as_query) load_band(x, sx, g, n, t + 1, xb, xs[(t + 1) % 3]);
+        if (!in_place) {
+          if (grad_y) load_band(grad_y, sg, g, n, t, gb, gs[t % 2]);
+          if (as_query) load_band(x, sx, g, n, t + 1, xb, xs[(t + 1) % 3]);
+        }
         // Row by row, frame t's logit gradients on rows row0 - R .. row0 +
         // nrows + R and the gather on the band's rows: the gather of row i
         // reads the rows of x[t+1] and grad_y[t] that row i's logit
@@ -493,24 +625,28 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
         for (index_t i = -R; i < nrows + R; ++i) {
           const index_t h = row0 + i;
           for (index_t w0 = 0; as_query && h >= 0 && h < g.H && w0 < g.W; w0 += L) {
-            const index_t lanes = std::min<index_t>(L, g.W - w0);
+            const index_t ws = tile_start<A>(in_place, w0, g.W);
+            const index_t lanes = std::min<index_t>(L, g.W - ws);
             vec ga[K2] = {};  // grad_attn
             if (grad_y) {
-              const A* gr = grads + (i + R) * gb.width + R + w0;
-              const A* k = next + (i + 2 * R) * xb.width + 2 * R + w0;
-              for (index_t c = 0; c < g.C; ++c)
-                add_products<A, K>(ga, load(gr + c * gb.plane), k + c * xb.plane, xb.width);
+              const A* gr = grads.at(h, ws);
+              const A* k = next.at(h, ws);
+              with_edges<A, K>(!in_place, g, h, ws, 1, [&](auto masked, const Edge<A, K>* edge) {
+                for (index_t c = 0; c < g.C; ++c)
+                  add_products<A, K, decltype(masked)::value>(ga, load(gr + c * grads.plane),
+                                                              k + c * next.plane, next.width, edge);
+              });
             }
             vec a[K2];
-            const A* cp = corr + n * sr.n + t * sr.t + h * sr.h + w0 * sr.w;
+            const A* cp = corr + n * sr.n + t * sr.t + h * sr.h + ws * sr.w;
 #pragma GCC unroll 64
             for (int j = 0; j < K2; ++j) a[j] = load_lanes(cp + j * sr.c, sr.w, lanes);
             softmax<A, K2>(a);
             vec dot = {};
 #pragma GCC unroll 64
             for (int j = 0; j < K2; ++j) dot += a[j] * ga[j];
-            const A* gc = grad_corr ? grad_corr + n * sgc.n + t * sgc.t + h * sgc.h + w0 * sgc.w : nullptr;
-            const index_t o = lq.at(i, w0);
+            const A* gc = grad_corr ? grad_corr + n * sgc.n + t * sgc.t + h * sgc.h + ws * sgc.w : nullptr;
+            const index_t o = lq.at(i, ws);
             for (int j = 0; j < K2; ++j) {
               vec gl = a[j] * (ga[j] - dot);
               if (gc) gl += load_lanes(gc + j * sgc.c, sgc.w, lanes);
@@ -522,18 +658,21 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
             const index_t ws = tile_start<A>(in_place, w0, g.W);
             A* o = out + i * out_h + ws;
             // the residual, with the first term below
-            const A* residual = grad_y ? grads + (i + R) * gb.width + R + ws : nullptr;
+            const A* residual = grad_y ? grads.at(h, ws) : nullptr;
             const auto first = [&](index_t c) {
-              return residual ? load(residual + c * gb.plane) : vec{};
+              return residual ? load(residual + c * grads.plane) : vec{};
             };
             vec coef[K2];
             if (as_query) {  // x[t+1] weighted by this pixel's logit gradients
               const A* gl = lq.glogit + lq.at(i, ws);
 #pragma GCC unroll 64
               for (int j = 0; j < K2; ++j) coef[j] = load(gl + j * lq.plane);
-              const A* k = next + (i + 2 * R) * xb.width + 2 * R + ws;
-              for (index_t c = 0; c < g.C; ++c)
-                store(o + c * out_c, weighted_keys<A, K>(coef, first(c), k + c * xb.plane, xb.width));
+              const A* k = next.at(h, ws);
+              with_edges<A, K>(!in_place, g, h, ws, 1, [&](auto masked, const Edge<A, K>* edge) {
+                for (index_t c = 0; c < g.C; ++c)
+                  store(o + c * out_c, weighted_keys<A, K, 1, decltype(masked)::value>(
+                                           coef, first(c), k + c * next.plane, next.width, edge));
+              });
             } else {
               for (index_t c = 0; c < g.C; ++c) store(o + c * out_c, first(c));
             }
@@ -541,21 +680,22 @@ void backward(const S* grad_y, const Strides& sg, const A* grad_corr,
             // as the key j of the query p' - d_j of frame t-1: x[t-1]
             // weighted by that query's logit gradients, grad_y[t-1] by its
             // attention
-            struct Term { const A* weights; const A* source; index_t plane, width; };
-            const Term terms[] = {
-                {lk.glogit, prev + (i + 2 * R) * xb.width + 2 * R + ws, xb.plane, xb.width},
-                {grad_y ? lk.attn : nullptr, prev_grads + (i + R) * gb.width + R + ws, gb.plane,
-                 gb.width}};
-            for (const Term& term : terms) {
-              if (!term.weights) continue;
-              const A* wk = term.weights + lk.at(i, ws);
+            const std::pair<const A*, const Plane<A>*> terms[] = {
+                {lk.glogit, &prev}, {grad_y ? lk.attn : nullptr, &prev_grads}};
+            with_edges<A, K>(!in_place, g, h, ws, -1, [&](auto masked, const Edge<A, K>* edge) {
+              for (const auto& [weights, source] : terms) {
+                if (!weights) continue;
+                const A* wk = weights + lk.at(i, ws);
 #pragma GCC unroll 64
-              for (int j = 0; j < K2; ++j)
-                coef[j] = load(wk + j * lk.plane - (j / K - R) * lk.width - (j % K - R));
-              for (index_t c = 0; c < g.C; ++c)
-                store(o + c * out_c, weighted_keys<A, K, -1>(coef, load(o + c * out_c),
-                                                             term.source + c * term.plane, term.width));
-            }
+                for (int j = 0; j < K2; ++j)
+                  coef[j] = load(wk + j * lk.plane - (j / K - R) * lk.width - (j % K - R));
+                const A* src = source->at(h, ws);
+                for (index_t c = 0; c < g.C; ++c)
+                  store(o + c * out_c, weighted_keys<A, K, -1, decltype(masked)::value>(
+                                           coef, load(o + c * out_c), src + c * source->plane,
+                                           source->width, edge));
+              }
+            });
           }
         }
         if (!in_place) store_band(os[0], grad_x, sgx, g, n, t, ob);

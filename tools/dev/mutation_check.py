@@ -250,8 +250,8 @@ MUTANTS: List[Mutant] = [
            'residual, folded into the first gathered term) out of grad_x on '
            'every frame but the last',
            'ops/frame_aggregation_cpu.cpp',
-           [('weighted_keys<A, K>(coef, first(c), k + c * xb.plane, xb.width)',
-             'weighted_keys<A, K>(coef, vec{}, k + c * xb.plane, xb.width)')],
+           [('coef, first(c), k + c * next.plane, next.width, edge));',
+             'coef, vec{}, k + c * next.plane, next.width, edge));')],
            FUSED + 'test_float64_matches_reference[T4-frames-3]'),
     Mutant('fused_logits_without_upper_halo',
            "the fused CPU kernel's backward computes no logit gradients on "
@@ -261,6 +261,14 @@ MUTANTS: List[Mutant] = [
            [('for (index_t i = -R; i < nrows + R; ++i) {',
              'for (index_t i = 0; i < nrows + R; ++i) {')],
            FUSED + 'test_same_result_with_any_number_of_threads'),
+    Mutant('fused_right_edge_unmasked',
+           "the fused CPU kernel reads a row's last tile's keys in place "
+           'with no mask: keys past the row\'s end read the next row\'s '
+           'pixels instead of the zero padding',
+           'ops/frame_aggregation_cpu.cpp',
+           [('return h >= R && h + R < g.H && ws >= R && ws + Vec<A>::lanes + R <= g.W;',
+             'return h >= R && h + R < g.H && ws >= R && ws + Vec<A>::lanes <= g.W;')],
+           FUSED + 'test_float64_matches_reference[T4-frames-3]'),
     Mutant('cupy_glue_contiguous_strides',
            'the CuPy glue passes the kernels contiguous strides whatever '
            "the input's layout (ResNetDTF's frames read as (N, C, T))",
