@@ -16,6 +16,10 @@
 // write of f' (the backward: one read of the gradient and of y, one write
 // of y's gradient and of the filter's).
 //
+// block_tail (below) is a DTF block's whole output after FA without
+// autograd: the rms of y, the estimated filter, the modulation and the
+// residual x + gamma f' + beta, with f' never stored.
+//
 // Work: at::parallel_for over (n, filter group, row of pixels, chunk of
 // vectors); the inner loops run over one vector of consecutive pixels (GCC
 // vector extensions); a vector past the row's end computes lanes that are
@@ -33,6 +37,7 @@
 #include <c10/util/Half.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -76,6 +81,10 @@ struct Dft {
 template <typename A>
 struct Vec {
   typedef A type __attribute__((vector_size(32)));
+  // the same at any element's address: one unaligned load or store (a
+  // memcpy into an array went through the stack in halves, and the
+  // vector's load from it waited on them)
+  typedef A unaligned __attribute__((vector_size(32), aligned(sizeof(A)), may_alias));
   static constexpr int lanes = 32 / sizeof(A);
 };
 template <typename A>
@@ -87,9 +96,13 @@ template <typename S, typename A>
 inline void load_tile(const S* src, index_t st, index_t sp, index_t T, int lanes, vec_t<A>* v) {
   for (index_t t = 0; t < T; ++t) {
     const S* p = src + t * st;
-    if (std::is_same<S, A>::value && sp == 1 && lanes == Vec<A>::lanes) {
-      std::memcpy(&v[t], p, sizeof(vec_t<A>));
-    } else {
+    if constexpr (std::is_same<S, A>::value) {
+      if (sp == 1 && lanes == Vec<A>::lanes) {
+        v[t] = *reinterpret_cast<const typename Vec<A>::unaligned*>(p);
+        continue;
+      }
+    }
+    {
       vec_t<A> x = {};
       for (int l = 0; l < lanes; ++l) x[l] = static_cast<A>(p[l * sp]);
       v[t] = x;
@@ -101,9 +114,13 @@ template <typename S, typename A>
 inline void store_tile(const vec_t<A>* v, S* dst, index_t st, index_t sp, index_t T, int lanes) {
   for (index_t t = 0; t < T; ++t) {
     S* p = dst + t * st;
-    if (std::is_same<S, A>::value && sp == 1 && lanes == Vec<A>::lanes) {
-      std::memcpy(p, &v[t], sizeof(vec_t<A>));
-    } else {
+    if constexpr (std::is_same<S, A>::value) {
+      if (sp == 1 && lanes == Vec<A>::lanes) {
+        *reinterpret_cast<typename Vec<A>::unaligned*>(p) = v[t];
+        continue;
+      }
+    }
+    {
       for (int l = 0; l < lanes; ++l) p[l * sp] = static_cast<S>(v[t][l]);
     }
   }
@@ -128,12 +145,16 @@ struct Plane {
 };
 
 // Runs f(n, group, row, col0, lanes) for every tile, in parallel over
-// (n, group, row, chunk of tiles).
+// (n, group, row, chunk of tiles): chunks of up to 4096 pixels, smaller
+// where that makes fewer than `min_tasks` tasks.
 template <typename A, typename F>
-void for_each_tile(const Shape& g, index_t groups, const Plane& plane, F&& f) {
+void for_each_tile(const Shape& g, index_t groups, const Plane& plane, F&& f,
+                   index_t min_tasks = 1) {
   constexpr int L = Vec<A>::lanes;
   const index_t tiles = (plane.cols + L - 1) / L;
-  const index_t per_task = std::max<index_t>(1, std::min<index_t>(tiles, 4096 / L));
+  const index_t others = g.N * groups * plane.rows;
+  const index_t per_task = std::max<index_t>(
+      1, std::min<index_t>({tiles, 4096 / L, others * tiles / std::max<index_t>(min_tasks, 1)}));
   const index_t chunks = (tiles + per_task - 1) / per_task;
   at::parallel_for(0, g.N * groups * plane.rows * chunks, 1, [&](index_t begin, index_t end) {
     for (index_t task = begin; task < end; ++task) {
@@ -180,22 +201,31 @@ struct Frames {
   static constexpr int bins = max / 2 + 1;
 };
 
-// K for one vector of pixels: the filter at `offset` of both parts (bins
-// `sh.t` apart), K[e] = the sum over m of ca[e][m] H_r[m] + cb[e][m] H_i[m].
-template <typename A, int TC>
-inline void build_operator(const A* hr, const A* hi, index_t offset, const Strides& sh, index_t T,
-                           int lanes, const A* ca, const A* cb, vec_t<A>* K) {
+// K for one vector of pixels from its filter's parts (M bins each),
+// K[e] = the sum over m of ca[e][m] H_r[m] + cb[e][m] H_i[m].
+template <typename A>
+inline void operator_from(const vec_t<A>* filt_r, const vec_t<A>* filt_i, index_t T, const A* ca,
+                          const A* cb, vec_t<A>* K) {
   using vec = vec_t<A>;
   const index_t M = T / 2 + 1;
-  vec filt_r[Frames<TC>::bins], filt_i[Frames<TC>::bins];
-  load_tile<A, A>(hr + offset, sh.t, sh.w, M, lanes, filt_r);
-  load_tile<A, A>(hi + offset, sh.t, sh.w, M, lanes, filt_i);
   for (index_t e = 0; e < T * T; ++e) {
     vec k = {};
     for (index_t m = 0; m < M; ++m)
       k += (vec{} + ca[e * M + m]) * filt_r[m] + (vec{} + cb[e * M + m]) * filt_i[m];
     K[e] = k;
   }
+}
+
+// K for one vector of pixels: the filter at `offset` of both parts (bins
+// `sh.t` apart).
+template <typename A, int TC>
+inline void build_operator(const A* hr, const A* hi, index_t offset, const Strides& sh, index_t T,
+                           int lanes, const A* ca, const A* cb, vec_t<A>* K) {
+  const index_t M = T / 2 + 1;
+  vec_t<A> filt_r[Frames<TC>::bins], filt_i[Frames<TC>::bins];
+  load_tile<A, A>(hr + offset, sh.t, sh.w, M, lanes, filt_r);
+  load_tile<A, A>(hi + offset, sh.t, sh.w, M, lanes, filt_i);
+  operator_from<A>(filt_r, filt_i, T, ca, cb, K);
 }
 
 template <typename S, typename A, int TC>
@@ -274,6 +304,130 @@ void backward(const S* grad, const Strides& sg, const S* y, const Strides& sy, c
   });
 }
 
+// ------------------------------------------------------ the block's tail --
+//
+// A DTF block's output without autograd (mmdtf/models/blocks/fused_tail.py),
+// from the estimator's convolution split in its part from y (a) and from
+// corr (b), neither scaled nor biased: at each pixel the filter is
+// r a + r^2 b + bias, with r = (mean over (C, T) of y^2 + eps)^-1/2 (1
+// without the rms scaling), and the output x + gamma f' + beta. A tile reads
+// its pixels' C x T values of y twice, for r and for f', the second time from
+// cache; the filter parts are then only read, and f' is never stored.
+
+template <typename A>
+struct Tail {
+  const A *a_r, *a_i, *b_r, *b_i;  // (N, groups, M, H, W); b null without corr
+  const A *bias_r, *bias_i;        // (groups, M) contiguous, or null
+  bool rms;
+  A eps;
+  const A *gamma, *beta;  // (C,)
+};
+
+template <typename S, typename A, int TC>
+void block_tail(const S* y, const Strides& sy, const Tail<A>& tail, const Strides& sh,
+                const Dft<A>& dft, const S* x, const Strides& sx, S* out, const Strides& so,
+                const Shape& g, index_t groups) {
+  using vec = vec_t<A>;
+  constexpr int L = Vec<A>::lanes;
+  const index_t shared = g.C / groups;
+  const std::vector<A> coef = operator_coefficients(dft, g.T);
+  const A *ca = coef.data(), *cb = ca + g.T * g.T * (g.T / 2 + 1);
+  const Plane plane(g, {&sy, &sh, &sx, &so});
+  // Tasks over (n, row, chunk of tiles), every loop over a chunk's tiles
+  // innermost (sequential streams along rows): a chunk's C x T rows of y
+  // are read whole for the rms, then per group its tiles' operators are
+  // built (kept in L1) and its channels' rows of y and x read and of the
+  // output written, y from the L2 cache where the chunk fits half of it;
+  // chunks smaller where that makes fewer than four tasks per thread (with
+  // more than one: smaller chunks cost a sequential stream's length).
+  const index_t tiles = (plane.cols + L - 1) / L;
+  const index_t tile_bytes = L * static_cast<index_t>(sizeof(S)) * g.C * g.T;
+  const index_t operator_bytes = static_cast<index_t>(sizeof(vec)) * g.T * g.T;
+  index_t per_task = std::max<index_t>(
+      1, std::min<index_t>({tiles, (512 << 10) / tile_bytes, (32 << 10) / operator_bytes}));
+  const int threads = at::get_num_threads();
+  const index_t wanted = threads > 1 ? 4 * threads : 1, others = g.N * plane.rows;
+  if (others * ((tiles + per_task - 1) / per_task) < wanted)
+    per_task = std::max<index_t>(1, others * tiles / wanted);
+  const index_t chunks = (tiles + per_task - 1) / per_task;
+  at::parallel_for(0, others * chunks, 1, [&](index_t begin, index_t end) {
+    const index_t T = TC ? TC : g.T, M = T / 2 + 1;
+    std::vector<vec> r(per_task), K(per_task * T * T);  // K: each tile's operator
+    vec v[Frames<TC>::max];
+    for (index_t task = begin; task < end; ++task) {
+      const index_t n = task / (chunks * plane.rows), row = task / chunks % plane.rows;
+      const index_t first = task % chunks * per_task;
+      const index_t count = std::min(tiles, first + per_task) - first;
+      auto lanes_of = [&](index_t k) {
+        return static_cast<int>(std::min<index_t>(L, plane.cols - (first + k) * L));
+      };
+      const S* yp = y + n * sy.n + plane.at(sy, row, first * L);
+      for (index_t k = 0; k < count; ++k) r[k] = vec{} + A(1);
+      if (tail.rms) {
+        for (index_t k = 0; k < count; ++k) r[k] = vec{};
+        for (index_t c = 0; c < g.C; ++c)
+          for (index_t t = 0; t < T; ++t) {
+            const S* src = yp + c * sy.c + t * sy.t;
+            for (index_t k = 0; k < count; ++k) {
+              load_tile<S, A>(src + k * L * sy.w, 0, sy.w, 1, lanes_of(k), v);
+              r[k] += v[0] * v[0];
+            }
+          }
+        for (index_t k = 0; k < count; ++k)
+          for (int l = 0; l < L; ++l)
+            r[k][l] = A(1) / std::sqrt(r[k][l] / static_cast<A>(g.C * T) + tail.eps);
+      }
+      for (index_t grp = 0; grp < groups; ++grp) {
+        for (index_t k = 0; k < count; ++k) {
+          const index_t fo = n * sh.n + grp * sh.c + plane.at(sh, row, (first + k) * L);
+          const int lanes = lanes_of(k);
+          vec fr[Frames<TC>::bins], fi[Frames<TC>::bins], br[Frames<TC>::bins],
+              bi[Frames<TC>::bins];
+          load_tile<A, A>(tail.a_r + fo, sh.t, sh.w, M, lanes, fr);
+          load_tile<A, A>(tail.a_i + fo, sh.t, sh.w, M, lanes, fi);
+          if (tail.b_r) {
+            load_tile<A, A>(tail.b_r + fo, sh.t, sh.w, M, lanes, br);
+            load_tile<A, A>(tail.b_i + fo, sh.t, sh.w, M, lanes, bi);
+          }
+          const vec r2 = r[k] * r[k];
+          for (index_t m = 0; m < M; ++m) {
+            fr[m] *= r[k];
+            fi[m] *= r[k];
+            if (tail.b_r) {
+              fr[m] += r2 * br[m];
+              fi[m] += r2 * bi[m];
+            }
+            if (tail.bias_r) {
+              fr[m] += tail.bias_r[grp * M + m];
+              fi[m] += tail.bias_i[grp * M + m];
+            }
+          }
+          operator_from<A>(fr, fi, T, ca, cb, &K[k * T * T]);
+        }
+        for (index_t c = grp * shared; c < (grp + 1) * shared; ++c) {
+          const S* yc = y + n * sy.n + c * sy.c + plane.at(sy, row, first * L);
+          const S* xc = x + n * sx.n + c * sx.c + plane.at(sx, row, first * L);
+          S* oc = out + n * so.n + c * so.c + plane.at(so, row, first * L);
+          for (index_t k = 0; k < count; ++k) {
+            const int lanes = lanes_of(k);
+            const vec* Kk = &K[k * T * T];
+            load_tile<S, A>(yc + k * L * sy.w, sy.t, sy.w, T, lanes, v);
+            vec o[Frames<TC>::max];
+            for (index_t t = 0; t < T; ++t) {
+              vec acc = {};
+              for (index_t u = 0; u < T; ++u) acc += Kk[t * T + u] * v[u];
+              o[t] = acc;
+            }
+            load_tile<S, A>(xc + k * L * sx.w, sx.t, sx.w, T, lanes, v);
+            for (index_t t = 0; t < T; ++t) o[t] = v[t] + tail.gamma[c] * o[t] + tail.beta[c];
+            store_tile<S, A>(o, oc + k * L * so.w, so.t, so.w, T, lanes);
+          }
+        }
+      }
+    }
+  });
+}
+
 // ------------------------------------------------------------- dispatch --
 
 template <typename F>
@@ -338,6 +492,30 @@ int mmdtf_sm_forward(int dtype, const int64_t* shape, int64_t groups, const void
                                   static_cast<const A*>(filt_imag), sh,
                                   Dft<A>(static_cast<const A*>(fwd), static_cast<const A*>(inv), g.T),
                                   static_cast<S*>(out), so, g, groups))
+}
+
+// y, x and out (N, C, T, H, W) in dtype; the filter's parts from y (a) and
+// corr (b, or null), its bias (groups, M) per part (or null), gamma and beta
+// (C,) and the DFT matrices in the accumulation type.
+int mmdtf_sm_block_tail(int dtype, const int64_t* shape, int64_t groups, const void* y,
+                        const int64_t* y_strides, const void* a_real, const void* a_imag,
+                        const void* b_real, const void* b_imag, const int64_t* filt_strides,
+                        const void* bias_real, const void* bias_imag, int rms, double eps,
+                        const void* fwd, const void* inv, const void* x,
+                        const int64_t* x_strides, const void* gamma, const void* beta, void* out,
+                        const int64_t* out_strides) {
+  const Shape g{shape[0], shape[1], shape[2], shape[3], shape[4]};
+  const Strides sy(y_strides), sh(filt_strides), sx(x_strides), so(out_strides);
+  MMDTF_SM_DISPATCH({
+    const Tail<A> tail{static_cast<const A*>(a_real), static_cast<const A*>(a_imag),
+                       static_cast<const A*>(b_real), static_cast<const A*>(b_imag),
+                       static_cast<const A*>(bias_real), static_cast<const A*>(bias_imag),
+                       rms != 0, static_cast<A>(eps), static_cast<const A*>(gamma),
+                       static_cast<const A*>(beta)};
+    block_tail<S, A, TC>(static_cast<const S*>(y), sy, tail, sh,
+                         Dft<A>(static_cast<const A*>(fwd), static_cast<const A*>(inv), g.T),
+                         static_cast<const S*>(x), sx, static_cast<S*>(out), so, g, groups);
+  })
 }
 
 // grad, y and grad_y in dtype; the filter parts and their gradients (one

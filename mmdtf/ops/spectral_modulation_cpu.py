@@ -11,6 +11,10 @@ pass over the feature per matrix and complex product. ``y`` and the
 gradient are read in any memory layout; ``f'`` and ``y``'s gradient are
 written as the PyTorch path lays them out, (N, C, T, H, W) stored (N, T, C,
 H, W); the filter's gradient contiguous, in the filter's dtype.
+
+:func:`block_tail` is a DTF block's output without autograd, the rms
+scaling, the filter's bias and the residual in the same pass
+(mmdtf/models/blocks/fused_tail.py).
 """
 import ctypes
 from typing import Optional, Tuple
@@ -34,6 +38,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.mmdtf_sm_backward.argtypes = [i32, arr, i64, ptr, arr, ptr, arr, ptr,
                                       ptr, arr, ptr, ptr, ptr, arr, ptr, ptr,
                                       arr]
+    lib.mmdtf_sm_block_tail.argtypes = [i32, arr, i64, ptr, arr, ptr, ptr,
+                                        ptr, ptr, arr, ptr, ptr, i32,
+                                        ctypes.c_double, ptr, ptr, ptr, arr,
+                                        ptr, ptr, ptr, arr]
 
 
 EXTENSION = CpuExtension('spectral_modulation_cpu.cpp', 'mmdtf_sm_cpu',
@@ -132,3 +140,55 @@ def backward(grad: torch.Tensor, y: torch.Tensor, filt_real: torch.Tensor,
         grad_imag.data_ptr(), _filter_strides(grad_real)), 'backward')
     return grad_y, grad_real.to(filt_real.dtype), grad_imag.to(
         filt_imag.dtype)
+
+
+def block_tail(y: torch.Tensor, x: torch.Tensor, from_y: torch.Tensor,
+               from_corr: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+               rms_eps: Optional[float], groups: int, gamma: torch.Tensor,
+               beta: torch.Tensor, dft: Tuple[torch.Tensor, ...]
+               ) -> torch.Tensor:
+    """A DTF block's output ``x + gamma * iDFT(DFT(y) * H) + beta`` in the
+    dtype of ``x``, with the filter ``H = r * from_y + r^2 * from_corr +
+    bias`` at each pixel: ``from_y`` and ``from_corr`` (N, 2 * groups * M,
+    H, W), the estimator's convolution of ``y`` and of ``corr`` (None
+    without corr), channels in (part, group, bin) order; ``bias`` (2 *
+    groups * M,) or None; ``r`` 1 / the root mean square of ``y``'s C x T
+    values at the pixel plus ``rms_eps`` (1 where ``rms_eps`` is None);
+    ``gamma`` and ``beta`` C values. No autograd."""
+    if x.dtype != y.dtype or x.shape != y.shape:
+        raise ValueError(f'block_tail: x {tuple(x.shape)} {x.dtype} and y '
+                         f'{tuple(y.shape)} {y.dtype} must match.')
+    lib = EXTENSION.library()
+    work = accumulation_dtype(y.dtype)
+    n, _, h, w = from_y.shape
+    bins = y.shape[2] // 2 + 1
+
+    def parts(filt):  # (N, 2 * groups * M, H, W) -> real, imaginary views
+        halves = filt.to(work).contiguous().view(n, 2, groups, bins, h, w)
+        return halves[:, 0], halves[:, 1]
+
+    a_real, a_imag = parts(from_y)
+    b_real, b_imag = parts(from_corr) if from_corr is not None \
+        else (None, None)
+    if bias is not None:
+        bias = bias.to(work).contiguous()
+    strides = a_real.stride()
+    fwd, inv = _matrices(dft, work)
+    gamma = gamma.to(work).contiguous()
+    beta = beta.to(work).contiguous()
+    out = torch.empty_like(x)
+
+    def address(t):
+        return None if t is None else t.data_ptr()
+
+    _check(lib, lib.mmdtf_sm_block_tail(
+        _DTYPE_CODES[y.dtype], _ints(y.shape), groups, y.data_ptr(),
+        _ints(y.stride()), a_real.data_ptr(), a_imag.data_ptr(),
+        address(b_real), address(b_imag),
+        _ints((strides[0], strides[1], strides[2], strides[3], strides[4])),
+        address(bias), None if bias is None else bias[groups * bins:].data_ptr(),
+        int(rms_eps is not None), 0.0 if rms_eps is None else rms_eps,
+        fwd.data_ptr(), inv.data_ptr(), x.data_ptr(),
+        _ints(x.stride()), gamma.data_ptr(), beta.data_ptr(), out.data_ptr(),
+        _ints(out.stride())), 'block tail')
+    return out

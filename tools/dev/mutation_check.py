@@ -82,6 +82,7 @@ AUTHORS = 'tests/models/weights/test_dtf_authors.py::'
 MODULATION = 'tests/models/blocks/test_spectral_modulation.py::'
 ESTIMATION = 'tests/models/blocks/test_filter_estimation.py::'
 SPECTRAL_CPU = 'tests/ops/test_spectral_modulation_cpu.py::'
+FUSED_TAIL = 'tests/models/blocks/test_fused_tail.py::'
 
 MUTANTS: List[Mutant] = [
     Mutant('corr_zeroed',
@@ -405,6 +406,19 @@ MUTANTS: List[Mutant] = [
            'mmdtf/models/blocks/filter_estimation.py',
            [('g_b = g_a * scale.to(g.dtype)', 'g_b = g_a')],
            ESTIMATION + 'test_operator_gradcheck[rms-corr-bias]'),
+    Mutant('tail_corr_scaled_once',
+           "the block's fused tail (inference) scales the correlation's part "
+           'of the filter by r, not r^2',
+           'ops/spectral_modulation_cpu.cpp',
+           [('fr[m] += r2 * br[m];', 'fr[m] += r[k] * br[m];')],
+           FUSED_TAIL + 'test_equals_naive_reference_float64[frames-T4-1]'),
+    Mutant('tail_rms_of_first_tile',
+           "the block's fused tail takes the rms of a chunk's first tile for "
+           'all its tiles',
+           'ops/spectral_modulation_cpu.cpp',
+           [('load_tile<S, A>(src + k * L * sy.w, 0, sy.w, 1, lanes_of(k), v);',
+             'load_tile<S, A>(src, 0, sy.w, 1, lanes_of(0), v);')],
+           FUSED_TAIL + 'test_equals_naive_reference_float64[frames-T4-1]'),
 ]
 
 #: what counts as a kill: the killer's assertion failed (type names, so the

@@ -8,6 +8,7 @@ from torch import nn
 
 from mmdtf.ops import (check_backend, check_frame_aggregation_input,
                         frame_aggregation)
+from .fused_tail import fused_tail, runs_fused_tail
 from .spectral_filters import DynamicSpectralFilter, StaticSpectralFilter
 from .spectral_transforms import check_spectral_impl
 from .temporal_conv_filters import (DynamicTemporalConvFilter,
@@ -249,6 +250,9 @@ class DTFBlock(BaseModule):
                 'temporal down-sampling before the block); set '
                 f'`{self.frames_key}` so that the model is built for the clip '
                 'length the pipeline samples.')
+        if runs_fused_tail(self.filter, x):
+            return fused_tail(self.filter, *self.filter_inputs(x), x,
+                              self.gamma, self.beta)
         filtered = self.filter(*self.filter_inputs(x))
         # Two passes over the feature rather than three (mul, add, add).
         return torch.addcmul(x, self.gamma, filtered).add_(self.beta)
