@@ -251,8 +251,7 @@ class DTFBlock(BaseModule):
                 f'`{self.frames_key}` so that the model is built for the clip '
                 'length the pipeline samples.')
         if runs_fused_tail(self.filter, x):
-            return fused_tail(self.filter, *self.filter_inputs(x), x,
-                              self.gamma, self.beta)
+            return fused_tail(self, x)
         filtered = self.filter(*self.filter_inputs(x))
         # Two passes over the feature rather than three (mul, add, add).
         return torch.addcmul(x, self.gamma, filtered).add_(self.beta)

@@ -26,7 +26,7 @@ import torch
 
 from ..cpu_extension import CpuExtension
 from . import torch_kernel
-from .torch_kernel import empty_grad, empty_outputs
+from .torch_kernel import empty_corr, empty_grad, empty_outputs
 
 #: kernel sizes the source instantiates
 KERNEL_SIZES = (1, 3, 5, 7)
@@ -95,14 +95,20 @@ def _built_for(kernel_size: int) -> bool:
     return False
 
 
-def forward(x: torch.Tensor,
-            kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``y`` in the dtype and layout of ``x``, and ``corr`` (N, k*k, T, H,
-    W) in the accumulation type (float32, or float64 for float64)."""
+def forward(x: torch.Tensor, kernel_size: int,
+            y: Optional[torch.Tensor] = None
+            ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``y`` in the dtype and layout of ``x`` (or written into ``y``, of
+    the shape and dtype of ``x`` in any layout), and ``corr`` (N, k*k, T,
+    H, W) in the accumulation type (float32, or float64 for float64)."""
     if not _built_for(kernel_size):
-        return torch_kernel.forward(x, kernel_size)
+        y_torch, corr = torch_kernel.forward(x, kernel_size)
+        return (y_torch, corr) if y is None else (y.copy_(y_torch), corr)
     lib = library()
-    y, corr = empty_outputs(x, kernel_size)
+    if y is None:
+        y, corr = empty_outputs(x, kernel_size)
+    else:
+        corr = empty_corr(x, kernel_size)
     _check(lib, lib.mmdtf_fa_forward(
         _DTYPE_CODES[x.dtype], kernel_size, _ints(x.shape), _pointer(x),
         _strides(x), _pointer(y), _strides(y), _pointer(corr),

@@ -259,10 +259,15 @@ def empty_outputs(x: torch.Tensor,
                   kernel_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Uninitialised tensors laid out as :func:`forward`'s results."""
     layout = MemoryLayout(x, kernel_size)
-    n, _, t, h, w = x.shape
     return (layout.unflat(x.new_empty(layout.flat_shape)),
-            x.new_empty((n, kernel_size**2, t, h, w),
-                        dtype=compute_dtype(x.dtype)))
+            empty_corr(x, kernel_size))
+
+
+def empty_corr(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """An uninitialised ``corr`` as :func:`forward` returns it."""
+    n, _, t, h, w = x.shape
+    return x.new_empty((n, kernel_size**2, t, h, w),
+                       dtype=compute_dtype(x.dtype))
 
 
 def empty_grad(x: torch.Tensor, kernel_size: int) -> torch.Tensor:

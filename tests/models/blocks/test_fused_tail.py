@@ -4,8 +4,9 @@ and residual) against the naive reference (tests/naive_dtf_block.py), in
 float64, over what the kernel's loops depend on: the frame count (the
 unrolled 2, 4, 8, 16 and any other), the memory layout (flat frames,
 tokens, strided rows), tiles cut by a row's end, one or several threads,
-the estimator's options, and which operand its product copies. Then where
-the block takes the fused path and where not, and low precision.
+the estimator's options, FA run there or by the block (the PyTorch
+path). Then where the block takes the fused path and where not, the
+operator, and low precision.
 """
 import math
 
@@ -56,7 +57,7 @@ def clip(layout, n, c, t, h, w, dtype=torch.float64, seed=1):
     return (x * scale).to(dtype)
 
 
-def reference(block, x, **kwargs):
+def reference(block, x, backend=None, **kwargs):
     params = {name: value.detach().double()
               for name, value in block.state_dict().items()}
     out, _ = naive_dtf_block(x.double(), params, filter_type='dynamic',
@@ -76,12 +77,16 @@ CASES = {
     'strided-T4': ('strided', 1, 8, 4, 6, 10, {}),
     'nocorr': ('frames', 1, 8, 4, 5, 6, dict(use_corr=False)),
     'nofa': ('frames', 1, 8, 4, 5, 6, dict(aggregate=False)),
+    'nofa-nocorr': ('frames', 1, 8, 4, 5, 6,
+                    dict(aggregate=False, use_corr=False)),
+    # FA by the block's operator (the PyTorch path), y in x's layout
+    'torch-fa': ('frames', 2, 8, 4, 5, 11, dict(backend='torch')),
+    'torch-fa-copies-y': ('frames', 1, 16, 4, 2, 2, dict(backend='torch')),
     'raw-estimator': ('frames', 1, 8, 4, 5, 6, dict(estimator_norm='none')),
     'nobias': ('frames', 1, 8, 4, 5, 6, dict(estimator_bias=False)),
     'previous-corr': ('frames', 1, 8, 4, 5, 6,
                       dict(corr_alignment='previous')),
-    # N * H * W < the estimator's outputs: y copied, not the weight
-    'copies-y': ('frames', 1, 16, 4, 2, 2, {}),
+    'small-plane': ('frames', 1, 16, 4, 2, 2, {}),
 }
 
 
@@ -122,14 +127,18 @@ def test_same_bits_with_any_number_of_threads():
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
 
-def test_which_product_copies():
-    """Each branch of ``estimator_products`` equals the 1x1 convolution of
-    ``z`` (the weight's (C, T) order) that it replaces."""
+@pytest.mark.parametrize('layout', ['contiguous', 'frames'])
+def test_estimator_products(layout):
+    """Each way of running the estimator's product (y read in place in the
+    weight's (C, T) order; the smaller of y and the weight's columns
+    copied) equals the 1x1 convolution of ``z`` that it replaces."""
     gen = torch.Generator().manual_seed(0)
     for n, h, w, out in ((1, 2, 2, 12), (2, 3, 4, 12)):
         c, t, k2 = 8, 4, 9
         y = torch.randn(n, t, c, h, w, generator=gen,
                         dtype=torch.float64).transpose(1, 2)
+        if layout == 'contiguous':
+            y = y.contiguous()
         corr = torch.randn(n, k2, t, h, w, generator=gen,
                            dtype=torch.float64)
         weight = torch.randn(out, (c + k2) * t, 1, 1, generator=gen,
@@ -168,12 +177,17 @@ def test_operator():
     implementation and the function's values (``torch.library.opcheck``)."""
     block = random_block(8, 4).float()
     x = clip('frames', 1, 8, 4, 3, 9).float()
+    filt = block.filter
+    params = [p.detach() for p in (filt.estimator.weight,
+                                   filt.estimator.bias, block.gamma,
+                                   block.beta)]
     with torch.no_grad():
         y, corr = block.filter_inputs(x)
-        filt = block.filter
-        args = (y, corr, x, filt.estimator.weight, filt.estimator.bias,
-                block.gamma, block.beta, True, filt.groups)
-        torch.library.opcheck(fused_tail.block_tail_op, args)
+        for args in ((x, None, None, *params, True, filt.groups, 3, True,
+                      True),  # FA in the operator
+                     (x, y, corr, *params, True, filt.groups, 0, True,
+                      True)):
+            torch.library.opcheck(fused_tail.block_tail_op, args)
 
 
 #: unit roundoff of each dtype, and how many of them of the magnitude of
