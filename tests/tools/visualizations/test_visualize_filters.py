@@ -142,8 +142,12 @@ def test_trace_is_what_the_block_adds(files, tmp_path):
     delta = (io['out'] - io['x'])[0, result['channel']]
     assert result['block_added'] is None
     for (row, col), added in zip(result['cells'], result['added']):
-        np.testing.assert_allclose(added, delta[:, row, col].numpy(),
-                                   rtol=1e-4, atol=1e-5)
+        # a cell's T values come out of one inverse transform, in float32
+        # with the estimate's rounding: relative to the largest of them
+        # (the block and the tool sum in different orders)
+        expected = delta[:, row, col].numpy()
+        np.testing.assert_allclose(added, expected, rtol=1e-4,
+                                   atol=1e-4 * np.abs(expected).max())
 
 
 def test_grad_cam_by_hand():
