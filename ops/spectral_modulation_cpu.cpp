@@ -145,16 +145,12 @@ struct Plane {
 };
 
 // Runs f(n, group, row, col0, lanes) for every tile, in parallel over
-// (n, group, row, chunk of tiles): chunks of up to 4096 pixels, smaller
-// where that makes fewer than `min_tasks` tasks.
+// (n, group, row, chunk of tiles).
 template <typename A, typename F>
-void for_each_tile(const Shape& g, index_t groups, const Plane& plane, F&& f,
-                   index_t min_tasks = 1) {
+void for_each_tile(const Shape& g, index_t groups, const Plane& plane, F&& f) {
   constexpr int L = Vec<A>::lanes;
   const index_t tiles = (plane.cols + L - 1) / L;
-  const index_t others = g.N * groups * plane.rows;
-  const index_t per_task = std::max<index_t>(
-      1, std::min<index_t>({tiles, 4096 / L, others * tiles / std::max<index_t>(min_tasks, 1)}));
+  const index_t per_task = std::max<index_t>(1, std::min<index_t>(tiles, 4096 / L));
   const index_t chunks = (tiles + per_task - 1) / per_task;
   at::parallel_for(0, g.N * groups * plane.rows * chunks, 1, [&](index_t begin, index_t end) {
     for (index_t task = begin; task < end; ++task) {
@@ -362,9 +358,8 @@ void block_tail(const S* y, const Strides& sy, const Tail<A>& tail, const Stride
         return static_cast<int>(std::min<index_t>(L, plane.cols - (first + k) * L));
       };
       const S* yp = y + n * sy.n + plane.at(sy, row, first * L);
-      for (index_t k = 0; k < count; ++k) r[k] = vec{} + A(1);
-      if (tail.rms) {
-        for (index_t k = 0; k < count; ++k) r[k] = vec{};
+      for (index_t k = 0; k < count; ++k) r[k] = tail.rms ? vec{} : vec{} + A(1);
+      if (tail.rms) {  // r: the sum of squares, then its inverse rms
         for (index_t c = 0; c < g.C; ++c)
           for (index_t t = 0; t < T; ++t) {
             const S* src = yp + c * sy.c + t * sy.t;

@@ -172,7 +172,6 @@ def block_tail(y: torch.Tensor, x: torch.Tensor, from_y: torch.Tensor,
         else (None, None)
     if bias is not None:
         bias = bias.to(work).contiguous()
-    strides = a_real.stride()
     fwd, inv = _matrices(dft, work)
     gamma = gamma.to(work).contiguous()
     beta = beta.to(work).contiguous()
@@ -185,7 +184,7 @@ def block_tail(y: torch.Tensor, x: torch.Tensor, from_y: torch.Tensor,
         _DTYPE_CODES[y.dtype], _ints(y.shape), groups, y.data_ptr(),
         _ints(y.stride()), a_real.data_ptr(), a_imag.data_ptr(),
         address(b_real), address(b_imag),
-        _ints((strides[0], strides[1], strides[2], strides[3], strides[4])),
+        _ints(a_real.stride()),  # b's too: the same shape, contiguous
         address(bias), None if bias is None else bias[groups * bins:].data_ptr(),
         int(rms_eps is not None), 0.0 if rms_eps is None else rms_eps,
         fwd.data_ptr(), inv.data_ptr(), x.data_ptr(),
